@@ -1,0 +1,212 @@
+package spec
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+)
+
+// knownKeys lists the keys each mapping of a migration file may hold, by path pattern
+// ("[]" stands for any sequence index).
+var knownKeys = map[string][]string{
+	"":                           {"name", "table", "operations", "backfill", "lock_timeout", "flags", "gates"},
+	"operations[]":               {"change_type", "add_column", "rename_column"},
+	"operations[].change_type":   {"column", "type", "up", "down"},
+	"operations[].add_column":    {"column", "type", "backfill", "not_null"},
+	"operations[].rename_column": {"column", "to"},
+	"backfill":                   {"batch_size", "max_rows_per_second", "pause"},
+	"flags":                      {"dual_write", "read_new", "app_refresh"},
+}
+
+var indexRE = regexp.MustCompile(`\[\d+\]`)
+
+// ParseFile reads and checks a migration file.
+func ParseFile(path string) (*Migration, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read migration file: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse reads a migration from data, fills defaults and runs every check that needs no
+// database. All problems are reported at once, each with file, line, field and fix.
+func Parse(file string, data []byte) (*Migration, error) {
+	f, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return nil, yamlError(file, err)
+	}
+	if len(f.Docs) != 1 || f.Docs[0].Body == nil {
+		return nil, &FieldError{File: file, Msg: "expected exactly one YAML document holding one migration", Fix: "see examples/ for the shape of a migration file"}
+	}
+	m := &Migration{Source: Source{File: file, Lines: map[string]int{}}}
+	var errs Errors
+	walk(f.Docs[0].Body, "", m.Source.Lines, func(path string, line int, msg, fix string) {
+		errs = append(errs, &FieldError{File: file, Line: line, Field: path, Msg: msg, Fix: fix})
+	})
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	for _, field := range []string{"lock_timeout", "backfill.pause", "flags.app_refresh"} {
+		if _, ok := m.Source.Lines[field]; !ok {
+			continue
+		}
+		path, err := yaml.PathString("$." + field)
+		if err != nil {
+			continue
+		}
+		node, err := path.FilterFile(f)
+		if err != nil || node == nil {
+			continue
+		}
+		var d Duration
+		if err := d.UnmarshalText([]byte(strings.Trim(node.String(), `"'`))); err != nil {
+			errs = append(errs, m.Errorf(field, "write it like 500ms, 2s or 1m", "%s", err))
+		}
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	if err := yaml.NodeToValue(f.Docs[0].Body, m); err != nil {
+		return nil, yamlError(file, err)
+	}
+	if _, ok := m.Source.Lines["gates"]; !ok {
+		m.Gates = []string{GateContract}
+	}
+	if m.Gates == nil {
+		m.Gates = []string{}
+	}
+	m.applyDefaults()
+	if err := m.Check(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func yamlError(file string, err error) error {
+	var ye yaml.Error
+	if errors.As(err, &ye) {
+		line := 0
+		if t := ye.GetToken(); t != nil && t.Position != nil {
+			line = t.Position.Line
+		}
+		return &FieldError{File: file, Line: line, Msg: ye.GetMessage(), Fix: "correct the YAML at that line"}
+	}
+	return &FieldError{File: file, Msg: err.Error(), Fix: "correct the YAML"}
+}
+
+// walk records the line of every field and reports keys the file format does not know.
+func walk(n ast.Node, path string, lines map[string]int, report func(path string, line int, msg, fix string)) {
+	switch v := n.(type) {
+	case *ast.MappingNode:
+		for _, mv := range v.Values {
+			walkPair(mv, path, lines, report)
+		}
+	case *ast.MappingValueNode:
+		walkPair(v, path, lines, report)
+	case *ast.SequenceNode:
+		for i, item := range v.Values {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			lines[p] = item.GetToken().Position.Line
+			walk(item, p, lines, report)
+		}
+	}
+}
+
+func walkPair(mv *ast.MappingValueNode, path string, lines map[string]int, report func(string, int, string, string)) {
+	key := mv.Key.String()
+	if k, err := strconv.Unquote(key); err == nil {
+		key = k
+	}
+	p := key
+	if path != "" {
+		p = path + "." + key
+	}
+	line := mv.Key.GetToken().Position.Line
+	pattern := indexRE.ReplaceAllString(path, "[]")
+	if allowed, ok := knownKeys[pattern]; ok && !contains(allowed, key) {
+		where := "at the top level"
+		if path != "" {
+			where = "in " + path
+		}
+		report(p, line, fmt.Sprintf("unknown field %q %s", key, where), "use one of: "+strings.Join(allowed, ", ")+suggest(key, allowed))
+		return
+	}
+	lines[p] = line
+	walk(mv.Value, p, lines, report)
+}
+
+func suggest(key string, allowed []string) string {
+	best, bestD := "", 3
+	for _, a := range allowed {
+		if d := editDistance(key, a); d < bestD {
+			best, bestD = a, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf("; did you mean %q?", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Migration) applyDefaults() {
+	if m.Backfill.BatchSize == 0 {
+		m.Backfill.BatchSize = DefaultBatchSize
+	}
+	if m.LockTimeout == 0 {
+		m.LockTimeout = Duration(DefaultLockTimeout)
+	}
+	if m.Flags != nil && m.Flags.AppRefresh == 0 {
+		m.Flags.AppRefresh = Duration(DefaultAppRefresh)
+	}
+	if i := strings.IndexByte(m.Table, '.'); i < 0 && m.Table != "" {
+		m.Table = "public." + m.Table
+	}
+}
+
+// SortedFields returns the recorded field paths in file order (for tests and tools).
+func (m *Migration) SortedFields() []string {
+	out := make([]string, 0, len(m.Source.Lines))
+	for k := range m.Source.Lines {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return m.Source.Lines[out[i]] < m.Source.Lines[out[j]] })
+	return out
+}

@@ -1,0 +1,89 @@
+package spec_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/zdmhq/zdm/internal/spec"
+)
+
+const good = `name: accounts-balance-bigint
+table: pgbench_accounts
+operations:
+  - change_type: {column: abalance, type: bigint, up: "abalance::bigint", down: "abalance::int"}
+  - add_column: {column: email_lower, type: text, backfill: "lower(email)", not_null: true}
+  - rename_column: {column: name, to: full_name}
+backfill: {batch_size: 5000}
+lock_timeout: 250ms
+gates: []
+`
+
+func TestParseGood(t *testing.T) {
+	m, err := spec.Parse("m.yaml", []byte(good))
+	require.NoError(t, err)
+	assert.Equal(t, "public.pgbench_accounts", m.Table)
+	assert.Equal(t, 5000, m.Backfill.BatchSize)
+	assert.Equal(t, 250*time.Millisecond, m.LockTimeout.D())
+	assert.Empty(t, m.Gates)
+	assert.NotNil(t, m.Gates)
+	require.Len(t, m.Operations, 3)
+	assert.Equal(t, "change_type", m.Operations[0].Kind())
+	assert.Equal(t, "lower(email)", m.Operations[1].AddColumn.Backfill)
+	assert.True(t, m.Operations[1].AddColumn.NotNull)
+	assert.Equal(t, 5, m.Line("operations[1].add_column.backfill"))
+	assert.Equal(t, 6, m.Line("operations[2].rename_column.to"))
+}
+
+func TestParseDefaults(t *testing.T) {
+	m, err := spec.Parse("m.yaml", []byte("name: a\ntable: t\noperations:\n  - rename_column: {column: a, to: b}\nflags: {dual_write: x}\n"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"contract"}, m.Gates)
+	assert.Equal(t, spec.DefaultBatchSize, m.Backfill.BatchSize)
+	assert.Equal(t, spec.DefaultLockTimeout, m.LockTimeout.D())
+	assert.Equal(t, spec.DefaultAppRefresh, m.Flags.AppRefresh.D())
+}
+
+func TestParseErrors(t *testing.T) {
+	cases := []struct {
+		name, src string
+		want      []string
+	}{
+		{"unknown top-level key", "name: a\ntabel: t\noperations: []\n",
+			[]string{`m.yaml:2: tabel: unknown field "tabel" at the top level`, `did you mean "table"?`}},
+		{"unknown op key", "name: a\ntable: t\noperations:\n  - rename_column: {column: a, too: b}\n",
+			[]string{`m.yaml:4: operations[0].rename_column.too: unknown field "too"`, "use one of: column, to"}},
+		{"missing fields", "table: t\noperations:\n  - change_type: {column: a}\n",
+			[]string{"m.yaml: name: is required", "m.yaml:3: operations[0].change_type.type: is required"}},
+		{"bad type", "name: a\ntable: t\noperations:\n  - rename_column: {column: a, to: b}\nbackfill: {batch_size: many}\n",
+			[]string{"m.yaml:5"}},
+		{"bad duration", "name: a\ntable: t\nlock_timeout: soon\noperations:\n  - rename_column: {column: a, to: b}\n",
+			[]string{"m.yaml:3", "is not a duration"}},
+		{"bad name", "name: Big_Name\ntable: t\noperations:\n  - rename_column: {column: a, to: b}\n",
+			[]string{`m.yaml:1: name: "Big_Name" is not a valid migration name`}},
+		{"two ops in one item", "name: a\ntable: t\noperations:\n  - rename_column: {column: a, to: b}\n    add_column: {column: c, type: int, backfill: '1'}\n",
+			[]string{"operations[0]: has 2 operations"}},
+		{"same column twice", "name: a\ntable: t\noperations:\n  - rename_column: {column: a, to: b}\n  - change_type: {column: a, type: int}\n",
+			[]string{`m.yaml:5: operations[1].change_type.column: column "a" is already changed`}},
+		{"read_new gate without flag", "name: a\ntable: t\noperations:\n  - rename_column: {column: a, to: b}\ngates: [read_new]\n",
+			[]string{"gates[0]: gate read_new guards the read_new flag"}},
+		{"unknown gate", "name: a\ntable: t\noperations:\n  - rename_column: {column: a, to: b}\ngates: [deploy]\n",
+			[]string{`unknown gate "deploy"`}},
+		{"flags mix change_type and rename", "name: a\ntable: t\noperations:\n  - rename_column: {column: a, to: b}\n  - change_type: {column: c, type: int}\nflags: {dual_write: x}\n",
+			[]string{"split change_type and rename_column/add_column"}},
+		{"reserved column", "name: a\ntable: t\noperations:\n  - rename_column: {column: a, to: _zdm_x}\n",
+			[]string{"is reserved for zdm"}},
+		{"syntax", "name: a\n  table: [\n", []string{"m.yaml:"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := spec.Parse("m.yaml", []byte(c.src))
+			require.Error(t, err)
+			for _, w := range c.want {
+				assert.Contains(t, err.Error(), w)
+			}
+		})
+	}
+}

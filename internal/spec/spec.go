@@ -1,0 +1,149 @@
+// Package spec owns the migration file: its YAML shape, its defaults, and the checks that
+// need no database. A Migration is what the CLI sends to the workflow; it carries the
+// positions of its fields so that errors found later, against the live schema, can still
+// name the file and line a person has to fix.
+package spec
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Migration is one migration file.
+type Migration struct {
+	Name        string      `yaml:"name" json:"name"`
+	Table       string      `yaml:"table" json:"table"`
+	Operations  []Operation `yaml:"operations" json:"operations"`
+	Backfill    Backfill    `yaml:"backfill" json:"backfill"`
+	LockTimeout Duration    `yaml:"lock_timeout" json:"lock_timeout"`
+	Flags       *Flags      `yaml:"flags" json:"flags,omitempty"`
+	// Gates lists the human approvals the workflow waits for, in the order they come.
+	Gates []string `yaml:"gates" json:"gates"`
+
+	// Source says where the migration came from; it is filled by Parse.
+	Source Source `yaml:"-" json:"source"`
+}
+
+// Source is the file a migration was read from and the line of each field in it, keyed by
+// field path ("operations[0].change_type.type").
+type Source struct {
+	File  string         `json:"file"`
+	Lines map[string]int `json:"lines,omitempty"`
+}
+
+// Operation is one change to the table. Exactly one of its fields is set.
+type Operation struct {
+	ChangeType   *ChangeType   `yaml:"change_type" json:"change_type,omitempty"`
+	AddColumn    *AddColumn    `yaml:"add_column" json:"add_column,omitempty"`
+	RenameColumn *RenameColumn `yaml:"rename_column" json:"rename_column,omitempty"`
+}
+
+// ChangeType changes a column's type. Up is computed from the old row, Down from the new
+// one; both name the column by its own name and default to plain casts.
+type ChangeType struct {
+	Column string `yaml:"column" json:"column"`
+	Type   string `yaml:"type" json:"type"`
+	Up     string `yaml:"up" json:"up,omitempty"`
+	Down   string `yaml:"down" json:"down,omitempty"`
+}
+
+// AddColumn adds a column whose value is computed from the row's existing columns.
+type AddColumn struct {
+	Column   string `yaml:"column" json:"column"`
+	Type     string `yaml:"type" json:"type"`
+	Backfill string `yaml:"backfill" json:"backfill"`
+	NotNull  bool   `yaml:"not_null" json:"not_null,omitempty"`
+}
+
+// RenameColumn renames a column without breaking code that still uses the old name.
+type RenameColumn struct {
+	Column string `yaml:"column" json:"column"`
+	To     string `yaml:"to" json:"to"`
+}
+
+// Backfill tunes the batched copy of existing rows.
+type Backfill struct {
+	// BatchSize is the number of rows one transaction updates.
+	BatchSize int `yaml:"batch_size" json:"batch_size,omitempty"`
+	// MaxRowsPerSecond throttles the backfill; 0 means as fast as batches go.
+	MaxRowsPerSecond int `yaml:"max_rows_per_second" json:"max_rows_per_second,omitempty"`
+	// Pause is slept between batches, leaving room to other writers.
+	Pause Duration `yaml:"pause" json:"pause,omitempty"`
+}
+
+// Flags names the Unleash flags that switch the application between old and new columns.
+type Flags struct {
+	DualWrite string `yaml:"dual_write" json:"dual_write,omitempty"`
+	ReadNew   string `yaml:"read_new" json:"read_new,omitempty"`
+	// AppRefresh is how often the applications' Unleash clients fetch flags; after each
+	// toggle zdm waits this long (plus a margin) before relying on it.
+	AppRefresh Duration `yaml:"app_refresh" json:"app_refresh,omitempty"`
+}
+
+// Gate names.
+const (
+	GateReadNew  = "read_new"
+	GateContract = "contract"
+)
+
+// Defaults.
+const (
+	DefaultBatchSize   = 10000
+	MaxBatchSize       = 1000000
+	DefaultLockTimeout = 500 * time.Millisecond
+	DefaultAppRefresh  = 15 * time.Second
+)
+
+// Duration is a time.Duration written as "500ms", "2s" or "1m" in files.
+type Duration time.Duration
+
+// UnmarshalText reads a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(strings.TrimSpace(string(b)))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration", string(b))
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes the duration as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// D returns the duration as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Kind is the operation's YAML key.
+func (o Operation) Kind() string {
+	switch {
+	case o.ChangeType != nil:
+		return "change_type"
+	case o.AddColumn != nil:
+		return "add_column"
+	case o.RenameColumn != nil:
+		return "rename_column"
+	}
+	return ""
+}
+
+// QualifiedTable splits Table into schema and name, the schema defaulting to public.
+func (m *Migration) QualifiedTable() (schema, name string) {
+	if i := strings.IndexByte(m.Table, '.'); i >= 0 {
+		return m.Table[:i], m.Table[i+1:]
+	}
+	return "public", m.Table
+}
+
+// HasGate says whether the migration waits for a person at gate g.
+func (m *Migration) HasGate(g string) bool {
+	for _, x := range m.Gates {
+		if x == g {
+			return true
+		}
+	}
+	return false
+}
+
+// WorkflowID is the Temporal workflow ID of the migration called name.
+func WorkflowID(name string) string { return "zdm-" + name }
