@@ -1,0 +1,79 @@
+# zdm: zero-downtime PostgreSQL schema migrations as Temporal workflows.
+#
+#   make build      bin/zdm, bin/zdm-worker, bin/zdm-demoapp
+#   make up         build, then start PostgreSQL, Temporal, Unleash and the worker (.stack/)
+#   make down       stop what `make up` started
+#   make test       unit and integration tests against the real stack
+#   make test-unit  go test -short, nothing to start
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := build
+
+GO ?= go
+TEMPORAL_CLI_VERSION := v1.5.1
+PG_VERSION := 15
+GO_TEST_TIMEOUT ?= 40m
+GO_TEST_FLAGS ?=
+
+.PHONY: build up down status test test-unit demo bench lint deps-system FORCE
+
+build: bin/zdm bin/zdm-worker bin/zdm-demoapp
+
+# Go decides what is stale; FORCE makes make always ask it.
+bin/zdm: FORCE
+	$(GO) build -o $@ ./starter
+bin/zdm-worker: FORCE
+	$(GO) build -o $@ ./worker
+bin/zdm-demoapp: FORCE
+	$(GO) build -o $@ ./demoapp
+
+# The Temporal CLI (dev server + operator commands); built once unless one is on PATH.
+bin/temporal:
+	@if command -v temporal >/dev/null 2>&1; then \
+		echo "using temporal on PATH: $$(command -v temporal)"; \
+	else \
+		echo "building Temporal CLI $(TEMPORAL_CLI_VERSION) into bin/ (takes a few minutes, once)"; \
+		GOBIN="$(CURDIR)/bin" $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION); \
+	fi
+
+# What the tests need from Debian; a no-op where it is already installed.
+deps-system:
+	@missing=(); \
+	[[ -x /usr/lib/postgresql/$(PG_VERSION)/bin/postgres ]] || missing+=(postgresql-$(PG_VERSION)); \
+	command -v psql >/dev/null && command -v pg_isready >/dev/null || missing+=(postgresql-client-$(PG_VERSION)); \
+	if (( $${#missing[@]} )); then \
+		echo "installing $${missing[*]} with apt-get"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq "$${missing[@]}"; \
+	fi
+	@command -v node >/dev/null && command -v npm >/dev/null || { echo "node and npm are needed for Unleash" >&2; exit 1; }
+
+up: build deps-system bin/temporal
+	scripts/stack.sh up
+
+down:
+	scripts/stack.sh down
+
+status:
+	scripts/stack.sh status
+
+test: deps-system bin/temporal
+	scripts/stack.sh up --deps
+	eval "$$(scripts/stack.sh env)"; \
+	export ZDM_INTEGRATION=1; \
+	$(GO) test -count=1 -timeout $(GO_TEST_TIMEOUT) $(GO_TEST_FLAGS) ./...
+
+test-unit:
+	$(GO) test -short $(GO_TEST_FLAGS) ./...
+
+demo:
+	scripts/demo.sh
+
+bench:
+	scripts/bench.sh
+
+lint:
+	@out="$$(gofmt -l $$($(GO) list -f '{{.Dir}}' ./...) | sort -u)"; \
+	if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
