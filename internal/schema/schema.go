@@ -1,0 +1,300 @@
+// Package schema reads what zdm needs to know about a live table: its columns, the key
+// it can be paged by, its indexes, constraints, triggers and dependent views.
+package schema
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Table is one table as PostgreSQL describes it.
+type Table struct {
+	Schema string `json:"schema"`
+	Name   string `json:"name"`
+	// Columns in attnum order, dropped ones left out.
+	Columns []Column `json:"columns"`
+	// Key is the column list zdm pages the table by: the primary key, else the shortest
+	// unique index over NOT NULL columns. Empty when there is neither.
+	Key       []string `json:"key"`
+	KeySource string   `json:"key_source"`
+	Indexes   []Index  `json:"indexes"`
+	// ForeignKeys are constraints of this table and constraints of other tables that
+	// reference it.
+	ForeignKeys   []ForeignKey `json:"foreign_keys"`
+	Triggers      []string     `json:"triggers"`
+	EstimatedRows int64        `json:"estimated_rows"`
+}
+
+// Column is one column.
+type Column struct {
+	Name      string `json:"name"`
+	Type      string `json:"type"`
+	NotNull   bool   `json:"not_null"`
+	Default   string `json:"default,omitempty"`
+	Generated bool   `json:"generated,omitempty"`
+	Identity  bool   `json:"identity,omitempty"`
+	// Views that read this column; dropping it would fail.
+	Views []string `json:"views,omitempty"`
+}
+
+// Index is one index of the table.
+type Index struct {
+	Name    string   `json:"name"`
+	Columns []string `json:"columns"` // "" for an expression
+	Primary bool     `json:"primary,omitempty"`
+	Unique  bool     `json:"unique,omitempty"`
+	Valid   bool     `json:"valid"`
+	Partial bool     `json:"partial,omitempty"`
+	Def     string   `json:"def"`
+}
+
+// ForeignKey is a foreign key touching the table.
+type ForeignKey struct {
+	Name     string   `json:"name"`
+	Table    string   `json:"table"`    // the table that holds the constraint
+	Columns  []string `json:"columns"`  // columns of this table the constraint uses
+	Incoming bool     `json:"incoming"` // true when another table references this one
+}
+
+// ErrNoTable is returned (wrapped in *NoTableError) when the table does not exist.
+var ErrNoTable = errors.New("table does not exist")
+
+// NoTableError says that a table does not exist and which similar ones do.
+type NoTableError struct {
+	Schema, Name string
+	Similar      []string
+}
+
+func (e *NoTableError) Error() string {
+	msg := fmt.Sprintf("table %s.%s does not exist", e.Schema, e.Name)
+	if len(e.Similar) > 0 {
+		msg += "; did you mean " + strings.Join(e.Similar, " or ") + "?"
+	}
+	return msg
+}
+
+func (e *NoTableError) Unwrap() error { return ErrNoTable }
+
+// Querier is what Inspect needs of a connection or pool.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Column returns the named column, or nil.
+func (t *Table) Column(name string) *Column {
+	for i := range t.Columns {
+		if t.Columns[i].Name == name {
+			return &t.Columns[i]
+		}
+	}
+	return nil
+}
+
+// Ident is the table's quoted, schema-qualified name.
+func (t *Table) Ident() string { return pgx.Identifier{t.Schema, t.Name}.Sanitize() }
+
+// String is schema.name as a person writes it.
+func (t *Table) String() string { return t.Schema + "." + t.Name }
+
+// ColumnNames lists the names of all columns.
+func (t *Table) ColumnNames() []string {
+	out := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		out[i] = c.Name
+	}
+	return out
+}
+
+// Inspect reads the table schemaName.tableName.
+func Inspect(ctx context.Context, q Querier, schemaName, tableName string) (*Table, error) {
+	t := &Table{Schema: schemaName, Name: tableName}
+	var oid uint32
+	var kind string
+	err := q.QueryRow(ctx, `
+		SELECT c.oid, c.relkind::text, greatest(c.reltuples, 0)::bigint
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 AND c.relname = $2`, schemaName, tableName).Scan(&oid, &kind, &t.EstimatedRows)
+	if errors.Is(err, pgx.ErrNoRows) {
+		similar, serr := similarTables(ctx, q, schemaName, tableName)
+		if serr != nil {
+			return nil, serr
+		}
+		return nil, &NoTableError{Schema: schemaName, Name: tableName, Similar: similar}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up table %s.%s: %w", schemaName, tableName, err)
+	}
+	if kind != "r" && kind != "p" {
+		return nil, fmt.Errorf("%s.%s is not a table (relkind %s): zdm migrates plain tables", schemaName, tableName, kind)
+	}
+	if err := t.readColumns(ctx, q, oid); err != nil {
+		return nil, err
+	}
+	if err := t.readIndexes(ctx, q, oid); err != nil {
+		return nil, err
+	}
+	if err := t.readForeignKeys(ctx, q, oid); err != nil {
+		return nil, err
+	}
+	if err := t.readTriggers(ctx, q, oid); err != nil {
+		return nil, err
+	}
+	t.chooseKey()
+	return t, nil
+}
+
+func similarTables(ctx context.Context, q Querier, schemaName, tableName string) ([]string, error) {
+	rows, err := q.Query(ctx, `
+		SELECT n.nspname || '.' || c.relname
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+		  AND (lower(c.relname) = lower($2) OR (n.nspname = $1 AND c.relname LIKE left($2, 4) || '%'))
+		ORDER BY 1 LIMIT 3`, schemaName, tableName)
+	if err != nil {
+		return nil, fmt.Errorf("look up tables like %s.%s: %w", schemaName, tableName, err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+func (t *Table) readColumns(ctx context.Context, q Querier, oid uint32) error {
+	rows, err := q.Query(ctx, `
+		SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+		       coalesce(pg_get_expr(d.adbin, d.adrelid), ''), a.attgenerated <> '', a.attidentity <> '',
+		       coalesce((SELECT array_agg(DISTINCT v.oid::regclass::text ORDER BY v.oid::regclass::text)
+		                 FROM pg_depend dep
+		                 JOIN pg_rewrite r ON r.oid = dep.objid
+		                 JOIN pg_class v ON v.oid = r.ev_class
+		                 WHERE dep.refobjid = a.attrelid AND dep.refobjsubid = a.attnum
+		                   AND dep.classid = 'pg_rewrite'::regclass AND v.oid <> a.attrelid), '{}')
+		FROM pg_attribute a
+		LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+		WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+		ORDER BY a.attnum`, oid)
+	if err != nil {
+		return fmt.Errorf("read columns of %s: %w", t, err)
+	}
+	t.Columns, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Column, error) {
+		var c Column
+		err := r.Scan(&c.Name, &c.Type, &c.NotNull, &c.Default, &c.Generated, &c.Identity, &c.Views)
+		return c, err
+	})
+	if err != nil {
+		return fmt.Errorf("read columns of %s: %w", t, err)
+	}
+	return nil
+}
+
+func (t *Table) readIndexes(ctx context.Context, q Querier, oid uint32) error {
+	rows, err := q.Query(ctx, `
+		SELECT c.relname, i.indisprimary, i.indisunique, i.indisvalid, i.indpred IS NOT NULL,
+		       pg_get_indexdef(i.indexrelid),
+		       array(SELECT coalesce(a.attname, '')
+		             FROM unnest(i.indkey[0:i.indnkeyatts - 1]) WITH ORDINALITY k(attnum, ord)
+		             LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+		             ORDER BY k.ord)
+		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+		WHERE i.indrelid = $1
+		ORDER BY c.relname`, oid)
+	if err != nil {
+		return fmt.Errorf("read indexes of %s: %w", t, err)
+	}
+	t.Indexes, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Index, error) {
+		var ix Index
+		err := r.Scan(&ix.Name, &ix.Primary, &ix.Unique, &ix.Valid, &ix.Partial, &ix.Def, &ix.Columns)
+		return ix, err
+	})
+	if err != nil {
+		return fmt.Errorf("read indexes of %s: %w", t, err)
+	}
+	return nil
+}
+
+func (t *Table) readForeignKeys(ctx context.Context, q Querier, oid uint32) error {
+	rows, err := q.Query(ctx, `
+		SELECT con.conname, con.conrelid::regclass::text, con.confrelid = $1 AND con.conrelid <> $1,
+		       array(SELECT a.attname
+		             FROM unnest(CASE WHEN con.conrelid = $1 THEN con.conkey ELSE con.confkey END) k(attnum)
+		             JOIN pg_attribute a ON a.attrelid = $1 AND a.attnum = k.attnum)
+		FROM pg_constraint con
+		WHERE con.contype = 'f' AND (con.conrelid = $1 OR con.confrelid = $1)
+		ORDER BY con.conname`, oid)
+	if err != nil {
+		return fmt.Errorf("read foreign keys of %s: %w", t, err)
+	}
+	t.ForeignKeys, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (ForeignKey, error) {
+		var fk ForeignKey
+		err := r.Scan(&fk.Name, &fk.Table, &fk.Incoming, &fk.Columns)
+		return fk, err
+	})
+	if err != nil {
+		return fmt.Errorf("read foreign keys of %s: %w", t, err)
+	}
+	return nil
+}
+
+func (t *Table) readTriggers(ctx context.Context, q Querier, oid uint32) error {
+	rows, err := q.Query(ctx, `SELECT tgname FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal ORDER BY tgname`, oid)
+	if err != nil {
+		return fmt.Errorf("read triggers of %s: %w", t, err)
+	}
+	t.Triggers, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("read triggers of %s: %w", t, err)
+	}
+	return nil
+}
+
+// chooseKey picks the primary key, else the shortest valid, non-partial unique index over
+// NOT NULL plain columns.
+func (t *Table) chooseKey() {
+	var best *Index
+	for i := range t.Indexes {
+		ix := &t.Indexes[i]
+		if !ix.Valid || !ix.Unique || ix.Partial {
+			continue
+		}
+		if ix.Primary {
+			best = ix
+			break
+		}
+		ok := true
+		for _, c := range ix.Columns {
+			col := t.Column(c)
+			if c == "" || col == nil || !col.NotNull {
+				ok = false
+				break
+			}
+		}
+		if ok && (best == nil || len(ix.Columns) < len(best.Columns)) {
+			best = ix
+		}
+	}
+	if best == nil {
+		return
+	}
+	t.Key = append([]string(nil), best.Columns...)
+	if best.Primary {
+		t.KeySource = "primary key " + best.Name
+	} else {
+		t.KeySource = "unique index " + best.Name
+	}
+}
+
+// IndexesOn lists the indexes that use column c.
+func (t *Table) IndexesOn(c string) []Index {
+	var out []Index
+	for _, ix := range t.Indexes {
+		for _, col := range ix.Columns {
+			if col == c {
+				out = append(out, ix)
+				break
+			}
+		}
+	}
+	return out
+}
