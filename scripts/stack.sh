@@ -177,7 +177,7 @@ pg_up() {
 	pg_install
 	if ! pg_cluster_exists; then
 		log "creating PostgreSQL cluster $ZDM_PG_VERSION/$ZDM_PG_CLUSTER on port $port"
-		pg_createcluster -p "$port" "$ZDM_PG_VERSION" "$ZDM_PG_CLUSTER" >&2
+		pg_createcluster --locale C.UTF-8 -p "$port" "$ZDM_PG_VERSION" "$ZDM_PG_CLUSTER" >&2
 	fi
 	[[ "$(pg_cluster_port)" == "$port" ]] ||
 		die "cluster $ZDM_PG_VERSION/$ZDM_PG_CLUSTER listens on port $(pg_cluster_port), not $port; set ZDM_PG_CLUSTER or DATABASE_URL"
