@@ -58,6 +58,7 @@ spawn() {
 	shift 2
 	rm -f "$(pidfile "$name")"
 	: >"$logf"
+	# shellcheck disable=SC2016 # $$ and "$@" belong to the inner shell
 	setsid bash -c 'echo $$ >"$0"; exec "$@"' "$(pidfile "$name")" "$@" \
 		</dev/null >>"$logf" 2>&1 &
 	disown 2>/dev/null || true
@@ -220,7 +221,7 @@ pg_down() {
 
 temporal_bin() {
 	if [[ -n "${ZDM_TEMPORAL_BIN:-}" ]]; then
-		printf '%s' "$ZDM_TEMPORAL_BIN"
+		if [[ "$ZDM_TEMPORAL_BIN" == /* ]]; then printf '%s' "$ZDM_TEMPORAL_BIN"; else printf '%s/%s' "$PWD" "$ZDM_TEMPORAL_BIN"; fi
 	elif command -v temporal >/dev/null 2>&1; then
 		command -v temporal
 	else
