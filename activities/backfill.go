@@ -1,0 +1,205 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/zdmhq/zdm/internal/pgexec"
+)
+
+// BoundsInput asks where the backfill ends.
+type BoundsInput struct {
+	Target pgexec.Target `json:"target"`
+}
+
+// Bounds is the last key to backfill (nil for an empty table) and the committed progress
+// of this run so far.
+type Bounds struct {
+	Upper    pgexec.Cursor `json:"upper"`
+	Cursor   pgexec.Cursor `json:"cursor"`
+	RowsDone int64         `json:"rows_done"`
+}
+
+// BackfillBounds reads the largest key now in the table. It runs after the sync trigger
+// exists, so every row past it is written with its new columns already set.
+func (a *Activities) BackfillBounds(ctx context.Context, in BoundsInput) (*Bounds, error) {
+	upper, err := pgexec.Upper(ctx, a.DB, in.Target)
+	if err != nil {
+		return nil, classify(fmt.Errorf("find the last key of %s.%s: %w", in.Target.Schema, in.Target.Table, err))
+	}
+	st, err := pgexec.ReadProgress(ctx, a.DB, in.Target.Migration)
+	if err != nil {
+		return nil, err
+	}
+	return &Bounds{Upper: upper, Cursor: st.Cursor, RowsDone: st.RowsDone}, nil
+}
+
+// SliceInput is one slice of the backfill: batches from Cursor towards Upper for at most
+// Budget.
+type SliceInput struct {
+	Target           pgexec.Target `json:"target"`
+	Cursor           pgexec.Cursor `json:"cursor"`
+	Upper            pgexec.Cursor `json:"upper"`
+	BatchSize        int           `json:"batch_size"`
+	MaxRowsPerSecond int           `json:"max_rows_per_second,omitempty"`
+	Pause            time.Duration `json:"pause,omitempty"`
+	Budget           time.Duration `json:"budget"`
+}
+
+// SliceProgress is heartbeated after every batch and returned at the end of the slice.
+type SliceProgress struct {
+	Cursor   pgexec.Cursor `json:"cursor"`
+	Rows     int64         `json:"rows"`      // rows updated by this slice
+	RowsDone int64         `json:"rows_done"` // rows updated by the whole run, as committed
+	Batches  int           `json:"batches"`
+	Done     bool          `json:"done"`
+	Elapsed  time.Duration `json:"elapsed"`
+	Retries  int           `json:"retries"`
+}
+
+// BackfillSlice runs batches until the budget is spent, the range is done, or the worker
+// is stopping. Each batch commits its rows and the cursor together; the slice starts from
+// the cursor committed in the database, so a retried slice never redoes a committed batch.
+func (a *Activities) BackfillSlice(ctx context.Context, in SliceInput) (*SliceProgress, error) {
+	t := in.Target
+	logger := activity.GetLogger(ctx)
+	st, err := pgexec.ReadProgress(ctx, a.DB, t.Migration)
+	if err != nil {
+		return nil, err
+	}
+	p := &SliceProgress{Cursor: st.Cursor, RowsDone: st.RowsDone}
+	if p.Cursor == nil {
+		p.Cursor = in.Cursor
+	}
+	if activity.HasHeartbeatDetails(ctx) {
+		logger.Info("backfill slice retried; resuming from the committed cursor", "migration", t.Migration, "cursor", strings.Join(p.Cursor, ","))
+	}
+	if in.Upper == nil {
+		p.Done = true
+		return p, nil
+	}
+	retry := a.retry(ctx, t.Migration)
+	start := time.Now()
+	stopping := activity.GetWorkerStopChannel(ctx)
+	for time.Since(start) < in.Budget {
+		batchStart := time.Now()
+		var b pgexec.Batch
+		n, err := retry.Do(ctx, "backfill batch", func(ctx context.Context) error {
+			var err error
+			b, err = pgexec.BackfillBatch(ctx, a.DB, t, p.Cursor, in.Upper, in.BatchSize)
+			return err
+		})
+		p.Retries += n
+		if err != nil {
+			return nil, classify(fmt.Errorf("backfill batch after %v: %w", p.Cursor, err))
+		}
+		took := time.Since(batchStart)
+		a.metrics().BatchDone(t.Migration, b.Rows, took)
+		p.Cursor, p.Done = b.Cursor, b.Done
+		p.Rows += b.Rows
+		p.RowsDone += b.Rows
+		p.Batches++
+		p.Elapsed = time.Since(start)
+		activity.RecordHeartbeat(ctx, *p)
+		if p.Done {
+			break
+		}
+		wait := in.Pause
+		if in.MaxRowsPerSecond > 0 {
+			if min := time.Duration(float64(b.Rows) / float64(in.MaxRowsPerSecond) * float64(time.Second)); min > took+wait {
+				wait = min - took
+			}
+		}
+		select {
+		case <-stopping:
+			logger.Info("worker stopping; backfill slice ends after its last committed batch", "migration", t.Migration)
+			return p, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+	return p, nil
+}
+
+// VerifyInput asks for a check of the whole backfilled range.
+type VerifyInput struct {
+	Target pgexec.Target `json:"target"`
+	Upper  pgexec.Cursor `json:"upper"`
+	// PageSize is how many rows one verification query reads.
+	PageSize int `json:"page_size"`
+}
+
+// VerifyResult counts rows whose new columns differ from what the old ones say.
+type VerifyResult struct {
+	Mismatches int64    `json:"mismatches"`
+	Sample     []string `json:"sample,omitempty"`
+}
+
+// Verify pages through the backfilled range and counts mismatched rows. Any mismatch is a
+// non-retryable error naming some of the rows.
+func (a *Activities) Verify(ctx context.Context, in VerifyInput) (*VerifyResult, error) {
+	res := &VerifyResult{}
+	if in.Upper == nil {
+		return res, nil
+	}
+	size := in.PageSize
+	if size <= 0 {
+		size = 100000
+	}
+	var lo pgexec.Cursor
+	if activity.HasHeartbeatDetails(ctx) {
+		var saved struct {
+			Cursor pgexec.Cursor
+			Res    VerifyResult
+		}
+		if err := activity.GetHeartbeatDetails(ctx, &saved); err == nil {
+			lo, *res = saved.Cursor, saved.Res
+		}
+	}
+	for {
+		hi, err := pgexec.BatchEnd(ctx, a.DB, in.Target, lo, in.Upper, size)
+		if err != nil {
+			return nil, classify(err)
+		}
+		n, sample, err := pgexec.Mismatches(ctx, a.DB, in.Target, lo, hi)
+		if err != nil {
+			return nil, classify(err)
+		}
+		res.Mismatches += n
+		if len(res.Sample) < 5 {
+			res.Sample = append(res.Sample, sample...)
+		}
+		lo = hi
+		activity.RecordHeartbeat(ctx, struct {
+			Cursor pgexec.Cursor
+			Res    VerifyResult
+		}{lo, *res})
+		if pgexecEqual(hi, in.Upper) {
+			break
+		}
+	}
+	if res.Mismatches > 0 {
+		return res, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("verification found %d row(s) whose new columns differ from the up expression of the old (keys %s)", res.Mismatches, strings.Join(res.Sample, ", ")),
+			ErrMismatch, nil, *res)
+	}
+	return res, nil
+}
+
+func pgexecEqual(a, b pgexec.Cursor) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,33 @@
+package activities
+
+import (
+	"context"
+	"errors"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/zdmhq/zdm/internal/flags"
+)
+
+// FlagInput switches one flag.
+type FlagInput struct {
+	Migration   string `json:"migration"`
+	Flag        string `json:"flag"`
+	On          bool   `json:"on"`
+	Description string `json:"description"`
+}
+
+// SetFlag creates the flag if needed and switches it on or off in the worker's Unleash
+// environment. It is idempotent.
+func (a *Activities) SetFlag(ctx context.Context, in FlagInput) error {
+	if a.Flags == nil {
+		return temporal.NewNonRetryableApplicationError("the worker has no Unleash configuration (UNLEASH_URL, UNLEASH_ADMIN_TOKEN)", ErrFlagsUnavailable, nil)
+	}
+	if err := a.Flags.Ensure(ctx, in.Flag, in.Description); err != nil {
+		if errors.Is(err, flags.ErrArchived) {
+			return temporal.NewNonRetryableApplicationError(err.Error(), ErrFlagsUnavailable, err)
+		}
+		return err
+	}
+	return a.Flags.Set(ctx, in.Flag, in.On)
+}

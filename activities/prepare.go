@@ -1,0 +1,102 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/zdmhq/zdm/internal/pgexec"
+	"github.com/zdmhq/zdm/internal/planner"
+	"github.com/zdmhq/zdm/internal/schema"
+	"github.com/zdmhq/zdm/internal/spec"
+)
+
+// PrepareInput is the migration to check and plan.
+type PrepareInput struct {
+	Migration spec.Migration `json:"migration"`
+	// RunID identifies this run of the migration (the first run ID of the workflow).
+	RunID string `json:"run_id"`
+	// DryRun plans without claiming the table.
+	DryRun bool `json:"dry_run,omitempty"`
+}
+
+// PrepareResult is the plan of a valid migration.
+type PrepareResult struct {
+	Plan     planner.Plan `json:"plan"`
+	Resuming bool         `json:"resuming"`
+}
+
+// Prepare checks the migration against the live table, plans it, and claims the table.
+// Every problem with the file comes back at once, naming file, line, field and fix; the
+// database is not changed unless the migration is valid.
+func (a *Activities) Prepare(ctx context.Context, in PrepareInput) (*PrepareResult, error) {
+	m := &in.Migration
+	if err := m.Check(); err != nil {
+		return nil, invalid(err)
+	}
+	if m.Flags != nil && a.Flags == nil {
+		return nil, temporal.NewNonRetryableApplicationError(
+			m.Errorf("flags", "set UNLEASH_URL and UNLEASH_ADMIN_TOKEN in the worker's environment, or remove flags", "the worker has no Unleash configuration").Error(),
+			ErrFlagsUnavailable, nil)
+	}
+	resuming := false
+	if !in.DryRun {
+		if st, err := pgexec.ReadProgress(ctx, a.DB, m.Name); err == nil && st.RunID == in.RunID && st.Status == pgexec.StatusRunning {
+			resuming = true
+		}
+	}
+	plan, err := Plan(ctx, a, m, resuming)
+	if err != nil {
+		return nil, err
+	}
+	if in.DryRun {
+		return &PrepareResult{Plan: *plan}, nil
+	}
+	if err := pgexec.EnsureState(ctx, a.DB); err != nil {
+		return nil, err
+	}
+	resuming, err = pgexec.Claim(ctx, a.DB, m.Name, plan.TableName(), in.RunID)
+	var busy *pgexec.BusyError
+	if errors.As(err, &busy) {
+		return nil, temporal.NewNonRetryableApplicationError(m.Errorf("table", "wait for the other migration to finish, or reject it", "%s", busy).Error(), ErrTableBusy, nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim %s: %w", plan.TableName(), err)
+	}
+	return &PrepareResult{Plan: *plan, Resuming: resuming}, nil
+}
+
+// Plan inspects the table and plans m, checking its expressions with EXPLAIN. It changes
+// nothing. Invalid migrations come back as non-retryable InvalidMigration errors.
+func Plan(ctx context.Context, a *Activities, m *spec.Migration, resuming bool) (*planner.Plan, error) {
+	sch, name := m.QualifiedTable()
+	t, err := schema.Inspect(ctx, a.DB, sch, name)
+	var nt *schema.NoTableError
+	if errors.As(err, &nt) {
+		fix := "check the schema and table name"
+		if len(nt.Similar) > 0 {
+			fix = "use " + nt.Similar[0]
+		}
+		return nil, invalid(m.Errorf("table", fix, "%s", nt))
+	}
+	if err != nil {
+		return nil, err
+	}
+	plan, err := planner.Build(m, t, planner.Options{Resuming: resuming})
+	if err != nil {
+		return nil, invalid(err)
+	}
+	failures := pgexec.Check(ctx, a.DB, plan)
+	if len(failures) > 0 {
+		var errs spec.Errors
+		for field, ferr := range failures {
+			errs = append(errs, m.Errorf(field, "write an SQL expression over the table's columns that yields the column's type", "%s", ferr))
+		}
+		sort.Slice(errs, func(i, j int) bool { return errs[i].Field < errs[j].Field })
+		return nil, invalid(errs.Err())
+	}
+	return plan, nil
+}

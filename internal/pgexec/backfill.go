@@ -1,0 +1,202 @@
+package pgexec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/zdmhq/zdm/internal/planner"
+)
+
+// Target is what the backfill needs of a plan: small, because it travels with every slice
+// through the workflow's history.
+type Target struct {
+	Migration   string              `json:"migration"`
+	Schema      string              `json:"schema"`
+	Table       string              `json:"table"`
+	Key         []planner.KeyColumn `json:"key"`
+	Set         string              `json:"set"`
+	Mismatch    string              `json:"mismatch"`
+	LockTimeout time.Duration       `json:"lock_timeout"`
+}
+
+// TargetOf extracts the backfill target of a plan.
+func TargetOf(p *planner.Plan) Target {
+	return Target{Migration: p.Migration, Schema: p.Schema, Table: p.Table, Key: p.Key,
+		Set: p.BackfillSet, Mismatch: p.Mismatch, LockTimeout: p.LockTimeout}
+}
+
+// Cursor is a key value as text, one element per key column. Nil is before the first row.
+type Cursor []string
+
+func (t Target) ident() string { return pgx.Identifier{t.Schema, t.Table}.Sanitize() }
+
+func (t Target) keyList() string {
+	cols := make([]string, len(t.Key))
+	for i, k := range t.Key {
+		cols[i] = planner.Ident(k.Name)
+	}
+	return strings.Join(cols, ", ")
+}
+
+func (t Target) keyText() string {
+	cols := make([]string, len(t.Key))
+	for i, k := range t.Key {
+		cols[i] = planner.Ident(k.Name) + "::text"
+	}
+	return strings.Join(cols, ", ")
+}
+
+// keyParams renders ($n::type, ...) starting at parameter first.
+func (t Target) keyParams(first int) string {
+	ps := make([]string, len(t.Key))
+	for i, k := range t.Key {
+		ps[i] = fmt.Sprintf("$%d::text::%s", first+i, k.Type)
+	}
+	return strings.Join(ps, ", ")
+}
+
+// cmp renders "(key) op (params)" using PostgreSQL's row comparison, which a btree index
+// on the key serves.
+func (t Target) cmp(op string, first int) string {
+	if len(t.Key) == 1 {
+		return fmt.Sprintf("%s %s %s", t.keyList(), op, t.keyParams(first))
+	}
+	return fmt.Sprintf("(%s) %s (%s)", t.keyList(), op, t.keyParams(first))
+}
+
+// rangeWhere is the predicate for lo < key <= hi; lo nil means from the start.
+func (t Target) rangeWhere(lo, hi Cursor) (string, []any) {
+	var conds []string
+	var args []any
+	if lo != nil {
+		conds = append(conds, t.cmp(">", len(args)+1))
+		for _, v := range lo {
+			args = append(args, v)
+		}
+	}
+	conds = append(conds, t.cmp("<=", len(args)+1))
+	for _, v := range hi {
+		args = append(args, v)
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+// Upper returns the largest key in the table, or nil when it is empty. Rows inserted after
+// the sync trigger exists need no backfill, so the backfill stops here even under heavy
+// inserts.
+func Upper(ctx context.Context, pool *pgxpool.Pool, t Target) (Cursor, error) {
+	desc := make([]string, len(t.Key))
+	for i, k := range t.Key {
+		desc[i] = planner.Ident(k.Name) + " DESC"
+	}
+	row := pool.QueryRow(ctx, fmt.Sprintf("SELECT %s FROM %s ORDER BY %s LIMIT 1", t.keyText(), t.ident(), strings.Join(desc, ", ")))
+	c, err := scanCursor(row, len(t.Key))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	return c, err
+}
+
+func scanCursor(row pgx.Row, n int) (Cursor, error) {
+	vals := make([]string, n)
+	ptrs := make([]any, n)
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := row.Scan(ptrs...); err != nil {
+		return nil, err
+	}
+	return vals, nil
+}
+
+// batchEnd finds the key of the size-th row after lo, or hi when fewer rows are left.
+func batchEnd(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, t Target, lo, hi Cursor, size int) (Cursor, error) {
+	where, args := t.rangeWhere(lo, hi)
+	args = append(args, size-1)
+	sql := fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s OFFSET $%d LIMIT 1",
+		t.keyText(), t.ident(), where, t.keyList(), len(args))
+	end, err := scanCursor(q.QueryRow(ctx, sql, args...), len(t.Key))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return hi, nil
+	}
+	return end, err
+}
+
+// Batch is one committed batch.
+type Batch struct {
+	Cursor Cursor
+	Rows   int64
+	Done   bool
+}
+
+// BackfillBatch updates the rows after lo (at most size of them, never past hi) in one
+// transaction, and records the new cursor in zdm.migrations in the same transaction, so
+// that a crash redoes at most the batch that did not commit.
+func BackfillBatch(ctx context.Context, pool *pgxpool.Pool, t Target, lo, hi Cursor, size int) (Batch, error) {
+	var b Batch
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT set_config('lock_timeout', $1, true), set_config('zdm.backfill', 'on', true)",
+			fmt.Sprintf("%dms", t.LockTimeout.Milliseconds())); err != nil {
+			return err
+		}
+		end, err := batchEnd(ctx, tx, t, lo, hi, size)
+		if err != nil {
+			return fmt.Errorf("find end of batch: %w", err)
+		}
+		where, args := t.rangeWhere(lo, end)
+		tag, err := tx.Exec(ctx, fmt.Sprintf("UPDATE %s SET %s WHERE %s", t.ident(), t.Set, where), args...)
+		if err != nil {
+			return fmt.Errorf("update batch after %v: %w", lo, err)
+		}
+		b = Batch{Cursor: end, Rows: tag.RowsAffected(), Done: equalCursor(end, hi)}
+		_, err = tx.Exec(ctx, `UPDATE zdm.migrations SET cursor = $2, rows_done = rows_done + $3, batches = batches + 1, updated_at = now() WHERE name = $1`,
+			t.Migration, []string(end), b.Rows)
+		return err
+	})
+	return b, err
+}
+
+func equalCursor(a, b Cursor) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Mismatches counts, between lo and hi, the rows whose new columns differ from what the
+// old ones say they should be, and returns the keys of up to five of them.
+func Mismatches(ctx context.Context, pool *pgxpool.Pool, t Target, lo, hi Cursor) (int64, []string, error) {
+	where, args := t.rangeWhere(lo, hi)
+	var n int64
+	if err := pool.QueryRow(ctx, fmt.Sprintf("SELECT count(*) FROM %s WHERE %s AND (%s)", t.ident(), where, t.Mismatch), args...).Scan(&n); err != nil {
+		return 0, nil, fmt.Errorf("count mismatches: %w", err)
+	}
+	if n == 0 {
+		return 0, nil, nil
+	}
+	rows, err := pool.Query(ctx, fmt.Sprintf("SELECT (%s)::text FROM %s WHERE %s AND (%s) ORDER BY %s LIMIT 5",
+		"row("+t.keyList()+")", t.ident(), where, t.Mismatch, t.keyList()), args...)
+	if err != nil {
+		return n, nil, err
+	}
+	sample, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return n, sample, err
+}
+
+// BatchEnd exposes batchEnd for verification paging.
+func BatchEnd(ctx context.Context, pool *pgxpool.Pool, t Target, lo, hi Cursor, size int) (Cursor, error) {
+	return batchEnd(ctx, pool, t, lo, hi, size)
+}

@@ -1,0 +1,167 @@
+// Package pgexec runs a plan's SQL against PostgreSQL: DDL under a short lock_timeout with
+// retries, the batched backfill that records its cursor in the same transaction as each
+// batch, verification, and zdm's own bookkeeping table.
+package pgexec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/zdmhq/zdm/internal/planner"
+)
+
+// SQLSTATEs zdm retries.
+const (
+	codeLockNotAvailable     = "55P03"
+	codeDeadlockDetected     = "40P01"
+	codeSerializationFailure = "40001"
+	codeQueryCanceled        = "57014"
+)
+
+// Retry is the backoff for statements that lose the race for a lock.
+type Retry struct {
+	Initial, Max time.Duration
+	// Attempts bounds the tries of one statement; past it the error goes to the caller
+	// (and to Temporal's own retry policy).
+	Attempts int
+	// OnRetry, when set, hears about every retry.
+	OnRetry func(id string, attempt int, wait time.Duration, err error)
+}
+
+// DefaultRetry starts at 200ms, doubles to 10s, with jitter, for up to 30 tries.
+var DefaultRetry = Retry{Initial: 200 * time.Millisecond, Max: 10 * time.Second, Attempts: 30}
+
+// Backoff is the wait before try attempt+1: exponential, capped, with full jitter in its
+// upper half so that contending workers spread out.
+func (r Retry) Backoff(attempt int) time.Duration {
+	d := r.Initial << min(attempt, 20)
+	if d <= 0 || d > r.Max {
+		d = r.Max
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// IsLockTimeout says whether err is a lock the statement could not get in time, a deadlock
+// or a serialization failure: worth retrying.
+func IsLockTimeout(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case codeLockNotAvailable, codeDeadlockDetected, codeSerializationFailure:
+			return true
+		}
+	}
+	return false
+}
+
+// Do runs fn, retrying lock timeouts with backoff. It returns how many retries it took.
+func (r Retry) Do(ctx context.Context, id string, fn func(context.Context) error) (int, error) {
+	for attempt := 0; ; attempt++ {
+		err := fn(ctx)
+		if err == nil || !IsLockTimeout(err) || attempt+1 >= r.Attempts {
+			if err != nil && IsLockTimeout(err) {
+				err = fmt.Errorf("%s: gave up after %d tries: %w", id, attempt+1, err)
+			}
+			return attempt, err
+		}
+		wait := r.Backoff(attempt)
+		if r.OnRetry != nil {
+			r.OnRetry(id, attempt+1, wait, err)
+		}
+		select {
+		case <-ctx.Done():
+			return attempt, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// setLockTimeout is run at the start of every zdm transaction.
+func setLockTimeout(ctx context.Context, tx pgx.Tx, d time.Duration) error {
+	// SET LOCAL takes no parameters; set_config does.
+	_, err := tx.Exec(ctx, "SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', '0', true)",
+		fmt.Sprintf("%dms", d.Milliseconds()))
+	return err
+}
+
+// Exec runs each statement in its own transaction under lockTimeout, retrying lock
+// timeouts. It returns the number of retries.
+func Exec(ctx context.Context, pool *pgxpool.Pool, stmts []planner.Statement, lockTimeout time.Duration, r Retry) (int, error) {
+	total := 0
+	for _, s := range stmts {
+		n, err := r.Do(ctx, s.ID, func(ctx context.Context) error {
+			return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+				if err := setLockTimeout(ctx, tx, lockTimeout); err != nil {
+					return err
+				}
+				_, err := tx.Exec(ctx, s.SQL)
+				return err
+			})
+		})
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("%s: %w", s.ID, err)
+		}
+	}
+	return total, nil
+}
+
+// ExecTx runs all statements in one transaction under lockTimeout, retrying the whole
+// transaction on lock timeouts. skip, when it returns true inside the transaction, means
+// the work was already done (a retried activity) and nothing is run.
+func ExecTx(ctx context.Context, pool *pgxpool.Pool, id string, stmts []planner.Statement, lockTimeout time.Duration, r Retry, skip func(context.Context, pgx.Tx) (bool, error)) (int, error) {
+	return r.Do(ctx, id, func(ctx context.Context) error {
+		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			if err := setLockTimeout(ctx, tx, lockTimeout); err != nil {
+				return err
+			}
+			if skip != nil {
+				done, err := skip(ctx, tx)
+				if err != nil || done {
+					return err
+				}
+			}
+			for _, s := range stmts {
+				if _, err := tx.Exec(ctx, s.SQL); err != nil {
+					return fmt.Errorf("%s: %w", s.ID, err)
+				}
+			}
+			return nil
+		})
+	})
+}
+
+// TriggerExists says whether the plan's sync trigger is on the table.
+func TriggerExists(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, p *planner.Plan) (bool, error) {
+	var ok bool
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass($1) AND tgname = $2)`,
+		p.TableIdent(), p.Trigger).Scan(&ok)
+	return ok, err
+}
+
+// Check runs the plan's EXPLAIN checks and returns the first failure per field.
+func Check(ctx context.Context, pool *pgxpool.Pool, p *planner.Plan) map[string]error {
+	out := map[string]error{}
+	for _, c := range p.Checks {
+		if _, seen := out[c.Field]; seen {
+			continue
+		}
+		if _, err := pool.Exec(ctx, c.SQL); err != nil {
+			var pe *pgconn.PgError
+			if errors.As(err, &pe) {
+				err = errors.New(pe.Message)
+			}
+			out[c.Field] = err
+		}
+	}
+	return out
+}

@@ -1,0 +1,421 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/zdmhq/zdm/activities"
+	"github.com/zdmhq/zdm/internal/pgexec"
+	"github.com/zdmhq/zdm/internal/spec"
+)
+
+// a is the nil receiver through which the workflow names its activities.
+var a *activities.Activities
+
+// run is one run of the workflow: its input, its state and its handlers.
+type run struct {
+	in   MigrationInput
+	m    *spec.Migration
+	opts Options
+	st   State
+}
+
+// rejectedError ends a migration that a person rejected at a gate.
+type rejectedError struct{ approval Approval }
+
+func (e *rejectedError) Error() string {
+	msg := fmt.Sprintf("rejected at gate %s by %s", e.approval.Gate, e.approval.By)
+	if e.approval.Comment != "" {
+		msg += ": " + e.approval.Comment
+	}
+	return msg
+}
+
+// MigrationWorkflow runs one migration: validate, expand, backfill, verify, gates,
+// contract. Any failure or rejection before contract rolls back what was done.
+func MigrationWorkflow(ctx workflow.Context, in MigrationInput) (*Result, error) {
+	r := &run{in: in, m: &in.Migration, opts: in.Options.withDefaults()}
+	if in.State != nil {
+		r.st = *in.State
+		r.st.SlicesThisRun = 0
+	} else {
+		now := workflow.Now(ctx)
+		r.st = State{Phase: PhaseValidating, StartedAt: now, PhaseStartedAt: now}
+	}
+	if r.st.Decisions == nil {
+		r.st.Decisions = map[string]*Approval{}
+	}
+	chans, err := r.register(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.upsertPhase(ctx)
+
+	err = r.forward(ctx, chans)
+	var can *workflow.ContinueAsNewError
+	switch {
+	case err == nil:
+		return r.result(ctx), nil
+	case errors.As(err, &can):
+		return nil, err
+	}
+	if r.st.Plan == nil {
+		// Nothing was changed: the migration never got past validation.
+		r.st.LastError = rootMessage(err)
+		r.setPhase(ctx, PhaseFailed)
+		return nil, err
+	}
+	var rej *rejectedError
+	rejected := errors.As(err, &rej)
+	if !rejected {
+		r.st.LastError = rootMessage(err)
+		workflow.GetLogger(ctx).Error("migration failed; rolling back", "error", err)
+	}
+	canceled := temporal.IsCanceledError(err) || ctx.Err() != nil
+	rbCtx, _ := workflow.NewDisconnectedContext(ctx)
+	if rbErr := r.rollback(rbCtx); rbErr != nil {
+		r.st.LastError = "rollback failed: " + rootMessage(rbErr)
+		r.setPhase(rbCtx, PhaseFailed)
+		return nil, rbErr
+	}
+	switch {
+	case rejected:
+		return r.result(ctx), nil
+	case canceled:
+		return nil, temporal.NewCanceledError("migration canceled and rolled back")
+	default:
+		return nil, temporal.NewNonRetryableApplicationError("migration failed and was rolled back: "+rootMessage(err), "MigrationFailed", err)
+	}
+}
+
+// forward is the migration read as a script. Each step records in the state that it is
+// done, so a run continued as new skips what came before.
+func (r *run) forward(ctx workflow.Context, ch *channels) error {
+	if r.st.Plan == nil {
+		r.setPhase(ctx, PhaseValidating)
+		var res activities.PrepareResult
+		err := workflow.ExecuteActivity(prepareOptions(ctx), a.Prepare, activities.PrepareInput{
+			Migration: *r.m, RunID: workflow.GetInfo(ctx).FirstRunID,
+		}).Get(ctx, &res)
+		if err != nil {
+			return err
+		}
+		r.st.Plan, r.st.Resuming, r.st.RowsTotal = &res.Plan, res.Resuming, res.Plan.EstimatedRows
+		_ = workflow.UpsertTypedSearchAttributes(ctx, MigrationTable.ValueSet(res.Plan.TableName()))
+	}
+	p := r.st.Plan
+
+	if !r.st.Expanded {
+		r.setPhase(ctx, PhaseExpanding)
+		if err := r.ddl(ctx, "expand", p.Expand); err != nil {
+			return err
+		}
+		r.st.Expanded = true
+		if f := r.flag("dual_write"); f != "" {
+			if err := r.setFlag(ctx, f, true); err != nil {
+				return err
+			}
+		}
+	}
+
+	if !r.st.BackfillDone {
+		if err := r.backfill(ctx, ch); err != nil {
+			return err
+		}
+	}
+
+	if !r.st.Verified {
+		r.setPhase(ctx, PhaseVerifying)
+		var v activities.VerifyResult
+		err := workflow.ExecuteActivity(longOptions(ctx, time.Hour), a.Verify, activities.VerifyInput{
+			Target: pgexec.TargetOf(p), Upper: r.st.Upper,
+		}).Get(ctx, &v)
+		if err != nil {
+			return err
+		}
+		if err := r.ddl(ctx, "validate", p.Validate); err != nil {
+			return err
+		}
+		r.st.Verified = true
+	}
+
+	if f := r.flag("read_new"); f != "" && !r.st.ReadsSwitched {
+		if r.m.HasGate(spec.GateReadNew) {
+			if err := r.gate(ctx, spec.GateReadNew); err != nil {
+				return err
+			}
+		}
+		r.setPhase(ctx, PhaseSwitching)
+		if err := r.settle(ctx); err != nil {
+			return err
+		}
+		if err := r.setFlag(ctx, f, true); err != nil {
+			return err
+		}
+		r.st.ReadsSwitched = true
+	}
+
+	if r.m.HasGate(spec.GateContract) {
+		if err := r.gate(ctx, spec.GateContract); err != nil {
+			return err
+		}
+	}
+
+	// Past the last gate there is no going back: contract retries until it succeeds.
+	r.setPhase(ctx, PhaseContracting)
+	ctx, _ = workflow.NewDisconnectedContext(ctx)
+	if err := r.moveAppsToFinalColumns(ctx); err != nil {
+		return err
+	}
+	var res activities.DDLResult
+	if err := workflow.ExecuteActivity(untilDoneOptions(ctx), a.Contract, activities.ContractInput{Plan: *p}).Get(ctx, &res); err != nil {
+		return err
+	}
+	r.st.LockRetries += res.LockRetries
+	if err := workflow.ExecuteActivity(untilDoneOptions(ctx), a.Finish, activities.FinishInput{Migration: r.m.Name, Status: pgexec.StatusCompleted}).Get(ctx, nil); err != nil {
+		return err
+	}
+	r.setPhase(ctx, PhaseCompleted)
+	return nil
+}
+
+// backfill loops slices until the range is done, continuing as new when the history
+// grows long.
+func (r *run) backfill(ctx workflow.Context, ch *channels) error {
+	r.setPhase(ctx, PhaseBackfilling)
+	p := r.st.Plan
+	target := pgexec.TargetOf(p)
+	if !r.st.BoundsKnown {
+		var b activities.Bounds
+		if err := workflow.ExecuteActivity(shortOptions(ctx), a.BackfillBounds, activities.BoundsInput{Target: target}).Get(ctx, &b); err != nil {
+			return err
+		}
+		r.st.Upper, r.st.Cursor, r.st.RowsDone, r.st.BoundsKnown = b.Upper, b.Cursor, b.RowsDone, true
+	}
+	for {
+		if r.st.Paused {
+			if err := workflow.Await(ctx, func() bool { return !r.st.Paused }); err != nil {
+				return err
+			}
+		}
+		var s activities.SliceProgress
+		err := workflow.ExecuteActivity(r.sliceOptions(ctx), a.BackfillSlice, activities.SliceInput{
+			Target:           target,
+			Cursor:           r.st.Cursor,
+			Upper:            r.st.Upper,
+			BatchSize:        r.m.Backfill.BatchSize,
+			MaxRowsPerSecond: r.m.Backfill.MaxRowsPerSecond,
+			Pause:            r.m.Backfill.Pause.D(),
+			Budget:           r.opts.SliceBudget,
+		}).Get(ctx, &s)
+		if err != nil {
+			return err
+		}
+		r.st.Cursor, r.st.RowsDone = s.Cursor, s.RowsDone
+		r.st.Batches += int64(s.Batches)
+		r.st.LockRetries += s.Retries
+		r.st.BackfillActive += s.Elapsed
+		if s.Elapsed > 0 && s.Rows > 0 {
+			r.st.RecentRate = float64(s.Rows) / s.Elapsed.Seconds()
+		}
+		if r.st.RowsDone > r.st.RowsTotal {
+			r.st.RowsTotal = r.st.RowsDone
+		}
+		if s.Done {
+			r.st.BackfillDone = true
+			r.st.RowsTotal = r.st.RowsDone
+			return nil
+		}
+		r.st.SlicesThisRun++
+		if r.st.SlicesThisRun >= r.opts.SlicesPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			return r.continueAsNew(ctx, ch)
+		}
+	}
+}
+
+func (r *run) continueAsNew(ctx workflow.Context, ch *channels) error {
+	ch.drain(ctx, r)
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+		return err
+	}
+	r.st.ContinuedAsNew++
+	next := r.in
+	st := r.st
+	next.State = &st
+	workflow.GetLogger(ctx).Info("continuing as new", "rows_done", r.st.RowsDone, "runs", r.st.ContinuedAsNew)
+	return workflow.NewContinueAsNewError(ctx, MigrationWorkflow, next)
+}
+
+// gate waits for a person to approve or reject.
+func (r *run) gate(ctx workflow.Context, gate string) error {
+	if d := r.st.Decisions[gate]; d != nil {
+		if !d.Approved {
+			return &rejectedError{*d}
+		}
+		return nil
+	}
+	r.st.AwaitingGate = gate
+	r.setPhase(ctx, PhaseAwaiting)
+	workflow.GetLogger(ctx).Info("waiting for approval", "gate", gate)
+	if err := workflow.Await(ctx, func() bool { return r.st.Decisions[gate] != nil }); err != nil {
+		return err
+	}
+	r.st.AwaitingGate = ""
+	if d := r.st.Decisions[gate]; !d.Approved {
+		return &rejectedError{*d}
+	}
+	return nil
+}
+
+// moveAppsToFinalColumns switches the flags to what code needs after contract: new
+// columns only for rename_column and add_column, the original names (now of the new
+// type) for change_type. It then waits until applications have seen it.
+func (r *run) moveAppsToFinalColumns(ctx workflow.Context) error {
+	if r.m.Flags == nil {
+		return nil
+	}
+	if !r.st.Plan.FlagsFinalReadNew() {
+		if f := r.flag("read_new"); f != "" && r.isOn(f) {
+			if err := r.setFlag(ctx, f, false); err != nil {
+				return err
+			}
+		}
+	}
+	if f := r.flag("dual_write"); f != "" && r.isOn(f) {
+		if err := r.setFlag(ctx, f, false); err != nil {
+			return err
+		}
+	}
+	return r.settle(ctx)
+}
+
+// rollback undoes the migration in reverse: flags off, then trigger, checks and new
+// columns dropped. It retries until it succeeds.
+func (r *run) rollback(ctx workflow.Context) error {
+	r.st.AwaitingGate = ""
+	r.setPhase(ctx, PhaseRollingBack)
+	for _, which := range []string{"read_new", "dual_write"} {
+		if f := r.flag(which); f != "" && r.isOn(f) {
+			if err := r.setFlag(ctx, f, false); err != nil {
+				return err
+			}
+		}
+	}
+	if err := r.settle(ctx); err != nil {
+		return err
+	}
+	if p := r.st.Plan; p != nil {
+		var res activities.DDLResult
+		err := workflow.ExecuteActivity(untilDoneOptions(ctx), a.RunDDL, activities.DDLInput{
+			Migration: p.Migration, Phase: "rollback", Statements: p.Rollback, LockTimeout: p.LockTimeout,
+		}).Get(ctx, &res)
+		if err != nil {
+			return err
+		}
+		if err := workflow.ExecuteActivity(untilDoneOptions(ctx), a.Finish, activities.FinishInput{Migration: r.m.Name, Status: pgexec.StatusRolledBack}).Get(ctx, nil); err != nil {
+			return err
+		}
+	}
+	r.setPhase(ctx, PhaseRolledBack)
+	return nil
+}
+
+func (r *run) ddl(ctx workflow.Context, phase string, stmts []plannerStatement) error {
+	if len(stmts) == 0 {
+		return nil
+	}
+	var res activities.DDLResult
+	err := workflow.ExecuteActivity(longOptions(ctx, time.Hour), a.RunDDL, activities.DDLInput{
+		Migration: r.m.Name, Phase: phase, Statements: stmts, LockTimeout: r.st.Plan.LockTimeout,
+	}).Get(ctx, &res)
+	r.st.LockRetries += res.LockRetries
+	return err
+}
+
+func (r *run) flag(which string) string {
+	if r.m.Flags == nil {
+		return ""
+	}
+	if which == "read_new" {
+		return r.m.Flags.ReadNew
+	}
+	return r.m.Flags.DualWrite
+}
+
+func (r *run) isOn(f string) bool {
+	for _, x := range r.st.FlagsOn {
+		if x == f {
+			return true
+		}
+	}
+	return false
+}
+
+// setFlag switches f and notes when applications will have seen it.
+func (r *run) setFlag(ctx workflow.Context, f string, on bool) error {
+	err := workflow.ExecuteActivity(shortOptions(ctx), a.SetFlag, activities.FlagInput{
+		Migration: r.m.Name, Flag: f, On: on,
+		Description: fmt.Sprintf("zdm migration %s on %s", r.m.Name, r.m.Table),
+	}).Get(ctx, nil)
+	if err != nil {
+		return err
+	}
+	var kept []string
+	for _, x := range r.st.FlagsOn {
+		if x != f {
+			kept = append(kept, x)
+		}
+	}
+	if on {
+		kept = append(kept, f)
+	}
+	r.st.FlagsOn = kept
+	r.st.FlagSettledAt = workflow.Now(ctx).Add(r.m.Flags.AppRefresh.D() + r.opts.FlagMargin)
+	return nil
+}
+
+// settle waits until applications have seen the last toggle.
+func (r *run) settle(ctx workflow.Context) error {
+	if wait := r.st.FlagSettledAt.Sub(workflow.Now(ctx)); wait > 0 {
+		return workflow.Sleep(ctx, wait)
+	}
+	return nil
+}
+
+func (r *run) setPhase(ctx workflow.Context, p Phase) {
+	if r.st.Phase != p {
+		r.st.Phase = p
+		r.st.PhaseStartedAt = workflow.Now(ctx)
+	}
+	r.upsertPhase(ctx)
+}
+
+func (r *run) upsertPhase(ctx workflow.Context) {
+	if err := workflow.UpsertTypedSearchAttributes(ctx, MigrationPhase.ValueSet(string(r.st.Phase))); err != nil {
+		workflow.GetLogger(ctx).Warn("cannot record phase in search attribute", "error", err)
+	}
+}
+
+func (r *run) result(ctx workflow.Context) *Result {
+	return &Result{Status: r.st.Phase, Progress: r.progress(ctx)}
+}
+
+// rootMessage is the innermost message of an activity or application error.
+func rootMessage(err error) string {
+	for {
+		var app *temporal.ApplicationError
+		var act *temporal.ActivityError
+		switch {
+		case errors.As(err, &act) && act.Unwrap() != nil:
+			err = act.Unwrap()
+		case errors.As(err, &app):
+			return app.Message()
+		default:
+			return err.Error()
+		}
+	}
+}
