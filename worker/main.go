@@ -1,0 +1,162 @@
+// Command zdm-worker runs the migration workflow and its activities. It is configured
+// from the environment only, so credentials never enter workflow inputs or history:
+//
+//	DATABASE_URL          PostgreSQL holding the tables to migrate (required)
+//	TEMPORAL_ADDRESS      default 127.0.0.1:7233
+//	TEMPORAL_NAMESPACE    default "default"
+//	UNLEASH_URL           Unleash base URL, e.g. http://127.0.0.1:4242 (optional)
+//	UNLEASH_ADMIN_TOKEN   admin API token (with UNLEASH_URL)
+//	UNLEASH_ENVIRONMENT   default "development"
+//	ZDM_STOP_TIMEOUT      how long a graceful stop waits for running activities (default 30s)
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/zdmhq/zdm/activities"
+	"github.com/zdmhq/zdm/internal/flags"
+	"github.com/zdmhq/zdm/workflows"
+)
+
+func main() {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if err := run(logger); err != nil {
+		logger.Error("zdm-worker stopped", "error", err)
+		os.Exit(1)
+	}
+}
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func run(logger *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	dsn := os.Getenv("DATABASE_URL")
+	if dsn == "" {
+		return errors.New("DATABASE_URL is not set: point it at the PostgreSQL database whose tables zdm migrates")
+	}
+	stopTimeout, err := time.ParseDuration(env("ZDM_STOP_TIMEOUT", "30s"))
+	if err != nil {
+		return fmt.Errorf("ZDM_STOP_TIMEOUT: %w", err)
+	}
+	pool, err := openPool(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	acts := &activities.Activities{DB: pool}
+	if os.Getenv("UNLEASH_URL") != "" {
+		cfg, err := flags.ConfigFromEnv()
+		if err != nil {
+			return err
+		}
+		acts.Flags = flags.New(cfg)
+		logger.Info("Unleash configured", "url", cfg.URL, "environment", acts.Flags.Environment())
+	} else {
+		logger.Warn("UNLEASH_URL is not set: migrations that name flags will be refused")
+	}
+
+	address := env("TEMPORAL_ADDRESS", "127.0.0.1:7233")
+	namespace := env("TEMPORAL_NAMESPACE", "default")
+	c, err := client.DialContext(ctx, client.Options{
+		HostPort:  address,
+		Namespace: namespace,
+		Logger:    tlog.NewStructuredLogger(logger),
+	})
+	if err != nil {
+		return fmt.Errorf("connect to Temporal at %s: %w", address, err)
+	}
+	defer c.Close()
+	if err := ensureSearchAttributes(ctx, c, namespace, logger); err != nil {
+		return err
+	}
+
+	w := worker.New(c, workflows.TaskQueue, worker.Options{
+		WorkerStopTimeout: stopTimeout,
+		// The backfill is I/O-bound on one database: a few slices at once is plenty.
+		MaxConcurrentActivityExecutionSize: 16,
+	})
+	w.RegisterWorkflow(workflows.MigrationWorkflow)
+	w.RegisterActivity(acts)
+	logger.Info("zdm-worker started", "temporal", address, "namespace", namespace, "task_queue", workflows.TaskQueue)
+	return w.Run(interruptOn(ctx))
+}
+
+// interruptOn adapts a context to the worker's interrupt channel.
+func interruptOn(ctx context.Context) <-chan interface{} {
+	ch := make(chan interface{}, 1)
+	go func() {
+		<-ctx.Done()
+		ch <- struct{}{}
+	}()
+	return ch
+}
+
+func openPool(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// The parse error may quote the URL; do not repeat it.
+		return nil, errors.New("DATABASE_URL is not a valid PostgreSQL connection string")
+	}
+	cfg.ConnConfig.RuntimeParams["application_name"] = "zdm-worker"
+	cfg.MaxConns = 8
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to PostgreSQL at %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to PostgreSQL at %s:%d as %s: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.User, err)
+	}
+	return pool, nil
+}
+
+// ensureSearchAttributes registers MigrationPhase and MigrationTable when the server lacks
+// them: without them every phase change would fail its workflow task.
+func ensureSearchAttributes(ctx context.Context, c client.Client, namespace string, logger *slog.Logger) error {
+	ops := c.OperatorService()
+	list, err := ops.ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("list search attributes: %w", err)
+	}
+	missing := map[string]enums.IndexedValueType{}
+	for _, name := range []string{workflows.MigrationPhase.GetName(), workflows.MigrationTable.GetName()} {
+		if _, ok := list.GetCustomAttributes()[name]; !ok {
+			missing[name] = enums.INDEXED_VALUE_TYPE_KEYWORD
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	_, err = ops.AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: missing})
+	var exists *serviceerror.AlreadyExists
+	if err != nil && !errors.As(err, &exists) {
+		return fmt.Errorf("register search attributes %v: %w", missing, err)
+	}
+	logger.Info("registered search attributes", "names", fmt.Sprint(missing))
+	return nil
+}
