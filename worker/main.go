@@ -7,6 +7,7 @@
 //	UNLEASH_URL           Unleash base URL, e.g. http://127.0.0.1:4242 (optional)
 //	UNLEASH_ADMIN_TOKEN   admin API token (with UNLEASH_URL)
 //	UNLEASH_ENVIRONMENT   default "development"
+//	ZDM_TASK_QUEUE        default "zdm"
 //	ZDM_STOP_TIMEOUT      how long a graceful stop waits for running activities (default 30s)
 package main
 
@@ -93,14 +94,15 @@ func run(logger *slog.Logger) error {
 		return err
 	}
 
-	w := worker.New(c, workflows.TaskQueue, worker.Options{
+	queue := env("ZDM_TASK_QUEUE", workflows.TaskQueue)
+	w := worker.New(c, queue, worker.Options{
 		WorkerStopTimeout: stopTimeout,
 		// The backfill is I/O-bound on one database: a few slices at once is plenty.
 		MaxConcurrentActivityExecutionSize: 16,
 	})
 	w.RegisterWorkflow(workflows.MigrationWorkflow)
 	w.RegisterActivity(acts)
-	logger.Info("zdm-worker started", "temporal", address, "namespace", namespace, "task_queue", workflows.TaskQueue)
+	logger.Info("zdm-worker started", "temporal", address, "namespace", namespace, "task_queue", queue)
 	return w.Run(interruptOn(ctx))
 }
 
