@@ -47,7 +47,8 @@ func (t Target) keyList() string {
 func (t Target) keyText() string {
 	cols := make([]string, len(t.Key))
 	for i, k := range t.Key {
-		cols[i] = planner.Ident(k.Name) + "::text"
+		// Aliased: ORDER BY "k" would otherwise sort by this text output column.
+		cols[i] = fmt.Sprintf("%s::text AS zdm_key_%d", planner.Ident(k.Name), i)
 	}
 	return strings.Join(cols, ", ")
 }

@@ -23,6 +23,23 @@ func (p *Plan) render(t *schema.Table) {
 		Lock: LockBriefExclusive,
 		Note: "nullable, no default: no row is touched",
 	})
+	p.Expand = append(p.Expand, Statement{
+		ID:   "expand/sync-function",
+		SQL:  p.syncFunction(t),
+		Lock: LockNone,
+	}, Statement{
+		ID: "expand/sync-trigger",
+		SQL: fmt.Sprintf(`DO $zdm$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = %s::regclass AND tgname = %s) THEN
+    CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW
+      WHEN (current_setting('zdm.backfill', true) IS DISTINCT FROM 'on')
+      EXECUTE FUNCTION %s();
+  END IF;
+END $zdm$`, lit, Literal(p.Trigger), Ident(p.Trigger), tbl, p.Function),
+		Lock: LockShareRowExcl,
+		Note: "from here every write from old or new code keeps both columns in step",
+	})
+	// NOT NULL checks come after the trigger: before it, old code would write NULLs.
 	for _, op := range p.Ops {
 		if op.CheckName == "" {
 			continue
@@ -45,22 +62,6 @@ END $zdm$`, lit, Literal(op.CheckName), tbl, Ident(op.CheckName), Ident(op.New))
 			Note:     "reads every row; reads and writes go on",
 		})
 	}
-	p.Expand = append(p.Expand, Statement{
-		ID:   "expand/sync-function",
-		SQL:  p.syncFunction(t),
-		Lock: LockNone,
-	}, Statement{
-		ID: "expand/sync-trigger",
-		SQL: fmt.Sprintf(`DO $zdm$ BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = %s::regclass AND tgname = %s) THEN
-    CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW
-      WHEN (current_setting('zdm.backfill', true) IS DISTINCT FROM 'on')
-      EXECUTE FUNCTION %s();
-  END IF;
-END $zdm$`, lit, Literal(p.Trigger), Ident(p.Trigger), tbl, p.Function),
-		Lock: LockShareRowExcl,
-		Note: "from here every write from old or new code keeps both columns in step",
-	})
 
 	// Backfill and verification.
 	var sets, mismatch []string

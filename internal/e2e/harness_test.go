@@ -1,0 +1,361 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/zdmhq/zdm/activities"
+	"github.com/zdmhq/zdm/internal/flags"
+	"github.com/zdmhq/zdm/internal/spec"
+	"github.com/zdmhq/zdm/workflows"
+)
+
+// need skips the test when a component is not configured, or fails it under
+// ZDM_INTEGRATION=1 (as make test runs it).
+func need(t *testing.T, vars ...string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: skipped with -short")
+	}
+	var missing []string
+	for _, v := range vars {
+		if os.Getenv(v) == "" {
+			missing = append(missing, v)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	msg := "integration test needs " + strings.Join(missing, ", ") + " (run it with make test)"
+	if os.Getenv("ZDM_INTEGRATION") == "1" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+func randomSuffix() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// testDB creates a database of its own for one test and drops it afterwards.
+func testDB(t *testing.T) (dsn string, pool *pgxpool.Pool) {
+	t.Helper()
+	need(t, "DATABASE_URL")
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, os.Getenv("DATABASE_URL"))
+	require.NoError(t, err)
+	name := "zdm_e2e_" + randomSuffix()
+	_, err = admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	require.NoError(t, err)
+	u, err := url.Parse(os.Getenv("DATABASE_URL"))
+	require.NoError(t, err)
+	u.Path = "/" + name
+	dsn = u.String()
+	pool, err = pgxpool.New(ctx, dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		pool.Close()
+		_, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+		_ = admin.Close(context.Background())
+	})
+	return dsn, pool
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// devServer is a real Temporal dev server with a persistent SQLite file, which a test
+// may stop and start again.
+type devServer struct {
+	t        *testing.T
+	hostPort string
+	dbFile   string
+	server   *testsuite.DevServer
+	Client   client.Client
+}
+
+func temporalBin(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("ZDM_TEMPORAL_BIN"); p != "" {
+		return p
+	}
+	if p, err := exec.LookPath("temporal"); err == nil {
+		return p
+	}
+	_, file, _, _ := runtime.Caller(0)
+	p := filepath.Join(filepath.Dir(file), "..", "..", "bin", "temporal")
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	need(t, "ZDM_TEMPORAL_BIN")
+	return ""
+}
+
+func startDevServer(t *testing.T) *devServer {
+	t.Helper()
+	bin := temporalBin(t)
+	d := &devServer{t: t, hostPort: fmt.Sprintf("127.0.0.1:%d", freePort(t)), dbFile: filepath.Join(t.TempDir(), "temporal.db")}
+	d.start(bin)
+	t.Cleanup(d.stop)
+	return d
+}
+
+func (d *devServer) start(bin string) {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
+		ExistingPath:  bin,
+		DBFilename:    d.dbFile,
+		LogLevel:      "error",
+		ClientOptions: &client.Options{HostPort: d.hostPort},
+		SearchAttributes: temporal.NewSearchAttributes(
+			workflows.MigrationPhase.ValueSet(""), workflows.MigrationTable.ValueSet("")),
+		Stdout: devNull{}, Stderr: devNull{},
+	})
+	require.NoError(d.t, err, "start Temporal dev server")
+	d.server = srv
+	c, err := client.Dial(client.Options{HostPort: d.hostPort})
+	require.NoError(d.t, err)
+	d.Client = c
+}
+
+func (d *devServer) stop() {
+	if d.Client != nil {
+		d.Client.Close()
+		d.Client = nil
+	}
+	if d.server != nil {
+		_ = d.server.Stop()
+		d.server = nil
+	}
+}
+
+// restart stops the server and starts it again on the same port and SQLite file.
+func (d *devServer) restart(down time.Duration) {
+	d.stop()
+	time.Sleep(down)
+	d.start(temporalBin(d.t))
+}
+
+type devNull struct{}
+
+func (devNull) Write(p []byte) (int, error) { return len(p), nil }
+
+// inProcessWorker runs the workflow and activities inside the test process.
+func inProcessWorker(t *testing.T, c client.Client, queue, dsn string, withFlags bool) worker.Worker {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), dsn)
+	require.NoError(t, err)
+	acts := &activities.Activities{DB: pool}
+	if withFlags {
+		cfg, err := flags.ConfigFromEnv()
+		require.NoError(t, err)
+		acts.Flags = flags.New(cfg)
+	}
+	w := worker.New(c, queue, worker.Options{WorkerStopTimeout: 10 * time.Second})
+	w.RegisterWorkflow(workflows.MigrationWorkflow)
+	w.RegisterActivity(acts)
+	require.NoError(t, w.Start())
+	t.Cleanup(func() {
+		w.Stop()
+		pool.Close()
+	})
+	return w
+}
+
+var buildOnce sync.Once
+var workerBin string
+var buildErr error
+
+// workerBinary builds bin/zdm-worker once for tests that need a real process to kill.
+func workerBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "zdm-e2e-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		workerBin = filepath.Join(dir, "zdm-worker")
+		_, file, _, _ := runtime.Caller(0)
+		cmd := exec.Command("go", "build", "-o", workerBin, "./worker")
+		cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build ./worker: %v\n%s", err, out)
+		}
+	})
+	require.NoError(t, buildErr)
+	return workerBin
+}
+
+// workerProcess is bin/zdm-worker running as its own process.
+type workerProcess struct {
+	cmd *exec.Cmd
+	log *os.File
+}
+
+func startWorkerProcess(t *testing.T, hostPort, queue, dsn string, withFlags bool) *workerProcess {
+	t.Helper()
+	logf, err := os.Create(filepath.Join(t.TempDir(), fmt.Sprintf("worker-%d.log", time.Now().UnixNano())))
+	require.NoError(t, err)
+	cmd := exec.Command(workerBinary(t))
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "DATABASE_URL=" + dsn, "TEMPORAL_ADDRESS=" + hostPort,
+		"ZDM_TASK_QUEUE=" + queue, "ZDM_STOP_TIMEOUT=10s"}
+	if withFlags {
+		for _, v := range []string{"UNLEASH_URL", "UNLEASH_ADMIN_TOKEN", "UNLEASH_ENVIRONMENT"} {
+			cmd.Env = append(cmd.Env, v+"="+os.Getenv(v))
+		}
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	require.NoError(t, cmd.Start())
+	p := &workerProcess{cmd: cmd, log: logf}
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			_ = p.cmd.Wait()
+		}
+		if t.Failed() {
+			out, _ := os.ReadFile(logf.Name())
+			t.Logf("worker log:\n%s", out)
+		}
+		logf.Close()
+	})
+	return p
+}
+
+func (p *workerProcess) kill9(t *testing.T) {
+	t.Helper()
+	require.NoError(t, p.cmd.Process.Kill())
+	_ = p.cmd.Wait()
+}
+
+// migration parses a migration file held in a string.
+func migration(t *testing.T, yaml string) spec.Migration {
+	t.Helper()
+	m, err := spec.Parse(t.Name()+".yaml", []byte(yaml))
+	require.NoError(t, err)
+	return *m
+}
+
+// start starts a migration on queue and returns its handle.
+func start(t *testing.T, c client.Client, queue string, m spec.Migration, opts workflows.Options) client.WorkflowRun {
+	t.Helper()
+	run, err := c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{
+		ID:        spec.WorkflowID(m.Name),
+		TaskQueue: queue,
+	}, workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m, Options: opts})
+	require.NoError(t, err)
+	return run
+}
+
+// progress queries the running migration, retrying while the worker is away.
+func progress(t *testing.T, c client.Client, name string) workflows.Progress {
+	t.Helper()
+	var p workflows.Progress
+	var err error
+	for i := 0; i < 50; i++ {
+		var v interface{ Get(any) error }
+		v, err = c.QueryWorkflow(context.Background(), spec.WorkflowID(name), "", workflows.QueryProgress)
+		if err == nil {
+			if err = v.Get(&p); err == nil {
+				return p
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	require.NoError(t, err, "query progress of %s", name)
+	return p
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s", timeout, what)
+}
+
+// waitForGate waits until the migration waits at gate.
+func waitForGate(t *testing.T, c client.Client, name, gate string, timeout time.Duration) workflows.Progress {
+	t.Helper()
+	var p workflows.Progress
+	waitFor(t, timeout, "gate "+gate, func() bool {
+		p = progress(t, c, name)
+		if p.Phase.Final() {
+			t.Fatalf("migration ended (%s) before gate %s: %s", p.Phase, gate, p.LastError)
+		}
+		return p.AwaitingGate == gate
+	})
+	return p
+}
+
+// approve approves gate through the update the CLI uses.
+func approve(t *testing.T, c client.Client, name, gate string) {
+	t.Helper()
+	h, err := c.UpdateWorkflow(context.Background(), client.UpdateWorkflowOptions{
+		WorkflowID: spec.WorkflowID(name), UpdateName: workflows.UpdateApprove,
+		Args: []any{workflows.Decision{Gate: gate, By: "e2e"}}, WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	require.NoError(t, err)
+	require.NoError(t, h.Get(context.Background(), nil))
+}
+
+func result(t *testing.T, run client.WorkflowRun, timeout time.Duration) (*workflows.Result, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var res workflows.Result
+	err := run.Get(ctx, &res)
+	if errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("migration did not finish within %s", timeout)
+	}
+	return &res, err
+}
+
+func scalar[T any](t *testing.T, pool *pgxpool.Pool, sql string, args ...any) T {
+	t.Helper()
+	var v T
+	require.NoError(t, pool.QueryRow(context.Background(), sql, args...).Scan(&v), sql)
+	return v
+}
+
+func exec1(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) {
+	t.Helper()
+	_, err := pool.Exec(context.Background(), sql, args...)
+	require.NoError(t, err, sql)
+}
