@@ -50,10 +50,10 @@ type KeyColumn struct {
 // Op is one planned operation.
 type Op struct {
 	Kind      string `json:"kind"`
-	Field     string `json:"field"`  // operations[i].kind, for error messages
-	Old       string `json:"old"`    // column old code uses ("" for add_column)
-	New       string `json:"new"`    // column the backfill fills
-	Final     string `json:"final"`  // name the new data has after contract
+	Field     string `json:"field"` // operations[i].kind, for error messages
+	Old       string `json:"old"`   // column old code uses ("" for add_column)
+	New       string `json:"new"`   // column the backfill fills
+	Final     string `json:"final"` // name the new data has after contract
 	OldType   string `json:"old_type"`
 	NewType   string `json:"new_type"`
 	Up        string `json:"up"`   // SQL over the old row giving New
