@@ -359,3 +359,10 @@ func exec1(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) {
 	_, err := pool.Exec(context.Background(), sql, args...)
 	require.NoError(t, err, sql)
 }
+
+func updateOpts(name, update string, d workflows.Decision) client.UpdateWorkflowOptions {
+	return client.UpdateWorkflowOptions{
+		WorkflowID: spec.WorkflowID(name), UpdateName: update,
+		Args: []any{d}, WaitForStage: client.WorkflowUpdateStageCompleted,
+	}
+}
