@@ -115,6 +115,12 @@ func (r *run) forward(ctx workflow.Context, ch *channels) error {
 			return err
 		}
 		r.st.Expanded = true
+		// Both flags exist from here on; read_new starts off whatever it was before.
+		if f := r.flag("read_new"); f != "" {
+			if err := r.setFlag(ctx, f, false); err != nil {
+				return err
+			}
+		}
 		if f := r.flag("dual_write"); f != "" {
 			if err := r.setFlag(ctx, f, true); err != nil {
 				return err

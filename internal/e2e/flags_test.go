@@ -1,0 +1,145 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/zdmhq/zdm/internal/demoapp"
+	"github.com/zdmhq/zdm/internal/flags"
+	"github.com/zdmhq/zdm/internal/spec"
+	"github.com/zdmhq/zdm/workflows"
+)
+
+// exampleMigration reads examples/customers-full-name.yaml, renamed so that runs and
+// their Unleash flags do not collide.
+func exampleMigration(t *testing.T, suffix string) spec.Migration {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	path := filepath.Join(filepath.Dir(file), "..", "..", "examples", "customers-full-name.yaml")
+	m, err := spec.ParseFile(path)
+	require.NoError(t, err)
+	m.Name += "-" + suffix
+	m.Flags.DualWrite += "-" + suffix
+	m.Flags.ReadNew += "-" + suffix
+	return *m
+}
+
+func flagOn(t *testing.T, fc *flags.Client, name string) bool {
+	t.Helper()
+	on, err := fc.Enabled(context.Background(), name)
+	require.NoError(t, err)
+	return on
+}
+
+// TestDemoMigrationWithFlags runs the example migration with the demo application
+// reading and writing through Unleash flags the whole time, and approves the read_new
+// gate the way a person does in the Temporal UI: with a signal.
+func TestDemoMigrationWithFlags(t *testing.T) {
+	t.Parallel()
+	need(t, "UNLEASH_URL", "UNLEASH_ADMIN_TOKEN", "UNLEASH_API_TOKEN")
+	dsn, pool := testDB(t)
+	srv := startDevServer(t)
+	queue := "zdm-e2e-" + randomSuffix()
+	inProcessWorker(t, srv.Client, queue, dsn, true)
+	require.NoError(t, demoapp.Seed(context.Background(), pool, "public.customers", 100_000))
+	cfg, err := flags.ConfigFromEnv()
+	require.NoError(t, err)
+	fc := flags.New(cfg)
+
+	m := exampleMigration(t, randomSuffix())
+	t.Cleanup(func() {
+		_ = fc.Archive(context.Background(), m.Flags.DualWrite)
+		_ = fc.Archive(context.Background(), m.Flags.ReadNew)
+	})
+	appCfg := demoapp.DefaultConfig()
+	appCfg.DatabaseURL = dsn
+	appCfg.UnleashURL = os.Getenv("UNLEASH_URL")
+	appCfg.UnleashToken = os.Getenv("UNLEASH_API_TOKEN")
+	appCfg.DualWriteFlag, appCfg.ReadNewFlag = m.Flags.DualWrite, m.Flags.ReadNew
+	appCfg.RefreshInterval = 500 * time.Millisecond
+	app, err := demoapp.New(appCfg)
+	require.NoError(t, err)
+	appCtx, stopApp := context.WithCancel(context.Background())
+	appDone := make(chan error, 1)
+	go func() { appDone <- app.Run(appCtx) }()
+	t.Cleanup(stopApp)
+	waitFor(t, 30*time.Second, "demo app running", func() bool { return app.Stats().Ops > 50 })
+
+	run := start(t, srv.Client, queue, m, workflows.Options{})
+	p := waitForGate(t, srv.Client, m.Name, "read_new", 2*time.Minute)
+	assert.Equal(t, workflows.PhaseAwaiting, p.Phase)
+	assert.EqualValues(t, 100, p.Percent)
+	assert.True(t, flagOn(t, fc, m.Flags.DualWrite), "dual_write is on once expanded")
+	assert.False(t, flagOn(t, fc, m.Flags.ReadNew), "read_new waits for its gate")
+	waitFor(t, 10*time.Second, "the app to dual-write", func() bool { return app.Stats().ModeOps[string(demoapp.ModeDualWrite)] > 0 })
+
+	// What a person might send from the UI by mistake is refused and never acted on.
+	for _, bad := range []any{
+		map[string]any{"gate": "contract", "by": "ui-user"},
+		map[string]any{"gate": "read_new"},
+		map[string]any{"gate": "read_new", "by": "ui-user", "approver": "typo"},
+		"yes",
+	} {
+		require.NoError(t, srv.Client.SignalWorkflow(context.Background(), spec.WorkflowID(m.Name), "", workflows.SignalApprove, bad))
+		waitFor(t, 10*time.Second, "refusal recorded", func() bool {
+			p := progress(t, srv.Client, m.Name)
+			return p.LastRefusal != "" && p.AwaitingGate == "read_new" && strings.Contains(p.LastRefusal, refusalHint(bad))
+		})
+	}
+	require.NoError(t, srv.Client.SignalWorkflow(context.Background(), spec.WorkflowID(m.Name), "", workflows.SignalApprove,
+		workflows.Decision{Gate: "read_new", By: "ui-user", Comment: "reads look good"}))
+
+	p = waitForGate(t, srv.Client, m.Name, "contract", time.Minute)
+	assert.True(t, flagOn(t, fc, m.Flags.ReadNew))
+	require.Len(t, p.Approvals, 1)
+	assert.Equal(t, "ui-user", p.Approvals[0].By)
+	assert.Equal(t, "signal", p.Approvals[0].Via)
+	waitFor(t, 10*time.Second, "the app to read the new columns", func() bool {
+		return app.Stats().ModeOps[string(demoapp.ModeDualWriteReadNew)] > 0
+	})
+
+	approve(t, srv.Client, m.Name, "contract")
+	res, err := result(t, run, time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, workflows.PhaseCompleted, res.Status)
+	assert.False(t, flagOn(t, fc, m.Flags.DualWrite), "after contract the app writes the new columns only")
+	assert.True(t, flagOn(t, fc, m.Flags.ReadNew))
+	before := app.Stats().ModeOps[string(demoapp.ModeNew)]
+	waitFor(t, 10*time.Second, "the app to run as new code", func() bool {
+		return app.Stats().ModeOps[string(demoapp.ModeNew)] > before+50
+	})
+	stopApp()
+	require.NoError(t, <-appDone)
+	st := app.Stats()
+	t.Logf("demo app: %d ops, %d errors, max latency %s, p99 %s, per mode %v", st.Ops, st.Errors, st.MaxLatency, st.P99, st.ModeOps)
+	assert.Zero(t, st.Errors, "the application must not see a single error: %v", st.FirstErrors)
+
+	assert.Zero(t, scalar[int64](t, pool, `SELECT count(*) FROM information_schema.columns WHERE table_name = 'customers' AND column_name = 'name'`))
+	assert.Equal(t, "NO", scalar[string](t, pool, `SELECT is_nullable FROM information_schema.columns WHERE table_name = 'customers' AND column_name = 'full_name'`))
+	assert.Equal(t, "NO", scalar[string](t, pool, `SELECT is_nullable FROM information_schema.columns WHERE table_name = 'customers' AND column_name = 'email_lower'`))
+	assert.Zero(t, scalar[int64](t, pool, `SELECT count(*) FROM customers WHERE email_lower IS DISTINCT FROM lower(email)`))
+}
+
+func refusalHint(bad any) string {
+	switch v := bad.(type) {
+	case string:
+		return "malformed payload"
+	case map[string]any:
+		if _, ok := v["approver"]; ok {
+			return "unknown field"
+		}
+		if _, ok := v["by"]; !ok {
+			return `"by" is required`
+		}
+		return `waiting at gate "read_new", not "contract"`
+	}
+	return ""
+}
