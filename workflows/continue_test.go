@@ -56,7 +56,7 @@ func TestContinueAsNewCarriesTheBackfill(t *testing.T) {
 
 	require.True(t, env.IsWorkflowCompleted())
 	next := nextInput(t, env.GetWorkflowError())
-	assert.Equal(t, seq("Prepare", "RunDDL expand", "SetFlag customers-dual-write on", "BackfillBounds", repeat("BackfillSlice", 2)), db.labels())
+	assert.Equal(t, seq("Prepare", "RunDDL expand", "SetFlag customers-read-new off", "SetFlag customers-dual-write on", "BackfillBounds", repeat("BackfillSlice", 2)), db.labels())
 
 	assert.Equal(t, m, next.Migration)
 	assert.Equal(t, opts, next.Options)
@@ -183,4 +183,21 @@ func TestContinueAsNewKeepsDecisions(t *testing.T) {
 		require.Len(t, res.Progress.Approvals, 2)
 		assert.Equal(t, readNew, withUTC(res.Progress.Approvals[0]))
 	})
+}
+
+func TestContinueAsNewWhenTheServerSuggestsIt(t *testing.T) {
+	env := newEnv()
+	m := parse(t, noFlagsYAML)
+	db := newFakeDB(env, m)
+	db.install()
+	env.SetContinueAsNewSuggested(true)
+
+	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
+
+	require.True(t, env.IsWorkflowCompleted())
+	next := nextInput(t, env.GetWorkflowError())
+	assert.Equal(t, []string{"Prepare", "RunDDL expand", "BackfillBounds", "BackfillSlice"}, db.labels(),
+		"well before SlicesPerRun's default of 500")
+	require.NotNil(t, next.State)
+	assert.Equal(t, pgexec.Cursor{"10000"}, next.State.Cursor)
 }

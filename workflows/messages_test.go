@@ -102,7 +102,7 @@ func TestBadDecisionsAreRefusedAndTheGateKeepsWaiting(t *testing.T) {
 	assert.Equal(t, workflows.PhaseAwaiting, stillWaiting.Phase)
 	assert.Equal(t, "read_new", stillWaiting.AwaitingGate)
 	assert.Empty(t, stillWaiting.Approvals)
-	assert.False(t, labelsContain(stepsWhileWaiting, "SetFlag customers-read-new"), "%v", stepsWhileWaiting)
+	assert.False(t, labelsContain(stepsWhileWaiting, "SetFlag customers-read-new on"), "%v", stepsWhileWaiting)
 	assert.False(t, labelsContain(db.labels(), "RunDDL rollback"), "a refused reject rolls nothing back")
 
 	var res workflows.Result
@@ -180,4 +180,25 @@ func TestMalformedPauseIsRefusedAndDoesNotPause(t *testing.T) {
 	assert.True(t, strings.HasPrefix(p.LastRefusal, "pause at "), p.LastRefusal)
 	assert.Contains(t, p.LastRefusal, `unknown field "who"`)
 	assert.Len(t, db.calls("BackfillSlice"), 3)
+}
+
+func TestMalformedPauseRefusalExplainsThePausePayload(t *testing.T) {
+	t.Skip(`BUG: decodeStrict (workflows/messages.go) always appends decisionHelp, so a refused pause or resume tells the person to send {"gate": ..., "by": ...}; pass the help text for the payload type instead`)
+	env := newEnv()
+	m := parse(t, noFlagsYAML)
+	db := newFakeDB(env, m)
+	db.sliceTakes = 10 * time.Second
+	db.install()
+
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(workflows.SignalPause, map[string]any{"who": "bob"})
+	}, 5*time.Second)
+	var p workflows.Progress
+	env.RegisterDelayedCallback(func() { p = progressOf(t, env) }, 6*time.Second)
+
+	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
+
+	require.NoError(t, env.GetWorkflowError())
+	assert.Contains(t, p.LastRefusal, `"reason"`, "the help names the pause payload's fields")
+	assert.NotContains(t, p.LastRefusal, `"gate"`, "a pause has no gate")
 }

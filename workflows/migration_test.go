@@ -39,7 +39,7 @@ func TestHappyPathRunsEveryStepInOrderAndPassesBothGates(t *testing.T) {
 	require.True(t, env.IsWorkflowCompleted())
 	require.NoError(t, env.GetWorkflowError())
 
-	upTo := seq("Prepare", "RunDDL expand", "SetFlag customers-dual-write on", "BackfillBounds",
+	upTo := seq("Prepare", "RunDDL expand", "SetFlag customers-read-new off", "SetFlag customers-dual-write on", "BackfillBounds",
 		repeat("BackfillSlice", 3), "Verify", "RunDDL validate")
 	assert.Equal(t, upTo, stepsAtReadNew, "steps before the read_new gate")
 	assert.Equal(t, seq(upTo, "SetFlag customers-read-new on"), stepsAtContract, "steps before the contract gate")
@@ -145,7 +145,7 @@ func TestChangeTypeSwitchesBothFlagsOffBeforeContract(t *testing.T) {
 	require.True(t, env.IsWorkflowCompleted())
 	require.NoError(t, env.GetWorkflowError())
 	assert.Equal(t, []string{
-		"Prepare", "RunDDL expand", "SetFlag accounts-dual-write on", "BackfillBounds", "BackfillSlice", "Verify",
+		"Prepare", "RunDDL expand", "SetFlag accounts-read-new off", "SetFlag accounts-dual-write on", "BackfillBounds", "BackfillSlice", "Verify",
 		// no read_new gate: reads switch once dual_write has settled
 		"SetFlag accounts-read-new on",
 		// the new type lands under the old name: reads go back to it, writes stop doubling
@@ -193,7 +193,7 @@ func TestRejectAtContractRollsBack(t *testing.T) {
 
 	require.True(t, env.IsWorkflowCompleted())
 	require.NoError(t, env.GetWorkflowError(), "a rejection is an outcome, not a failure")
-	assert.Equal(t, seq("Prepare", "RunDDL expand", "SetFlag customers-dual-write on", "BackfillBounds",
+	assert.Equal(t, seq("Prepare", "RunDDL expand", "SetFlag customers-read-new off", "SetFlag customers-dual-write on", "BackfillBounds",
 		repeat("BackfillSlice", 3), "Verify", "RunDDL validate", "SetFlag customers-read-new on",
 		// reads leave the new columns before writes stop filling them
 		"SetFlag customers-read-new off", "SetFlag customers-dual-write off",
@@ -233,7 +233,7 @@ func TestRejectAtReadNewByUpdateRollsBackWithoutTouchingReads(t *testing.T) {
 	require.NoError(t, env.GetWorkflowError())
 	require.NoError(t, upd.rejected)
 	require.NoError(t, upd.err)
-	assert.Equal(t, seq("Prepare", "RunDDL expand", "SetFlag customers-dual-write on", "BackfillBounds",
+	assert.Equal(t, seq("Prepare", "RunDDL expand", "SetFlag customers-read-new off", "SetFlag customers-dual-write on", "BackfillBounds",
 		repeat("BackfillSlice", 3), "Verify", "RunDDL validate",
 		"SetFlag customers-dual-write off", "RunDDL rollback", "Finish rolled_back"), db.labels())
 
@@ -259,7 +259,7 @@ func TestFailureBeforeContractRollsBack(t *testing.T) {
 		err: temporal.NewNonRetryableApplicationError("verification found 2 row(s) whose new columns differ from the up expression of the old (keys 17, 4242)",
 			activities.ErrMismatch, nil),
 		cause: "verification found 2 row(s)",
-		want: seq("Prepare", "RunDDL expand", "SetFlag customers-dual-write on", "BackfillBounds", repeat("BackfillSlice", 3), "Verify",
+		want: seq("Prepare", "RunDDL expand", "SetFlag customers-read-new off", "SetFlag customers-dual-write on", "BackfillBounds", repeat("BackfillSlice", 3), "Verify",
 			"SetFlag customers-dual-write off", "RunDDL rollback", "Finish rolled_back"),
 	}, {
 		name:    "expand fails: no flag was switched",
@@ -272,13 +272,13 @@ func TestFailureBeforeContractRollsBack(t *testing.T) {
 		failing: "SetFlag customers-dual-write on",
 		err:     temporal.NewNonRetryableApplicationError("flag customers-dual-write is archived", activities.ErrFlagsUnavailable, nil),
 		cause:   "flag customers-dual-write is archived",
-		want:    seq("Prepare", "RunDDL expand", "SetFlag customers-dual-write on", "RunDDL rollback", "Finish rolled_back"),
+		want:    seq("Prepare", "RunDDL expand", "SetFlag customers-read-new off", "SetFlag customers-dual-write on", "RunDDL rollback", "Finish rolled_back"),
 	}, {
 		name:    "a backfill batch violates a constraint",
 		failing: "BackfillSlice",
 		err:     temporal.NewNonRetryableApplicationError("backfill batch after [4000]: value too long for type character varying(40)", activities.ErrSQL, nil),
 		cause:   "value too long",
-		want: seq("Prepare", "RunDDL expand", "SetFlag customers-dual-write on", "BackfillBounds", "BackfillSlice",
+		want: seq("Prepare", "RunDDL expand", "SetFlag customers-read-new off", "SetFlag customers-dual-write on", "BackfillBounds", "BackfillSlice",
 			"SetFlag customers-dual-write off", "RunDDL rollback", "Finish rolled_back"),
 	}}
 	for _, tc := range cases {
@@ -347,7 +347,7 @@ func TestCancelAtGateRollsBack(t *testing.T) {
 	err := env.GetWorkflowError()
 	require.Error(t, err)
 	assert.True(t, temporal.IsCanceledError(err), "%v", err)
-	assert.Equal(t, seq("Prepare", "RunDDL expand", "SetFlag customers-dual-write on", "BackfillBounds",
+	assert.Equal(t, seq("Prepare", "RunDDL expand", "SetFlag customers-read-new off", "SetFlag customers-dual-write on", "BackfillBounds",
 		repeat("BackfillSlice", 3), "Verify", "RunDDL validate",
 		"SetFlag customers-dual-write off", "RunDDL rollback", "Finish rolled_back"), db.labels())
 }
