@@ -89,7 +89,10 @@ func Plan(ctx context.Context, a *Activities, m *spec.Migration, resuming bool) 
 	if err != nil {
 		return nil, invalid(err)
 	}
-	failures := pgexec.Check(ctx, a.DB, plan)
+	failures, err := pgexec.Check(ctx, a.DB, plan)
+	if err != nil {
+		return nil, err
+	}
 	if len(failures) > 0 {
 		var errs spec.Errors
 		for field, ferr := range failures {

@@ -148,20 +148,23 @@ func TriggerExists(ctx context.Context, q interface {
 	return ok, err
 }
 
-// Check runs the plan's EXPLAIN checks and returns the first failure per field.
-func Check(ctx context.Context, pool *pgxpool.Pool, p *planner.Plan) map[string]error {
+// Check runs the plan's EXPLAIN checks. It returns the first failure of each operation,
+// keyed by field; err is set only when the database itself could not answer.
+func Check(ctx context.Context, pool *pgxpool.Pool, p *planner.Plan) (map[string]error, error) {
 	out := map[string]error{}
+	failed := map[string]bool{}
 	for _, c := range p.Checks {
-		if _, seen := out[c.Field]; seen {
+		if failed[c.Group] {
 			continue
 		}
 		if _, err := pool.Exec(ctx, c.SQL); err != nil {
 			var pe *pgconn.PgError
-			if errors.As(err, &pe) {
-				err = errors.New(pe.Message)
+			if !errors.As(err, &pe) {
+				return nil, fmt.Errorf("check %s: %w", c.Field, err)
 			}
-			out[c.Field] = err
+			out[c.Field] = errors.New(pe.Message)
+			failed[c.Group] = true
 		}
 	}
-	return out
+	return out, nil
 }

@@ -60,6 +60,7 @@ func planOp(m *spec.Migration, t *schema.Table, i int, op spec.Operation, opts O
 		for _, k := range t.Key {
 			if k == name {
 				fail(sub, "zdm pages the table by this column; change key columns with a dedicated tool", "column %q is part of the key of %s (%s)", name, t, t.KeySource)
+				return c
 			}
 		}
 		if c.Generated || c.Identity {
@@ -88,6 +89,7 @@ func planOp(m *spec.Migration, t *schema.Table, i int, op spec.Operation, opts O
 		}
 	}
 	expr := func(sub, v string) {
+		// Expressions and types are pasted into SQL; one statement each, always.
 		if strings.Contains(v, ";") || strings.Contains(v, "$zdm$") {
 			fail(sub, "write a single SQL expression", "must be one SQL expression without ';'")
 		}
@@ -99,6 +101,7 @@ func planOp(m *spec.Migration, t *schema.Table, i int, op spec.Operation, opts O
 		c := existing(".column", ct.Column)
 		shadow := ShadowName(ct.Column)
 		fresh(".column", shadow)
+		expr(".type", ct.Type)
 		expr(".up", ct.Up)
 		expr(".down", ct.Down)
 		if c == nil {
@@ -130,6 +133,7 @@ func planOp(m *spec.Migration, t *schema.Table, i int, op spec.Operation, opts O
 	default:
 		ac := op.AddColumn
 		fresh(".column", ac.Column)
+		expr(".type", ac.Type)
 		expr(".backfill", ac.Backfill)
 		return &Op{Kind: op.Kind(), Field: field, New: ac.Column, Final: ac.Column,
 			NewType: strings.TrimSpace(ac.Type), Up: ac.Backfill,

@@ -76,6 +76,8 @@ type Statement struct {
 // Check is an EXPLAIN that must succeed.
 type Check struct {
 	Field string `json:"field"`
+	// Group names the operation; after one failure the rest of its group is skipped.
+	Group string `json:"group"`
 	SQL   string `json:"sql"`
 }
 

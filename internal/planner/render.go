@@ -133,6 +133,8 @@ END $zdm$`, lit, Literal(op.CheckName), tbl, Ident(op.CheckName), Ident(op.New))
 
 	// Checks: the expressions must compile against the old and new shapes of a row.
 	for _, op := range p.Ops {
+		p.Checks = append(p.Checks, Check{Field: op.Field + ".type", Group: op.Field,
+			SQL: fmt.Sprintf("EXPLAIN SELECT NULL::%s", op.NewType)})
 		upField := op.Field + ".up"
 		switch op.Kind {
 		case "add_column":
@@ -140,10 +142,10 @@ END $zdm$`, lit, Literal(op.CheckName), tbl, Ident(op.CheckName), Ident(op.New))
 		case "rename_column":
 			upField = op.Field + ".column"
 		}
-		p.Checks = append(p.Checks, Check{Field: upField,
+		p.Checks = append(p.Checks, Check{Field: upField, Group: op.Field,
 			SQL: fmt.Sprintf("EXPLAIN SELECT (%s)::%s FROM %s", op.Up, op.NewType, tbl)})
 		if op.Down != "" {
-			p.Checks = append(p.Checks, Check{Field: op.Field + ".down",
+			p.Checks = append(p.Checks, Check{Field: op.Field + ".down", Group: op.Field,
 				SQL: fmt.Sprintf("EXPLAIN SELECT (%s)::%s FROM (SELECT %s FROM %s) AS new_row", op.Down, op.OldType, p.newRowSelect(t), tbl)})
 		}
 	}

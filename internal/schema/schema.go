@@ -150,15 +150,48 @@ func Inspect(ctx context.Context, q Querier, schemaName, tableName string) (*Tab
 
 func similarTables(ctx context.Context, q Querier, schemaName, tableName string) ([]string, error) {
 	rows, err := q.Query(ctx, `
-		SELECT n.nspname || '.' || c.relname
+		SELECT n.nspname, c.relname
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-		  AND (lower(c.relname) = lower($2) OR (n.nspname = $1 AND c.relname LIKE left($2, 4) || '%'))
-		ORDER BY 1 LIMIT 3`, schemaName, tableName)
+		ORDER BY 1, 2 LIMIT 5000`)
 	if err != nil {
 		return nil, fmt.Errorf("look up tables like %s.%s: %w", schemaName, tableName, err)
 	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
+	var out []string
+	want := strings.ToLower(tableName)
+	for rows.Next() {
+		var sch, name string
+		if err := rows.Scan(&sch, &name); err != nil {
+			return nil, err
+		}
+		if d := editDistance(strings.ToLower(name), want); d <= max(1, len(want)/4) {
+			out = append(out, sch+"."+name)
+		}
+	}
+	if len(out) > 3 {
+		out = out[:3]
+	}
+	return out, rows.Err()
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 func (t *Table) readColumns(ctx context.Context, q Querier, oid uint32) error {
