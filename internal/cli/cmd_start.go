@@ -1,0 +1,109 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/spf13/cobra"
+
+	"github.com/zdmhq/zdm/internal/spec"
+	"github.com/zdmhq/zdm/workflows"
+)
+
+func (e *env) startCommand() *cobra.Command {
+	var file string
+	var wait bool
+	cmd := &cobra.Command{
+		Use:   "start -f FILE [--wait]",
+		Short: "Start the migration a file describes",
+		Long: `Start checks the migration file, then starts its workflow (ID zdm-NAME) on task
+queue "zdm". A file with mistakes starts nothing: each is printed as file:line.
+A migration that is still running cannot be started again; one that has ended can.
+With --wait, zdm then watches it like 'zdm watch'.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if file == "" {
+				return usageError("start needs the migration file: zdm start -f FILE")
+			}
+			m, err := spec.ParseFile(file)
+			if err != nil {
+				if isSpecError(err) {
+					return err
+				}
+				return exitf(ExitUsage, "%v", err)
+			}
+			if err := e.start(cmd.Context(), m); err != nil {
+				return err
+			}
+			if !wait {
+				fmt.Fprintf(e.Stdout, "follow it:  zdm watch %s\n", m.Name)
+				return nil
+			}
+			c, err := e.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return e.watch(cmd.Context(), c, m.Name)
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "", "migration file (YAML)")
+	cmd.Flags().BoolVar(&wait, "wait", false, "watch the migration until it ends or waits at a gate")
+	return cmd
+}
+
+// startOptions starts the workflow of m: a new run is allowed once the last one has
+// ended, never beside a running one.
+func startOptions(m *spec.Migration) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID:                                       spec.WorkflowID(m.Name),
+		TaskQueue:                                workflows.TaskQueue,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes:                    temporal.NewSearchAttributes(workflows.MigrationTable.ValueSet(qualifiedTable(m))),
+	}
+}
+
+func (e *env) start(ctx context.Context, m *spec.Migration) error {
+	c, err := e.client(ctx)
+	if err != nil {
+		return err
+	}
+	opts := startOptions(m)
+	sctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	run, err := c.ExecuteWorkflow(sctx, opts, workflows.MigrationWorkflow, workflows.MigrationInput{Migration: *m})
+	if err != nil {
+		return e.startError(m, err)
+	}
+	fmt.Fprintf(e.Stdout, "started migration %s on table %s\n", m.Name, qualifiedTable(m))
+	fmt.Fprintf(e.Stdout, "  workflow  %s\n", run.GetID())
+	fmt.Fprintf(e.Stdout, "  run       %s\n", run.GetRunID())
+	fmt.Fprintf(e.Stdout, "  web UI    %s\n", e.uiURL(run.GetID()))
+	return nil
+}
+
+func (e *env) startError(m *spec.Migration, err error) error {
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return exitf(ExitFailed, "migration %s is already running (see zdm status %s)", m.Name, m.Name)
+	}
+	var invalid *serviceerror.InvalidArgument
+	if errors.As(err, &invalid) && strings.Contains(strings.ToLower(invalid.Error()), "search attribute") {
+		return exitf(ExitFailed, "Temporal at %s refused the migration's search attributes: %v (register them: temporal operator search-attribute create --namespace %s --name MigrationPhase --type Keyword --name MigrationTable --type Keyword)", e.address, err, e.namespace)
+	}
+	return e.temporalError(m.Name, err)
+}
+
+// qualifiedTable is schema.table, as the workflow records it once it has read the schema.
+func qualifiedTable(m *spec.Migration) string {
+	schema, table := m.QualifiedTable()
+	return schema + "." + table
+}

@@ -1,0 +1,68 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+
+	"github.com/zdmhq/zdm/internal/spec"
+)
+
+func (e *env) statusCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status NAME [--json]",
+		Short: "Show where a migration is, and what it waits for",
+		Long: `Status asks the migration's workflow for its progress: phase, rows, rate, ETA,
+the gate it waits at and how to approve it, pause state, flags, approvals and
+errors. When no worker answers, it shows what Temporal itself recorded.`,
+		Args: oneName,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			v, err := e.status(cmd.Context(), c, args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(e.Stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(v)
+			}
+			fmt.Fprint(e.Stdout, RenderStatus(v))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
+	return cmd
+}
+
+// status gathers a migration's status: Temporal's record first (which also says whether
+// the migration exists), then the worker's answer to the progress query, else the
+// result in the history of a migration that has ended.
+func (e *env) status(ctx context.Context, c client.Client, name string) (StatusView, error) {
+	resp, err := e.describe(ctx, c, name)
+	if err != nil {
+		return StatusView{}, err
+	}
+	v := viewOf(name, e.uiURL(spec.WorkflowID(name)), resp)
+	p, err := queryProgress(ctx, c, spec.WorkflowID(name), queryTimeout)
+	if err == nil {
+		v.Progress = p
+		return v, nil
+	}
+	v.QueryError = err.Error()
+	if running(resp) {
+		v.Stale = true
+		return v, nil
+	}
+	s, final := outcome(ctx, c, name)
+	v.Failure = s.Err
+	v.Progress = final
+	return v, nil
+}
