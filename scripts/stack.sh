@@ -156,6 +156,9 @@ SELECT format('CREATE ROLE %I LOGIN', :'role')
 SELECT format('ALTER ROLE %I LOGIN NOSUPERUSER %s PASSWORD %L', :'role', :'createdb', :'pw') \gexec
 SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'role')
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') \gexec
+-- make bench starts each measurement from a checkpoint, for a fair comparison.
+SELECT format('GRANT pg_checkpoint TO %I', :'role')
+ WHERE :'createdb' = 'CREATEDB' AND EXISTS (SELECT FROM pg_roles WHERE rolname = 'pg_checkpoint') \gexec
 SQL
 }
 

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# make bench: zdm's backfill beside one big UPDATE on the same kind of table, on the local
+# stack's PostgreSQL. ZDM_BENCH_ROWS (default 1000000) and ZDM_BENCH_BATCH (10000) tune it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/stack.sh up --deps >&2
+eval "$(scripts/stack.sh env)"
+echo "zdm bench: ${ZDM_BENCH_ROWS:-1000000} rows, batches of ${ZDM_BENCH_BATCH:-10000}" >&2
+go test -run '^$' -bench 'BenchmarkBackfill' -benchtime 1x -benchmem -timeout 60m ./internal/pgexec/ | tee .stack/bench.txt
