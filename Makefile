@@ -67,10 +67,10 @@ test: deps-system bin/temporal
 test-unit:
 	$(GO) test -short $(GO_TEST_FLAGS) ./...
 
-demo:
+demo: build deps-system bin/temporal
 	scripts/demo.sh
 
-bench:
+bench: deps-system
 	scripts/bench.sh
 
 lint:
