@@ -1,0 +1,153 @@
+package planner_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/zdmhq/zdm/internal/planner"
+	"github.com/zdmhq/zdm/internal/schema"
+	"github.com/zdmhq/zdm/internal/spec"
+)
+
+func accounts() *schema.Table {
+	return &schema.Table{
+		Schema: "public", Name: "accounts",
+		Columns: []schema.Column{
+			{Name: "aid", Type: "bigint", NotNull: true},
+			{Name: "abalance", Type: "integer", NotNull: true, Default: "0"},
+			{Name: "name", Type: "text", NotNull: true},
+			{Name: "email", Type: "text"},
+			{Name: "code", Type: "text"},
+			{Name: "in_view", Type: "text", Views: []string{"v_accounts"}},
+		},
+		Key: []string{"aid"}, KeySource: "primary key accounts_pkey",
+		Indexes: []schema.Index{
+			{Name: "accounts_pkey", Columns: []string{"aid"}, Primary: true, Unique: true, Valid: true},
+			{Name: "accounts_code_idx", Columns: []string{"code"}, Valid: true},
+		},
+		EstimatedRows: 1000,
+	}
+}
+
+func parse(t *testing.T, ops string) *spec.Migration {
+	t.Helper()
+	m, err := spec.Parse("m.yaml", []byte("name: m1\ntable: accounts\noperations:\n"+ops))
+	require.NoError(t, err)
+	return m
+}
+
+func TestPlanAllOperations(t *testing.T) {
+	m := parse(t, `  - change_type: {column: abalance, type: bigint}
+  - rename_column: {column: name, to: full_name}
+  - add_column: {column: email_lower, type: text, backfill: "lower(email)", not_null: true}
+`)
+	p, err := planner.Build(m, accounts(), planner.Options{})
+	require.NoError(t, err)
+	require.Len(t, p.Ops, 3)
+	assert.Equal(t, []planner.KeyColumn{{Name: "aid", Type: "bigint"}}, p.Key)
+
+	ct := p.Ops[0]
+	assert.Equal(t, "_zdm_abalance", ct.New)
+	assert.Equal(t, `"abalance"`, ct.Up, "up defaults to the column itself, cast by the plan")
+	assert.Equal(t, "_zdm_nn_abalance", ct.CheckName, "NOT NULL of the old column is carried over")
+	assert.Equal(t, "0", ct.Default)
+
+	var ids []string
+	for _, s := range p.Expand {
+		ids = append(ids, s.ID)
+		assert.NotEmpty(t, s.Lock, s.ID)
+	}
+	// The trigger must exist before any NOT NULL check: old code would write NULLs
+	// into the new columns in between.
+	assert.Equal(t, []string{"expand/add-columns", "expand/sync-function", "expand/sync-trigger",
+		"expand/not-null-check/_zdm_abalance", "expand/not-null-check/full_name", "expand/not-null-check/email_lower"}, ids)
+	assert.Contains(t, p.Expand[0].SQL, `ADD COLUMN IF NOT EXISTS "_zdm_abalance" bigint`)
+	assert.NotContains(t, p.Expand[0].SQL, "DEFAULT")
+	assert.Contains(t, p.Expand[2].SQL, "WHEN (current_setting('zdm.backfill', true) IS DISTINCT FROM 'on')")
+	assert.Contains(t, p.Expand[3].SQL, "NOT VALID")
+
+	fn := p.Expand[1].SQL
+	assert.Contains(t, fn, `CREATE OR REPLACE FUNCTION "zdm"."sync_m1"()`)
+	assert.Contains(t, fn, `zdm_new_2 := (lower(email))::text;`)
+	assert.Contains(t, fn, `"abalance" bigint := NEW."_zdm_abalance";`, "down sees the new type under the old name")
+	assert.Contains(t, fn, `"full_name" text := NEW."full_name";`)
+
+	assert.Equal(t, `"_zdm_abalance" = ("abalance")::bigint, "full_name" = ("name")::text, "email_lower" = (lower(email))::text`, p.BackfillSet)
+	assert.Contains(t, p.Mismatch, `"email_lower" IS DISTINCT FROM (lower(email))::text`)
+	assert.Len(t, p.Validate, 3)
+
+	contract := sqlOf(p.Contract)
+	assert.Equal(t, "contract/drop-trigger", p.Contract[0].ID)
+	assert.Contains(t, contract, `ALTER TABLE "public"."accounts" DROP COLUMN "abalance"`)
+	assert.Contains(t, contract, `RENAME COLUMN "_zdm_abalance" TO "abalance"`)
+	assert.Contains(t, contract, `ALTER COLUMN "abalance" SET DEFAULT 0`)
+	assert.Contains(t, contract, `ALTER COLUMN "abalance" SET NOT NULL`)
+	assert.Contains(t, contract, `DROP COLUMN "name"`)
+	assert.Contains(t, contract, `ALTER COLUMN "email_lower" SET NOT NULL`)
+	assert.Contains(t, contract, `DROP FUNCTION IF EXISTS "zdm"."sync_m1"()`)
+
+	rollback := sqlOf(p.Rollback)
+	for _, c := range []string{"_zdm_abalance", "full_name", "email_lower"} {
+		assert.Contains(t, rollback, `DROP COLUMN IF EXISTS "`+c+`"`)
+	}
+	assert.NotContains(t, rollback, `DROP COLUMN IF EXISTS "name"`, "rollback never drops an original column")
+	assert.False(t, p.FlagsFinalReadNew())
+}
+
+func TestPlanRefusals(t *testing.T) {
+	cases := []struct{ ops, want string }{
+		{"  - rename_column: {column: nope, to: x}\n", `m.yaml:4: operations[0].rename_column.column: column "nope" does not exist in public.accounts (fix: use one of: aid, abalance, name, email, code, in_view)`},
+		{"  - rename_column: {column: name, to: email}\n", `operations[0].rename_column.to: column "email" already exists`},
+		{"  - change_type: {column: aid, type: numeric}\n", `column "aid" is part of the key`},
+		{"  - change_type: {column: code, type: varchar(10)}\n", `column "code" is used by index accounts_code_idx`},
+		{"  - rename_column: {column: in_view, to: x}\n", `used by view(s) v_accounts`},
+		{"  - change_type: {column: abalance, type: integer}\n", `column "abalance" is already of type integer`},
+		{"  - add_column: {column: x, type: text, backfill: \"1; drop table accounts\"}\n", `must be one SQL expression without ';'`},
+		{"  - change_type: {column: abalance, type: \"bigint; drop table accounts\"}\n", `operations[0].change_type.type: must be one SQL expression`},
+	}
+	for _, c := range cases {
+		_, err := planner.Build(parse(t, c.ops), accounts(), planner.Options{})
+		require.Error(t, err, c.ops)
+		assert.Contains(t, err.Error(), c.want)
+	}
+
+	noKey := accounts()
+	noKey.Key = nil
+	_, err := planner.Build(parse(t, "  - rename_column: {column: name, to: x}\n"), noKey, planner.Options{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "m.yaml:2: table: table public.accounts has no primary key or unique NOT NULL column")
+}
+
+func TestPlanResumingAcceptsItsOwnColumns(t *testing.T) {
+	tbl := accounts()
+	tbl.Columns = append(tbl.Columns, schema.Column{Name: "full_name", Type: "text"})
+	m := parse(t, "  - rename_column: {column: name, to: full_name}\n")
+	_, err := planner.Build(m, tbl, planner.Options{})
+	require.Error(t, err)
+	p, err := planner.Build(m, tbl, planner.Options{Resuming: true})
+	require.NoError(t, err)
+	assert.Equal(t, 1, strings.Count(p.Expand[1].SQL, `"full_name" text := NEW."full_name";`),
+		"the column this migration added belongs to the new row only, not the old")
+	assert.True(t, p.FlagsFinalReadNew())
+}
+
+func TestCompositeKey(t *testing.T) {
+	tbl := accounts()
+	tbl.Key = []string{"aid", "name"}
+	tbl.Columns[2].NotNull = true
+	p, err := planner.Build(parse(t, "  - change_type: {column: abalance, type: bigint}\n"), tbl, planner.Options{})
+	require.NoError(t, err)
+	assert.Equal(t, []planner.KeyColumn{{Name: "aid", Type: "bigint"}, {Name: "name", Type: "text"}}, p.Key)
+}
+
+func sqlOf(stmts []planner.Statement) string {
+	var b strings.Builder
+	for _, s := range stmts {
+		b.WriteString(s.SQL)
+		b.WriteString(";\n")
+	}
+	return b.String()
+}
