@@ -6,11 +6,14 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -66,7 +69,12 @@ func stdoutTerminal() (bool, int) {
 }
 
 // Main runs zdm with args (without the program name) and returns the exit code.
-func Main(args []string) int { return NewApp().Run(context.Background(), args) }
+// Ctrl-C ends a watch cleanly, leaving the migration running.
+func Main(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return NewApp().Run(ctx, args)
+}
 
 // Run runs one zdm command and returns its exit code, having printed any error.
 func (a *App) Run(ctx context.Context, args []string) int {
@@ -134,7 +142,22 @@ Exit codes: 0 ok; 1 migration failed or rolled back, or operation refused;
 		e.watchCommand(),
 		e.listCommand(),
 	)
+	for _, cmd := range root.Commands() {
+		if run := cmd.RunE; run != nil {
+			cmd.RunE = func(cmd *cobra.Command, args []string) error { return classified(run(cmd, args)) }
+		}
+	}
 	return root
+}
+
+// classified gives an error no command classified the exit code of a refused
+// operation, so that only cobra's own complaints count as usage errors.
+func classified(err error) error {
+	var ee *exitError
+	if err == nil || errors.As(err, &ee) || isSpecError(err) {
+		return err
+	}
+	return &exitError{code: ExitFailed, err: err}
 }
 
 // oneName is the argument rule of commands that act on one migration.

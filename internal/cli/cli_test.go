@@ -468,3 +468,20 @@ func TestListShowsMigrationsAndSkipsContinuedRuns(t *testing.T) {
 	assert.Equal(t, ExitUsage, h.run("list", "--phase", "nope"))
 	assert.Contains(t, h.err.String(), "unknown phase \"nope\"")
 }
+
+func TestWatchInterruptedLeavesTheMigrationRunning(t *testing.T) {
+	h := newHarness(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	h.c.On("QueryWorkflow", mock.Anything, "zdm-orders", "", "progress").Return(
+		func(context.Context, string, string, string, ...any) (converter.EncodedValue, error) {
+			cancel() // Ctrl-C while the query is out
+			return nil, context.Canceled
+		})
+	h.c.On("Close").Return().Maybe()
+	app := &App{Stdout: &h.stdout, Stderr: &h.err, Getenv: func(string) string { return "" },
+		Dial:     func(context.Context, client.Options) (client.Client, error) { return h.c, nil },
+		Terminal: func() (bool, int) { return false, 0 }, Now: time.Now, PollInterval: time.Millisecond}
+	assert.Equal(t, ExitInterrupted, app.Run(ctx, []string{"watch", "orders"}))
+	assert.Contains(t, h.stdout.String(), "stopped watching; migration orders goes on")
+	assert.Empty(t, h.err.String())
+}

@@ -97,7 +97,7 @@ func (e *env) startError(m *spec.Migration, err error) error {
 	}
 	var invalid *serviceerror.InvalidArgument
 	if errors.As(err, &invalid) && strings.Contains(strings.ToLower(invalid.Error()), "search attribute") {
-		return exitf(ExitFailed, "Temporal at %s refused the migration's search attributes: %v (register them: temporal operator search-attribute create --namespace %s --name MigrationPhase --type Keyword --name MigrationTable --type Keyword)", e.address, err, e.namespace)
+		return exitf(ExitFailed, "Temporal at %s refused the migration's search attributes: %v (register them: temporal operator search-attribute create --namespace %s --name MigrationPhase --name MigrationTable --type Keyword)", e.address, err, e.namespace)
 	}
 	return e.temporalError(m.Name, err)
 }

@@ -53,6 +53,9 @@ func (e *env) watch(ctx context.Context, c client.Client, name string) error {
 	defer tick.Stop()
 	for {
 		p, qerr := queryProgress(ctx, c, id, watchQueryTimeout)
+		if ctx.Err() != nil {
+			return e.stopWatching(disp, name)
+		}
 		switch {
 		case qerr == nil && p.AwaitingGate != "" && !p.Phase.Final():
 			disp.show(progressFrame(*p, barWidth), e.Now())
@@ -79,10 +82,17 @@ func (e *env) watch(ctx context.Context, c client.Client, name string) error {
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return e.stopWatching(disp, name)
 		case <-tick.C:
 		}
 	}
+}
+
+// stopWatching ends a watch interrupted by Ctrl-C.
+func (e *env) stopWatching(disp display, name string) error {
+	disp.end()
+	fmt.Fprintf(e.Stdout, "stopped watching; migration %s goes on (zdm watch %s to follow it again)\n", name, name)
+	return quietExit(ExitInterrupted)
 }
 
 // staleFrame is what watch shows while the worker does not answer.

@@ -20,6 +20,8 @@ const (
 	ExitUnreachable = 3 // Temporal cannot be reached
 	ExitNotFound    = 4 // no such migration (workflow)
 	ExitAtGate      = 5 // --wait or watch stopped: the migration waits for a person at a gate
+
+	ExitInterrupted = 130 // watch stopped by Ctrl-C, as shells report an interrupt
 )
 
 // exitError carries the exit code a failure ends the program with. An empty message
