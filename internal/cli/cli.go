@@ -125,7 +125,7 @@ gates for a person's approval, contract, and rollback when anything fails.
 
 Exit codes: 0 ok; 1 migration failed or rolled back, or operation refused;
 2 usage or bad migration file; 3 Temporal unreachable; 4 no such migration;
-5 the migration waits at a gate (watch, start --wait).`,
+5 the migration waits at a gate (watch, start --wait); 130 watch interrupted.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
