@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -84,6 +85,15 @@ func (a *Activities) BackfillSlice(ctx context.Context, in SliceInput) (*SlicePr
 		return p, nil
 	}
 	retry := a.retry(ctx, t.Migration)
+	// Heartbeat even while one batch waits out lock retries, so that Temporal does not
+	// start a second attempt beside this one.
+	var mu sync.Mutex
+	stop := keepAlive(ctx, 2*time.Second, func() any {
+		mu.Lock()
+		defer mu.Unlock()
+		return *p
+	})
+	defer stop()
 	start := time.Now()
 	stopping := activity.GetWorkerStopChannel(ctx)
 	for time.Since(start) < in.Budget {
@@ -100,12 +110,15 @@ func (a *Activities) BackfillSlice(ctx context.Context, in SliceInput) (*SlicePr
 		}
 		took := time.Since(batchStart)
 		a.metrics().BatchDone(t.Migration, b.Rows, took)
+		mu.Lock()
 		p.Cursor, p.Done = b.Cursor, b.Done
 		p.Rows += b.Rows
 		p.RowsDone += b.Rows
 		p.Batches++
 		p.Elapsed = time.Since(start)
-		activity.RecordHeartbeat(ctx, *p)
+		snapshot := *p
+		mu.Unlock()
+		activity.RecordHeartbeat(ctx, snapshot)
 		if p.Done {
 			break
 		}

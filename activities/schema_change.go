@@ -48,6 +48,8 @@ type ContractInput struct {
 // activity) and nothing is run.
 func (a *Activities) Contract(ctx context.Context, in ContractInput) (*DDLResult, error) {
 	p := &in.Plan
+	stop := keepAlive(ctx, 5*time.Second, func() any { return "contract" })
+	defer stop()
 	n, err := pgexec.ExecTx(ctx, a.DB, "contract", p.Contract, p.LockTimeout, a.retry(ctx, p.Migration),
 		func(ctx context.Context, tx pgx.Tx) (bool, error) {
 			exists, err := pgexec.TriggerExists(ctx, tx, p)
@@ -63,12 +65,12 @@ func (a *Activities) Contract(ctx context.Context, in ContractInput) (*DDLResult
 type FinishInput struct {
 	Migration string `json:"migration"`
 	Status    string `json:"status"`
+	// RunID, when set, releases the claim only if this run holds it.
+	RunID string `json:"run_id,omitempty"`
 }
 
-// Finish releases the table for the next migration.
+// Finish releases the table for the next migration. It creates nothing: where zdm's
+// bookkeeping table does not exist, there is no claim to release.
 func (a *Activities) Finish(ctx context.Context, in FinishInput) error {
-	if err := pgexec.EnsureState(ctx, a.DB); err != nil {
-		return err
-	}
-	return pgexec.Release(ctx, a.DB, in.Migration, in.Status)
+	return pgexec.Release(ctx, a.DB, in.Migration, in.Status, in.RunID)
 }

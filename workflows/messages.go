@@ -18,7 +18,10 @@ type channels struct {
 	approve, reject, pause, resume workflow.ReceiveChannel
 }
 
-const decisionHelp = `send {"gate": "<gate>", "by": "<your name>", "comment": "<optional>"}`
+const (
+	decisionHelp = `send {"gate": "<gate>", "by": "<your name>", "comment": "<optional>"}`
+	pauseHelp    = `send {"by": "<your name>", "reason": "<optional>"} or no payload`
+)
 
 func (r *run) register(ctx workflow.Context) (*channels, error) {
 	ch := &channels{
@@ -90,7 +93,7 @@ func (ch *channels) drain(ctx workflow.Context, r *run) {
 func (r *run) onDecisionSignal(ctx workflow.Context, c workflow.ReceiveChannel, approve bool) {
 	var raw any
 	c.Receive(ctx, &raw)
-	d, err := decodeStrict[Decision](raw)
+	d, err := decodeStrict[Decision](raw, decisionHelp)
 	if err == nil {
 		err = r.checkDecision(d)
 	}
@@ -107,7 +110,7 @@ func (r *run) onPause(ctx workflow.Context, c workflow.ReceiveChannel, pause boo
 	var req PauseRequest
 	if raw != nil {
 		var err error
-		if req, err = decodeStrict[PauseRequest](raw); err != nil {
+		if req, err = decodeStrict[PauseRequest](raw, pauseHelp); err != nil {
 			r.refuse(ctx, c.Name(), err)
 			return
 		}
@@ -127,10 +130,10 @@ func (r *run) refuse(ctx workflow.Context, signal string, err error) {
 
 // decodeStrict re-reads a decoded JSON value as T, refusing unknown fields, so a typo in
 // a hand-written UI payload is an error rather than a silent zero value.
-func decodeStrict[T any](raw any) (T, error) {
+func decodeStrict[T any](raw any, help string) (T, error) {
 	var out T
 	if raw == nil {
-		return out, fmt.Errorf("no payload: %s", decisionHelp)
+		return out, fmt.Errorf("no payload: %s", help)
 	}
 	b, err := json.Marshal(raw)
 	if err != nil {
@@ -139,7 +142,7 @@ func decodeStrict[T any](raw any) (T, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&out); err != nil {
-		return out, fmt.Errorf("malformed payload %s: %v; %s", b, err, decisionHelp)
+		return out, fmt.Errorf("malformed payload %s: %v; %s", b, err, help)
 	}
 	return out, nil
 }

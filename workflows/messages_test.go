@@ -183,7 +183,6 @@ func TestMalformedPauseIsRefusedAndDoesNotPause(t *testing.T) {
 }
 
 func TestMalformedPauseRefusalExplainsThePausePayload(t *testing.T) {
-	t.Skip(`BUG: decodeStrict (workflows/messages.go) always appends decisionHelp, so a refused pause or resume tells the person to send {"gate": ..., "by": ...}; pass the help text for the payload type instead`)
 	env := newEnv()
 	m := parse(t, noFlagsYAML)
 	db := newFakeDB(env, m)

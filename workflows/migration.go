@@ -64,8 +64,13 @@ func MigrationWorkflow(ctx workflow.Context, in MigrationInput) (*Result, error)
 		return nil, err
 	}
 	if r.st.Plan == nil {
-		// Nothing was changed: the migration never got past validation.
+		// Nothing was changed: the migration never got past validation. Prepare may
+		// still have claimed the table just before a cancel; release this run's claim.
 		r.st.LastError = rootMessage(err)
+		fctx, _ := workflow.NewDisconnectedContext(ctx)
+		_ = workflow.ExecuteActivity(shortOptions(fctx), a.Finish, activities.FinishInput{
+			Migration: r.m.Name, Status: pgexec.StatusFailed, RunID: workflow.GetInfo(ctx).FirstRunID,
+		}).Get(fctx, nil)
 		r.setPhase(ctx, PhaseFailed)
 		return nil, err
 	}

@@ -327,7 +327,8 @@ func TestInvalidMigrationFailsWithoutRollback(t *testing.T) {
 	require.Error(t, err)
 	assert.ErrorContains(t, err, msg)
 	assert.NotContains(t, err.Error(), "rolled back")
-	assert.Equal(t, []string{"Prepare"}, db.labels(), "nothing was changed, so nothing is undone")
+	assert.Equal(t, []string{"Prepare", "Finish failed"}, db.labels(),
+		"nothing was changed, so nothing is undone; only a claim this run may hold is released")
 
 	p := progressOf(t, env)
 	assert.Equal(t, workflows.PhaseFailed, p.Phase)

@@ -40,7 +40,7 @@ func longOptions(ctx workflow.Context, d time.Duration) workflow.Context {
 }
 
 // untilDoneOptions are for steps that must finish (contract, rollback, release): they
-// retry without limit, and a person sees the last error in the progress query.
+// retry without limit; the Temporal UI shows the pending activity's last failure.
 func untilDoneOptions(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 10 * time.Minute,

@@ -161,12 +161,25 @@ func BackfillBatch(ctx context.Context, pool *pgxpool.Pool, t Target, lo, hi Cur
 			return fmt.Errorf("update batch after %v: %w", lo, err)
 		}
 		b = Batch{Cursor: end, Rows: tag.RowsAffected(), Done: equalCursor(end, hi)}
-		_, err = tx.Exec(ctx, `UPDATE zdm.migrations SET cursor = $2, rows_done = rows_done + $3, batches = batches + 1, updated_at = now() WHERE name = $1`,
-			t.Migration, []string(end), b.Rows)
+		// The cursor moves only from where this batch started: an attempt that lost
+		// the race to a retry of itself rolls back instead of counting twice.
+		var from []string
+		if lo != nil {
+			from = lo
+		}
+		tag, err = tx.Exec(ctx, `UPDATE zdm.migrations SET cursor = $2, rows_done = rows_done + $3, batches = batches + 1, updated_at = now()
+			WHERE name = $1 AND cursor IS NOT DISTINCT FROM $4`, t.Migration, []string(end), b.Rows, from)
+		if err == nil && tag.RowsAffected() != 1 {
+			err = ErrCursorMoved
+		}
 		return err
 	})
 	return b, err
 }
+
+// ErrCursorMoved says that the committed cursor is no longer where a batch started:
+// another attempt of the same backfill moved it.
+var ErrCursorMoved = errors.New("the backfill cursor moved under this batch: another attempt is running; this one stops")
 
 func equalCursor(a, b Cursor) bool {
 	if len(a) != len(b) {

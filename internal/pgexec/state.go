@@ -127,8 +127,14 @@ func ReadProgress(ctx context.Context, pool *pgxpool.Pool, name string) (Progres
 	return p, nil
 }
 
-// Release marks the migration finished with status.
-func Release(ctx context.Context, pool *pgxpool.Pool, name, status string) error {
-	_, err := pool.Exec(ctx, `UPDATE zdm.migrations SET status = $2, finished_at = now(), updated_at = now() WHERE name = $1`, name, status)
+// Release marks the migration finished with status. With runID set, only a claim of that
+// run still running is released. Without zdm.migrations there is nothing to release.
+func Release(ctx context.Context, pool *pgxpool.Pool, name, status, runID string) error {
+	var exists bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass('zdm.migrations') IS NOT NULL`).Scan(&exists); err != nil || !exists {
+		return err
+	}
+	_, err := pool.Exec(ctx, `UPDATE zdm.migrations SET status = $2, finished_at = now(), updated_at = now()
+		WHERE name = $1 AND ($3 = '' OR (run_id = $3 AND status = 'running'))`, name, status, runID)
 	return err
 }
