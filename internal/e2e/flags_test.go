@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	sdkpb "go.temporal.io/api/sdk/v1"
+	"go.temporal.io/sdk/client"
 
 	"github.com/zdmhq/zdm/internal/demoapp"
 	"github.com/zdmhq/zdm/internal/flags"
@@ -81,6 +83,9 @@ func TestDemoMigrationWithFlags(t *testing.T) {
 	assert.False(t, flagOn(t, fc, m.Flags.ReadNew), "read_new waits for its gate")
 	waitFor(t, 10*time.Second, "the app to dual-write", func() bool { return app.Stats().ModeOps[string(demoapp.ModeDualWrite)] > 0 })
 
+	// The Temporal UI builds its "Send a Signal" picker from this query.
+	uiLists(t, srv.Client, m.Name)
+
 	// What a person might send from the UI by mistake is refused and never acted on.
 	for _, bad := range []any{
 		map[string]any{"gate": "contract", "by": "ui-user"},
@@ -116,6 +121,7 @@ func TestDemoMigrationWithFlags(t *testing.T) {
 	waitFor(t, 10*time.Second, "the app to run as new code", func() bool {
 		return app.Stats().ModeOps[string(demoapp.ModeNew)] > before+50
 	})
+	recordHistory(t, srv.Client, run, "demo-flags-gates.json")
 	stopApp()
 	require.NoError(t, <-appDone)
 	st := app.Stats()
@@ -142,4 +148,30 @@ func refusalHint(bad any) string {
 		return `waiting at gate "read_new", not "contract"`
 	}
 	return ""
+}
+
+// uiLists checks what the Temporal UI shows of a running migration: every signal, update
+// and query, each with a description.
+func uiLists(t *testing.T, c client.Client, name string) {
+	t.Helper()
+	v, err := c.QueryWorkflow(context.Background(), spec.WorkflowID(name), "", "__temporal_workflow_metadata")
+	require.NoError(t, err)
+	var md sdkpb.WorkflowMetadata
+	require.NoError(t, v.Get(&md))
+	described := func(defs []*sdkpb.WorkflowInteractionDefinition) map[string]string {
+		out := map[string]string{}
+		for _, d := range defs {
+			out[d.GetName()] = d.GetDescription()
+		}
+		return out
+	}
+	signals := described(md.GetDefinition().GetSignalDefinitions())
+	for _, s := range []string{workflows.SignalApprove, workflows.SignalReject, workflows.SignalPause, workflows.SignalResume} {
+		assert.NotEmpty(t, signals[s], "signal %s must be listed with a description", s)
+	}
+	assert.Contains(t, signals[workflows.SignalApprove], `"gate"`, "the description shows the payload to send")
+	updates := described(md.GetDefinition().GetUpdateDefinitions())
+	assert.NotEmpty(t, updates[workflows.UpdateApprove])
+	assert.NotEmpty(t, updates[workflows.UpdateReject])
+	assert.NotEmpty(t, described(md.GetDefinition().GetQueryDefinitions())[workflows.QueryProgress])
 }

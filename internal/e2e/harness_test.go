@@ -20,6 +20,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"google.golang.org/protobuf/encoding/protojson"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -365,4 +368,27 @@ func updateOpts(name, update string, d workflows.Decision) client.UpdateWorkflow
 		WorkflowID: spec.WorkflowID(name), UpdateName: update,
 		Args: []any{d}, WaitForStage: client.WorkflowUpdateStageCompleted,
 	}
+}
+
+// recordHistory saves the run's history to workflows/testdata when ZDM_RECORD_HISTORY=1,
+// for the replay test that keeps the workflow deterministic across code changes.
+func recordHistory(t *testing.T, c client.Client, run client.WorkflowRun, file string) {
+	t.Helper()
+	if os.Getenv("ZDM_RECORD_HISTORY") != "1" {
+		return
+	}
+	var events []*historypb.HistoryEvent
+	it := c.GetWorkflowHistory(context.Background(), run.GetID(), run.GetRunID(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		e, err := it.Next()
+		require.NoError(t, err)
+		events = append(events, e)
+	}
+	b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(&historypb.History{Events: events})
+	require.NoError(t, err)
+	_, file0, _, _ := runtime.Caller(0)
+	path := filepath.Join(filepath.Dir(file0), "..", "..", "workflows", "testdata", file)
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	require.NoError(t, os.WriteFile(path, b, 0o644))
+	t.Logf("history of %s saved to %s (%d events)", run.GetID(), path, len(events))
 }

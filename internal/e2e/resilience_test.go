@@ -54,6 +54,7 @@ operations:
 
 	res, err := result(t, run, time.Minute)
 	require.NoError(t, err)
+	recordHistory(t, srv.Client, run, "reject-rollback.json")
 	assert.Equal(t, workflows.PhaseRolledBack, res.Status)
 	require.Len(t, res.Progress.Approvals, 1)
 	assert.False(t, res.Progress.Approvals[0].Approved)
