@@ -141,6 +141,7 @@ Exit codes: 0 ok; 1 migration failed or rolled back, or operation refused;
 		e.pauseCommand(false),
 		e.watchCommand(),
 		e.listCommand(),
+		e.planCommand(),
 	)
 	for _, cmd := range root.Commands() {
 		if run := cmd.RunE; run != nil {

@@ -25,6 +25,7 @@ func (e *env) startCommand() *cobra.Command {
 		Short: "Start the migration a file describes",
 		Long: `Start checks the migration file, then starts its workflow (ID zdm-NAME) on task
 queue "zdm". A file with mistakes starts nothing: each is printed as file:line.
+When DATABASE_URL is set, the file is also checked against the live table first.
 A migration that is still running cannot be started again; one that has ended can.
 With --wait, zdm then watches it like 'zdm watch'.`,
 		Args: cobra.NoArgs,
@@ -38,6 +39,11 @@ With --wait, zdm then watches it like 'zdm watch'.`,
 					return err
 				}
 				return exitf(ExitUsage, "%v", err)
+			}
+			// With DATABASE_URL at hand, a migration that does not fit the live table
+			// is refused here, before any workflow starts; the worker checks again.
+			if _, err := e.livePlan(cmd.Context(), m, false); err != nil {
+				return err
 			}
 			if err := e.start(cmd.Context(), m); err != nil {
 				return err

@@ -68,9 +68,11 @@ type Statement struct {
 	ID   string `json:"id"`
 	SQL  string `json:"sql"`
 	Lock string `json:"lock"`
-	// Rewrites is true when the statement reads or rewrites every row while holding Lock.
-	Rewrites bool   `json:"rewrites,omitempty"`
-	Note     string `json:"note,omitempty"`
+	// Rewrites is true when the statement rewrites every row while holding Lock.
+	Rewrites bool `json:"rewrites,omitempty"`
+	// Scans is true when the statement reads every row while holding Lock.
+	Scans bool   `json:"scans,omitempty"`
+	Note  string `json:"note,omitempty"`
 }
 
 // Check is an EXPLAIN that must succeed.

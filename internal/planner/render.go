@@ -55,11 +55,11 @@ END $zdm$`, lit, Literal(op.CheckName), tbl, Ident(op.CheckName), Ident(op.New))
 			Note: "NOT VALID: checks new writes only; existing rows are validated after the backfill",
 		})
 		p.Validate = append(p.Validate, Statement{
-			ID:       "validate/" + op.CheckName,
-			SQL:      fmt.Sprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s", tbl, Ident(op.CheckName)),
-			Lock:     LockShareUpdExcl,
-			Rewrites: false,
-			Note:     "reads every row; reads and writes go on",
+			ID:    "validate/" + op.CheckName,
+			SQL:   fmt.Sprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s", tbl, Ident(op.CheckName)),
+			Lock:  LockShareUpdExcl,
+			Scans: true,
+			Note:  "reads and writes go on meanwhile",
 		})
 	}
 

@@ -1,0 +1,204 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/zdmhq/zdm/activities"
+	"github.com/zdmhq/zdm/internal/planner"
+	"github.com/zdmhq/zdm/internal/spec"
+)
+
+func (e *env) planCommand() *cobra.Command {
+	var file string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "plan -f FILE [--json]",
+		Short: "Check a migration against the live database and print every statement it will run",
+		Long: `Plan reads the table the migration names from the database in DATABASE_URL, checks
+the migration against it (columns, key, expressions and types, through EXPLAIN), and
+prints, phase by phase, the SQL zdm will run, the lock each statement takes, whether
+it reads or rewrites the whole table, and the row estimate. It changes nothing.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if file == "" {
+				return usageError("plan needs the migration file: zdm plan -f FILE")
+			}
+			m, err := spec.ParseFile(file)
+			if err != nil {
+				if isSpecError(err) {
+					return err
+				}
+				return exitf(ExitUsage, "%v", err)
+			}
+			p, err := e.livePlan(cmd.Context(), m, true)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(e.Stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(p)
+			}
+			RenderPlan(e.Stdout, m, p)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "", "migration file (YAML)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
+	return cmd
+}
+
+// livePlan plans m against the database in DATABASE_URL. Without DATABASE_URL it
+// returns (nil, nil) unless required. A migration that does not fit the live table is a
+// usage error (exit 2) printed as file:line problems.
+func (e *env) livePlan(ctx context.Context, m *spec.Migration, required bool) (*planner.Plan, error) {
+	dsn := e.getenv("DATABASE_URL", "")
+	if dsn == "" {
+		if required {
+			return nil, usageError("zdm plan reads the live table: set DATABASE_URL to the database the worker migrates")
+		}
+		return nil, nil
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, usageError("DATABASE_URL is not a valid PostgreSQL connection string")
+	}
+	cfg.ConnConfig.RuntimeParams["application_name"] = "zdm-plan"
+	cfg.MaxConns = 2
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err == nil {
+		err = pool.Ping(ctx)
+	}
+	if err != nil {
+		return nil, exitf(ExitFailed, "cannot reach PostgreSQL at %s:%d: %v", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+	}
+	defer pool.Close()
+	p, err := activities.Plan(ctx, &activities.Activities{DB: pool}, m, false)
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.Type() == activities.ErrInvalidMigration {
+		return nil, exitf(ExitUsage, "%s", app.Message())
+	}
+	if err != nil {
+		return nil, exitf(ExitFailed, "plan %s: %v", m.Name, err)
+	}
+	return p, nil
+}
+
+// RenderPlan prints a plan phase by phase.
+func RenderPlan(w io.Writer, m *spec.Migration, p *planner.Plan) {
+	fmt.Fprintf(w, "migration %s on %s\n", p.Migration, p.TableName())
+	fmt.Fprintf(w, "key       %s (%s); about %s rows (planner estimate)\n", strings.Join(p.KeyNames(), ", "), p.KeySource, Thousands(p.EstimatedRows))
+	for _, op := range p.Ops {
+		fmt.Fprintf(w, "operation %s: %s\n", op.Field, describeOp(op))
+	}
+	gates := "none (runs unattended)"
+	if len(m.Gates) > 0 {
+		gates = strings.Join(m.Gates, ", ")
+	}
+	fmt.Fprintf(w, "gates     %s\n", gates)
+	if f := m.Flags; f != nil {
+		fmt.Fprintf(w, "flags     dual_write=%s read_new=%s (applications refresh every %s)\n", orNone(f.DualWrite), orNone(f.ReadNew), f.AppRefresh.D())
+	}
+
+	section(w, 1, "expand", fmt.Sprintf("each statement in its own transaction under lock_timeout %s, lock timeouts retried with backoff", p.LockTimeout))
+	statements(w, p.Expand)
+	if m.Flags != nil && m.Flags.DualWrite != "" {
+		fmt.Fprintf(w, "   then: flag %s on (and %s off)\n", m.Flags.DualWrite, orNone(m.Flags.ReadNew))
+	}
+
+	batches := int64(0)
+	if b := int64(m.Backfill.BatchSize); b > 0 {
+		batches = (p.EstimatedRows + b - 1) / b
+	}
+	section(w, 2, "backfill", fmt.Sprintf("batches of %d rows by %s, one transaction each (about %s batches); row locks of one batch only; the sync trigger is bypassed; the cursor commits with each batch",
+		m.Backfill.BatchSize, strings.Join(p.KeyNames(), ", "), Thousands(batches)))
+	fmt.Fprintf(w, "   UPDATE %s SET %s\n     WHERE <key> > <cursor> AND <key> <= <batch end>\n", p.TableIdent(), p.BackfillSet)
+	if m.Backfill.MaxRowsPerSecond > 0 || m.Backfill.Pause > 0 {
+		fmt.Fprintf(w, "   throttled: at most %d rows/s, pause %s between batches\n", m.Backfill.MaxRowsPerSecond, m.Backfill.Pause.D())
+	}
+
+	section(w, 3, "verify", "reads every row in pages; any mismatch fails the migration, which then rolls back")
+	fmt.Fprintf(w, "   SELECT count(*) FROM %s WHERE <page> AND (%s)\n", p.TableIdent(), p.Mismatch)
+	statements(w, p.Validate)
+
+	step := 4
+	if m.Flags != nil && m.Flags.ReadNew != "" {
+		gate := ""
+		if m.HasGate(spec.GateReadNew) {
+			gate = "after gate read_new is approved: "
+		}
+		section(w, step, "switch reads", gate+"flag "+m.Flags.ReadNew+" on")
+		step++
+	}
+	gate := "after gate contract is approved; "
+	if !m.HasGate(spec.GateContract) {
+		gate = ""
+	}
+	moves := "no flags"
+	if m.Flags != nil {
+		if p.FlagsFinalReadNew() {
+			moves = "flag " + orNone(m.Flags.DualWrite) + " off (applications use the new columns only)"
+		} else {
+			moves = "both flags off (the new type lands under the original name)"
+		}
+	}
+	section(w, step, "contract", gate+moves+"; then one transaction under lock_timeout "+p.LockTimeout.String())
+	statements(w, p.Contract)
+
+	fmt.Fprintf(w, "\nrollback (on reject or failure before contract): flags off, then\n")
+	statements(w, p.Rollback)
+}
+
+func section(w io.Writer, n int, name, what string) {
+	fmt.Fprintf(w, "\n%d. %s: %s\n", n, name, what)
+}
+
+func statements(w io.Writer, stmts []planner.Statement) {
+	for _, s := range stmts {
+		cost := "no table scan"
+		switch {
+		case s.Rewrites:
+			cost = "rewrites the table"
+		case s.Scans:
+			cost = "reads every row"
+		}
+		fmt.Fprintf(w, "   -- %s: lock %s; %s", s.ID, s.Lock, cost)
+		if s.Note != "" {
+			fmt.Fprintf(w, "; %s", s.Note)
+		}
+		fmt.Fprintf(w, "\n   %s;\n", strings.ReplaceAll(s.SQL, "\n", "\n   "))
+	}
+}
+
+func describeOp(op planner.Op) string {
+	switch op.Kind {
+	case "change_type":
+		return fmt.Sprintf("%s %s -> %s (filled in %s, which takes the name at contract)", op.Old, op.OldType, op.NewType, op.New)
+	case "rename_column":
+		return fmt.Sprintf("%s renamed to %s", op.Old, op.New)
+	}
+	nn := ""
+	if op.NotNull {
+		nn = ", NOT NULL after the backfill"
+	}
+	return fmt.Sprintf("%s %s added, = %s%s", op.New, op.NewType, op.Up, nn)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
