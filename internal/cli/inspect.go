@@ -2,17 +2,15 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/zdmhq/zdm/activities"
+	"github.com/zdmhq/zdm/internal/progress"
 	"github.com/zdmhq/zdm/internal/spec"
 	"github.com/zdmhq/zdm/workflows"
 )
@@ -23,17 +21,7 @@ const queryTimeout = 3 * time.Second
 
 // queryProgress asks the workflow's worker for the migration's progress.
 func queryProgress(ctx context.Context, c client.Client, workflowID string, timeout time.Duration) (*workflows.Progress, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	v, err := c.QueryWorkflow(ctx, workflowID, "", workflows.QueryProgress)
-	if err != nil {
-		return nil, err
-	}
-	var p workflows.Progress
-	if err := v.Get(&p); err != nil {
-		return nil, err
-	}
-	return &p, nil
+	return progress.Query(ctx, c, workflowID, timeout)
 }
 
 // describe reads Temporal's own record of the migration's latest run.
@@ -75,9 +63,7 @@ func viewOf(name, uiURL string, resp *workflowservice.DescribeWorkflowExecutionR
 		if t := pa.GetLastHeartbeatTime(); t != nil {
 			a.LastHeartbeat = t.AsTime()
 		}
-		var sp activities.SliceProgress
-		if a.Type == "BackfillSlice" && pa.GetHeartbeatDetails() != nil &&
-			converter.GetDefaultDataConverter().FromPayloads(pa.GetHeartbeatDetails(), &sp) == nil {
+		if sp := progress.SliceHeartbeat(pa); sp != nil {
 			a.RowsDone = &sp.RowsDone
 		}
 		v.Activities = append(v.Activities, a)
@@ -87,15 +73,7 @@ func viewOf(name, uiURL string, resp *workflowservice.DescribeWorkflowExecutionR
 
 // keyword reads a Keyword search attribute, or "" when it is not set.
 func keyword(sa *commonpb.SearchAttributes, key temporal.SearchAttributeKeyKeyword) string {
-	p, ok := sa.GetIndexedFields()[key.GetName()]
-	if !ok {
-		return ""
-	}
-	var s string
-	if err := converter.GetDefaultDataConverter().FromPayload(p, &s); err != nil {
-		return ""
-	}
-	return s
+	return progress.Keyword(sa, key)
 }
 
 func running(resp *workflowservice.DescribeWorkflowExecutionResponse) bool {
@@ -107,15 +85,12 @@ func running(resp *workflowservice.DescribeWorkflowExecutionResponse) bool {
 func outcome(ctx context.Context, c client.Client, name string) (Summary, *workflows.Progress) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	s := Summary{Name: name}
-	var res workflows.Result
-	err := c.GetWorkflow(ctx, spec.WorkflowID(name), "").Get(ctx, &res)
-	if err != nil {
-		s.Status = failureStatus(err)
-		s.Err = rootCause(err)
+	o := progress.OutcomeOf(ctx, c, spec.WorkflowID(name))
+	s := Summary{Name: name, Status: o.Status, Err: o.Err}
+	if o.Result == nil {
 		return s, nil
 	}
-	s.Status = string(res.Status)
+	res := o.Result
 	s.Rows = res.Progress.RowsDone
 	s.Duration = res.Progress.Elapsed
 	for i := len(res.Progress.Approvals) - 1; i >= 0; i-- {
@@ -127,33 +102,5 @@ func outcome(ctx context.Context, c client.Client, name string) (Summary, *workf
 	return s, &res.Progress
 }
 
-func failureStatus(err error) string {
-	var canceled *temporal.CanceledError
-	var terminated *temporal.TerminatedError
-	var timeout *temporal.TimeoutError
-	switch {
-	case errors.As(err, &canceled):
-		return "canceled"
-	case errors.As(err, &terminated):
-		return "terminated"
-	case errors.As(err, &timeout):
-		return "timed_out"
-	}
-	return string(workflows.PhaseFailed)
-}
-
-// rootCause is the innermost message of a workflow failure: the part a person can act
-// on, without the chain of wrappers Temporal adds.
-func rootCause(err error) string {
-	var app *temporal.ApplicationError
-	if errors.As(err, &app) && app.Message() != "" {
-		return app.Message()
-	}
-	for {
-		next := errors.Unwrap(err)
-		if next == nil {
-			return err.Error()
-		}
-		err = next
-	}
-}
+// rootCause is the innermost message of a workflow failure.
+func rootCause(err error) string { return progress.RootCause(err) }
