@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/zdmhq/zdm/internal/flags"
+	"github.com/zdmhq/zdm/internal/notify"
 	"github.com/zdmhq/zdm/internal/pgexec"
 )
 
@@ -38,6 +39,8 @@ type Activities struct {
 	Retry pgexec.Retry
 	// Metrics, when set, hears about backfill batches and lock retries.
 	Metrics Metrics
+	// Notifier posts to Slack; when nil or without a token, Notify does nothing.
+	Notifier *notify.Notifier
 }
 
 // Metrics receives what the worker exports.

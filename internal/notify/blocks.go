@@ -1,0 +1,167 @@
+package notify
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/zdmhq/zdm/internal/spec"
+)
+
+// The gate buttons. The Slack bot acts on these action IDs wherever the buttons appear:
+// in a notification or in an answer to /migration status.
+const (
+	ActionApprove = "zdm_approve"
+	ActionReject  = "zdm_reject"
+	// BlockGate is the block ID of the actions block holding both buttons.
+	BlockGate = "zdm_gate"
+)
+
+// GateAction is the value a gate button carries: which migration, which gate. A press
+// is checked against the gate the migration waits at when it arrives, so an old
+// button can never decide a gate it was not drawn for.
+type GateAction struct {
+	Migration string `json:"migration"`
+	Gate      string `json:"gate"`
+}
+
+// Value encodes the action as a button value.
+func (g GateAction) Value() string {
+	b, _ := json.Marshal(g)
+	return string(b)
+}
+
+var migrationName = regexp.MustCompile(`^[a-z0-9-]+$`)
+
+// ParseGateAction reads a button value written by Value.
+func ParseGateAction(v string) (GateAction, error) {
+	var g GateAction
+	if err := json.Unmarshal([]byte(v), &g); err != nil {
+		return g, fmt.Errorf("button value %q is not a zdm gate action: %w", v, err)
+	}
+	if !migrationName.MatchString(g.Migration) {
+		return g, fmt.Errorf("button value %q names no valid migration", v)
+	}
+	if g.Gate != spec.GateReadNew && g.Gate != spec.GateContract {
+		return g, fmt.Errorf("button value %q names unknown gate %q", v, g.Gate)
+	}
+	return g, nil
+}
+
+// GateMeaning says what approving a gate lets the migration do.
+func GateMeaning(gate string) string {
+	switch gate {
+	case spec.GateReadNew:
+		return "approving switches applications to read the new columns"
+	case spec.GateContract:
+		return "approving drops the old columns; there is no rollback after it"
+	}
+	return ""
+}
+
+// GateBlocks say which gate a migration waits at, what approving it does, and carry
+// the Approve and Reject buttons, each behind a confirmation.
+func GateBlocks(migration, gate string) []slack.Block {
+	text := fmt.Sprintf(":raised_hand: Waiting at gate *%s*", Escape(gate))
+	if m := GateMeaning(gate); m != "" {
+		text += ": " + m + "."
+	}
+	value := GateAction{Migration: migration, Gate: gate}.Value()
+	approve := slack.NewButtonBlockElement(ActionApprove, value, plain("Approve "+gate)).
+		WithStyle(slack.StylePrimary).
+		WithConfirm(slack.NewConfirmationBlockObject(
+			plain("Approve gate "+gate+"?"),
+			mrkdwn(fmt.Sprintf("Migration *%s*: %s.", migration, orDefault(GateMeaning(gate), "the migration goes on"))),
+			plain("Approve"), plain("Cancel")))
+	reject := slack.NewButtonBlockElement(ActionReject, value, plain("Reject")).
+		WithStyle(slack.StyleDanger).
+		WithConfirm(slack.NewConfirmationBlockObject(
+			plain("Reject gate "+gate+"?"),
+			mrkdwn(fmt.Sprintf("Migration *%s* rolls back: its new columns, trigger and flags are removed and the table is left as it was.", migration)),
+			plain("Reject and roll back"), plain("Cancel")).WithStyle(slack.StyleDanger))
+	return []slack.Block{
+		slack.NewSectionBlock(mrkdwn(text), nil, nil),
+		slack.NewActionBlock(BlockGate, approve, reject),
+	}
+}
+
+// barCells is how wide progress bars are drawn.
+const barCells = 20
+
+// Bar draws percent as a text bar of barCells cells, in a code span so that it keeps
+// its width: `██████████░░░░░░░░░░`.
+func Bar(percent float64) string {
+	p := math.Max(0, math.Min(100, percent))
+	full := int(p / 100 * barCells)
+	return "`" + strings.Repeat("█", full) + strings.Repeat("░", barCells-full) + "`"
+}
+
+// Count writes n with thousands separators: 1234567 -> "1,234,567".
+func Count(n int64) string {
+	s := fmt.Sprint(n)
+	sign := ""
+	if strings.HasPrefix(s, "-") {
+		sign, s = "-", s[1:]
+	}
+	var b strings.Builder
+	for i := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte(s[i])
+	}
+	return sign + b.String()
+}
+
+// Duration writes d to the second the way people read it: 3s, 4m05s, 2h03m.
+func Duration(d time.Duration) string {
+	d = max(0, d).Round(time.Second)
+	h, m, s := int(d/time.Hour), int(d%time.Hour/time.Minute), int(d%time.Minute/time.Second)
+	switch {
+	case h > 0:
+		return fmt.Sprintf("%dh%02dm", h, m)
+	case m > 0:
+		return fmt.Sprintf("%dm%02ds", m, s)
+	}
+	return fmt.Sprintf("%ds", s)
+}
+
+// Date is a time Slack shows in each reader's own time zone.
+func Date(t time.Time) string {
+	fallback := t.UTC().Format("2006-01-02 15:04 UTC")
+	return fmt.Sprintf("<!date^%d^{date_short_pretty} {time}|%s>", t.Unix(), fallback)
+}
+
+// Escape makes text safe inside mrkdwn: Slack reads <, > and & as markup.
+func Escape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// Truncate cuts s to at most n runes, saying so, since Slack refuses over-long texts.
+func Truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+func plain(s string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.PlainTextType, Truncate(s, 75), false, false)
+}
+
+func mrkdwn(s string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
