@@ -16,7 +16,7 @@ PG_VERSION := 15
 GO_TEST_TIMEOUT ?= 40m
 GO_TEST_FLAGS ?=
 
-.PHONY: build up down status test test-unit demo bench lint deps-system FORCE
+.PHONY: build up down status test test-unit demo bench ui-check lint deps-system FORCE
 
 build: bin/zdm bin/zdm-worker bin/zdm-demoapp
 
@@ -69,6 +69,11 @@ test-unit:
 
 demo: build deps-system bin/temporal
 	scripts/demo.sh
+
+# The Temporal UI, for real: approve a gate from its Send a Signal dialog in headless
+# Chromium (installs chromium and playwright-core when missing; not part of make test).
+ui-check: build deps-system bin/temporal
+	scripts/ui-check.sh
 
 bench: deps-system
 	scripts/bench.sh
