@@ -9,6 +9,8 @@
 //	UNLEASH_ENVIRONMENT   default "development"
 //	ZDM_TASK_QUEUE        default "zdm"
 //	ZDM_STOP_TIMEOUT      how long a graceful stop waits for running activities (default 30s)
+//	ZDM_METRICS_ADDR      where /metrics is served for Prometheus (default 127.0.0.1:9090;
+//	                      empty or "off" turns it off)
 package main
 
 import (
@@ -16,8 +18,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -31,6 +35,7 @@ import (
 
 	"github.com/zdmhq/zdm/activities"
 	"github.com/zdmhq/zdm/internal/flags"
+	"github.com/zdmhq/zdm/internal/metrics"
 	"github.com/zdmhq/zdm/workflows"
 )
 
@@ -48,6 +53,26 @@ func env(name, def string) string {
 	}
 	return def
 }
+
+// defaultMetricsAddr is loopback only: the metrics say which tables are being migrated.
+const defaultMetricsAddr = "127.0.0.1:9090"
+
+// metricsAddr is ZDM_METRICS_ADDR; set but empty, or "off", turns metrics off. explicit
+// says whether the address was asked for rather than the default.
+func metricsAddr() (addr string, on, explicit bool) {
+	v, set := os.LookupEnv("ZDM_METRICS_ADDR")
+	if !set {
+		return defaultMetricsAddr, true, false
+	}
+	v = strings.TrimSpace(v)
+	if v == "" || strings.EqualFold(v, "off") {
+		return "", false, true
+	}
+	return v, true, true
+}
+
+// phaseInterval is how often the phase gauge is read from Temporal.
+const phaseInterval = 10 * time.Second
 
 func run(logger *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -68,13 +93,22 @@ func run(logger *slog.Logger) error {
 	defer pool.Close()
 
 	acts := &activities.Activities{DB: pool}
+	addr, metricsOn, addrExplicit := metricsAddr()
+	reg := metrics.New()
+	var sdkMetrics client.MetricsHandler
+	if metricsOn {
+		h, closer := reg.TemporalHandler(logger)
+		defer closer.Close()
+		sdkMetrics = h
+		acts.Metrics = reg
+	}
 	if os.Getenv("UNLEASH_URL") != "" {
 		cfg, err := flags.ConfigFromEnv()
 		if err != nil {
 			return err
 		}
 		acts.Flags = flags.New(cfg)
-		logger.Info("Unleash configured", "url", cfg.URL, "environment", acts.Flags.Environment())
+		logger.Info("Unleash configured", "url", redactURL(cfg.URL), "environment", acts.Flags.Environment())
 	} else {
 		logger.Warn("UNLEASH_URL is not set: migrations that name flags will be refused")
 	}
@@ -82,9 +116,10 @@ func run(logger *slog.Logger) error {
 	address := env("TEMPORAL_ADDRESS", "127.0.0.1:7233")
 	namespace := env("TEMPORAL_NAMESPACE", "default")
 	c, err := client.DialContext(ctx, client.Options{
-		HostPort:  address,
-		Namespace: namespace,
-		Logger:    tlog.NewStructuredLogger(logger),
+		HostPort:       address,
+		Namespace:      namespace,
+		Logger:         tlog.NewStructuredLogger(logger),
+		MetricsHandler: sdkMetrics,
 	})
 	if err != nil {
 		return fmt.Errorf("connect to Temporal at %s: %w", address, err)
@@ -102,8 +137,37 @@ func run(logger *slog.Logger) error {
 	})
 	w.RegisterWorkflow(workflows.MigrationWorkflow)
 	w.RegisterActivity(acts)
+	if metricsOn {
+		// Served until the worker has stopped, so a scrape sees the drain.
+		mctx, stopMetrics := context.WithCancel(context.Background())
+		defer stopMetrics()
+		bound, err := reg.Serve(mctx, addr, logger)
+		switch {
+		case err != nil && addrExplicit:
+			return fmt.Errorf("ZDM_METRICS_ADDR=%s: %w (set ZDM_METRICS_ADDR=off to run without metrics)", addr, err)
+		case err != nil:
+			// Another worker on this machine has the default port: run without metrics
+			// rather than not at all.
+			logger.Warn("metrics not served: set ZDM_METRICS_ADDR to a free address", "address", addr, "error", err)
+		default:
+			go reg.WatchPhases(mctx, c, namespace, phaseInterval, logger)
+			logger.Info("serving metrics", "url", "http://"+bound.String()+"/metrics")
+		}
+	} else {
+		logger.Info("metrics off (ZDM_METRICS_ADDR)")
+	}
 	logger.Info("zdm-worker started", "temporal", address, "namespace", namespace, "task_queue", queue)
 	return w.Run(interruptOn(ctx))
+}
+
+// redactURL hides a password in a URL's user info; a URL that does not parse is not
+// repeated at all.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }
 
 // interruptOn adapts a context to the worker's interrupt channel.
