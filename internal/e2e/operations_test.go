@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -24,6 +25,10 @@ func accountsTable(t *testing.T, pool *pgxpool.Pool, n int) {
 		name text NOT NULL, email text, filler char(40))`)
 	exec1(t, pool, `INSERT INTO accounts SELECT g, g % 10, (g * 7) % 100000, 'Name ' || g, 'User.' || g || '@Example.COM', ''
 		FROM generate_series(1, $1::bigint) g`, n)
+	// Indexes on the columns that change_type and rename_column replace: zdm builds them
+	// again on the new columns and gives them their names back at contract.
+	exec1(t, pool, `CREATE INDEX accounts_abalance_idx ON accounts (abalance DESC)`)
+	exec1(t, pool, `ALTER TABLE accounts ADD CONSTRAINT accounts_name_key UNIQUE (name)`)
 	exec1(t, pool, `ANALYZE accounts`)
 }
 
@@ -56,16 +61,20 @@ func TestOperationsUnderConcurrentWrites(t *testing.T) {
 		op       string
 		mismatch string // rows where the new column disagrees with the old, checked at the contract gate
 		final    string // a check on the contracted table: must return 0
+		index    string // an index that must be back, valid, on the final column
 	}{
 		{"change_type", `change_type: {column: abalance, type: bigint}`,
 			`SELECT count(*) FROM accounts WHERE _zdm_abalance IS DISTINCT FROM abalance::bigint`,
-			`SELECT count(*) FROM information_schema.columns WHERE table_name = 'accounts' AND column_name = 'abalance' AND data_type <> 'bigint'`},
+			`SELECT count(*) FROM information_schema.columns WHERE table_name = 'accounts' AND column_name = 'abalance' AND data_type <> 'bigint'`,
+			`CREATE INDEX accounts_abalance_idx ON public.accounts USING btree (abalance DESC)`},
 		{"add_column", `add_column: {column: email_lower, type: text, backfill: "lower(email)", not_null: true}`,
 			`SELECT count(*) FROM accounts WHERE email_lower IS DISTINCT FROM lower(email)`,
-			`SELECT count(*) FROM information_schema.columns WHERE table_name = 'accounts' AND column_name = 'email_lower' AND is_nullable = 'YES'`},
+			`SELECT count(*) FROM information_schema.columns WHERE table_name = 'accounts' AND column_name = 'email_lower' AND is_nullable = 'YES'`,
+			`CREATE UNIQUE INDEX accounts_name_key ON public.accounts USING btree (name)`},
 		{"rename_column", `rename_column: {column: name, to: full_name}`,
 			`SELECT count(*) FROM accounts WHERE full_name IS DISTINCT FROM name`,
-			`SELECT count(*) FROM information_schema.columns WHERE table_name = 'accounts' AND column_name IN ('name') OR (table_name = 'accounts' AND column_name = 'full_name' AND is_nullable = 'YES')`},
+			`SELECT count(*) FROM information_schema.columns WHERE table_name = 'accounts' AND column_name IN ('name') OR (table_name = 'accounts' AND column_name = 'full_name' AND is_nullable = 'YES')`,
+			`CREATE UNIQUE INDEX accounts_name_key ON public.accounts USING btree (full_name)`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -96,9 +105,23 @@ func TestOperationsUnderConcurrentWrites(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, workflows.PhaseCompleted, res.Status)
 			assert.Zero(t, scalar[int64](t, pool, c.final))
+			assert.Contains(t, indexDefs(t, pool), c.index)
+			assert.Zero(t, scalar[int64](t, pool, `SELECT count(*) FROM pg_index WHERE indrelid = 'accounts'::regclass AND NOT indisvalid`))
+			if c.name == "rename_column" {
+				assert.Equal(t, "UNIQUE (full_name)", scalar[string](t, pool, `SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'accounts_name_key'`))
+			}
 			assert.Zero(t, scalar[int64](t, pool, `SELECT count(*) FROM pg_trigger WHERE tgrelid = 'accounts'::regclass AND NOT tgisinternal`))
 			assert.Zero(t, scalar[int64](t, pool, `SELECT count(*) FROM information_schema.columns WHERE table_name = 'accounts' AND column_name LIKE '\_zdm%'`))
 			assert.Equal(t, "completed", scalar[string](t, pool, `SELECT status FROM zdm.migrations WHERE name = $1`, m.Name))
 		})
 	}
+}
+
+func indexDefs(t *testing.T, pool *pgxpool.Pool) []string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'accounts'::regclass ORDER BY 1`)
+	require.NoError(t, err)
+	defs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	return defs
 }

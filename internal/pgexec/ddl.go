@@ -97,6 +97,9 @@ func Exec(ctx context.Context, pool *pgxpool.Pool, stmts []planner.Statement, lo
 	total := 0
 	for _, s := range stmts {
 		n, err := r.Do(ctx, s.ID, func(ctx context.Context) error {
+			if s.Concurrent {
+				return execConcurrent(ctx, pool, s)
+			}
 			return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 				if err := setLockTimeout(ctx, tx, lockTimeout); err != nil {
 					return err
@@ -167,4 +170,34 @@ func Check(ctx context.Context, pool *pgxpool.Pool, p *planner.Plan) (map[string
 		}
 	}
 	return out, nil
+}
+
+// execConcurrent runs a statement that cannot run in a transaction (CREATE INDEX
+// CONCURRENTLY). Its SHARE UPDATE EXCLUSIVE lock does not queue reads or writes, so it
+// may wait as long as it needs. An invalid index left by a failed earlier try is dropped
+// first: IF NOT EXISTS alone would keep it.
+func execConcurrent(ctx context.Context, pool *pgxpool.Pool, s planner.Statement) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if s.Index != "" {
+		var valid *bool
+		err := conn.QueryRow(ctx, `SELECT (SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1))`, s.Index).Scan(&valid)
+		if err != nil {
+			return err
+		}
+		if valid != nil && !*valid {
+			if _, err := conn.Exec(ctx, "DROP INDEX CONCURRENTLY IF EXISTS "+s.Index); err != nil {
+				return fmt.Errorf("drop invalid index %s left by an earlier try: %w", s.Index, err)
+			}
+		}
+	}
+	if _, err := conn.Exec(ctx, "SET lock_timeout = 0"); err != nil {
+		return err
+	}
+	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), "RESET lock_timeout") }()
+	_, err = conn.Exec(ctx, s.SQL)
+	return err
 }

@@ -77,7 +77,10 @@ func planOp(m *spec.Migration, t *schema.Table, i int, op spec.Operation, opts O
 			}
 		}
 		for _, ix := range t.IndexesOn(name) {
-			fail(sub, "drop the index (DROP INDEX CONCURRENTLY) and create it on the new column after the migration", "column %q is used by index %s; zdm does not yet carry indexes over", name, ix.Name)
+			if why := carryable(ix); why != "" {
+				fail(sub, "drop the index (DROP INDEX CONCURRENTLY) and create it on the new column after the migration",
+					"column %q is used by index %s, which zdm cannot carry over: %s", name, ix.Name, why)
+			}
 		}
 		return c
 	}
@@ -117,9 +120,10 @@ func planOp(m *spec.Migration, t *schema.Table, i int, op spec.Operation, opts O
 		if strings.TrimSpace(down) == "" {
 			down = Ident(ct.Column)
 		}
-		return &Op{Kind: op.Kind(), Field: field, Old: ct.Column, New: shadow, Final: ct.Column,
+		planned := &Op{Kind: op.Kind(), Field: field, Old: ct.Column, New: shadow, Final: ct.Column,
 			OldType: c.Type, NewType: strings.TrimSpace(ct.Type), Up: up, Down: down,
-			NotNull: c.NotNull, Default: c.Default, CheckName: checkName(ct.Column, c.NotNull)}, errs
+			NotNull: c.NotNull, Default: c.Default, CheckName: checkName(ct.Column, c.NotNull)}
+		return planned, append(errs, carry(m, t, planned)...)
 	case op.RenameColumn != nil:
 		rc := op.RenameColumn
 		c := existing(".column", rc.Column)
@@ -127,9 +131,10 @@ func planOp(m *spec.Migration, t *schema.Table, i int, op spec.Operation, opts O
 		if c == nil {
 			return nil, errs
 		}
-		return &Op{Kind: op.Kind(), Field: field, Old: rc.Column, New: rc.To, Final: rc.To,
+		planned := &Op{Kind: op.Kind(), Field: field, Old: rc.Column, New: rc.To, Final: rc.To,
 			OldType: c.Type, NewType: c.Type, Up: Ident(rc.Column), Down: Ident(rc.To),
-			NotNull: c.NotNull, Default: c.Default, CheckName: checkName(rc.To, c.NotNull)}, errs
+			NotNull: c.NotNull, Default: c.Default, CheckName: checkName(rc.To, c.NotNull)}
+		return planned, append(errs, carry(m, t, planned)...)
 	default:
 		ac := op.AddColumn
 		fresh(".column", ac.Column)
@@ -156,4 +161,21 @@ func visibleColumns(t *schema.Table) []string {
 		}
 	}
 	return out
+}
+
+// carry plans the copies of the indexes on the column op replaces.
+func carry(m *spec.Migration, t *schema.Table, op *Op) spec.Errors {
+	var errs spec.Errors
+	for _, ix := range t.IndexesOn(op.Old) {
+		if carryable(ix) != "" {
+			continue // reported by existing
+		}
+		c, err := carryIndex(ix, t.Ident(), op.Old, op.New)
+		if err != nil {
+			errs = append(errs, m.Errorf(op.Field+".column", "drop the index and create it again after the migration", "%s", err))
+			continue
+		}
+		op.Indexes = append(op.Indexes, c)
+	}
+	return errs
 }

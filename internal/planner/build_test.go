@@ -22,11 +22,18 @@ func accounts() *schema.Table {
 			{Name: "email", Type: "text"},
 			{Name: "code", Type: "text"},
 			{Name: "in_view", Type: "text", Views: []string{"v_accounts"}},
+			{Name: "tag", Type: "text"},
 		},
 		Key: []string{"aid"}, KeySource: "primary key accounts_pkey",
 		Indexes: []schema.Index{
 			{Name: "accounts_pkey", Columns: []string{"aid"}, Primary: true, Unique: true, Valid: true},
-			{Name: "accounts_code_idx", Columns: []string{"code"}, Valid: true},
+			{Name: "accounts_code_idx", Columns: []string{"code", "aid"}, Valid: true, Method: "btree",
+				Def: `CREATE INDEX accounts_code_idx ON public.accounts USING btree (code text_pattern_ops DESC, aid) WITH (fillfactor='90')`},
+			{Name: "accounts_code_key", Columns: []string{"code"}, Valid: true, Unique: true, Method: "btree",
+				Constraint: "accounts_code_key", ConstraintType: "u",
+				Def: `CREATE UNIQUE INDEX accounts_code_key ON public.accounts USING btree (code)`},
+			{Name: "accounts_tag_idx", Columns: []string{"tag"}, Valid: true, Partial: true, Method: "btree",
+				Def: `CREATE INDEX accounts_tag_idx ON public.accounts USING btree (tag) WHERE tag IS NOT NULL`},
 		},
 		EstimatedRows: 1000,
 	}
@@ -99,10 +106,10 @@ func TestPlanAllOperations(t *testing.T) {
 
 func TestPlanRefusals(t *testing.T) {
 	cases := []struct{ ops, want string }{
-		{"  - rename_column: {column: nope, to: x}\n", `m.yaml:4: operations[0].rename_column.column: column "nope" does not exist in public.accounts (fix: use one of: aid, abalance, name, email, code, in_view)`},
+		{"  - rename_column: {column: nope, to: x}\n", `m.yaml:4: operations[0].rename_column.column: column "nope" does not exist in public.accounts (fix: use one of: aid, abalance, name, email, code, in_view, tag)`},
 		{"  - rename_column: {column: name, to: email}\n", `operations[0].rename_column.to: column "email" already exists`},
 		{"  - change_type: {column: aid, type: numeric}\n", `column "aid" is part of the key`},
-		{"  - change_type: {column: code, type: varchar(10)}\n", `column "code" is used by index accounts_code_idx`},
+		{"  - change_type: {column: tag, type: varchar(10)}\n", `column "tag" is used by index accounts_tag_idx, which zdm cannot carry over: it is a partial index`},
 		{"  - rename_column: {column: in_view, to: x}\n", `used by view(s) v_accounts`},
 		{"  - change_type: {column: abalance, type: integer}\n", `column "abalance" is already of type integer`},
 		{"  - add_column: {column: x, type: text, backfill: \"1; drop table accounts\"}\n", `must be one SQL expression without ';'`},
@@ -150,4 +157,27 @@ func sqlOf(stmts []planner.Statement) string {
 		b.WriteString(";\n")
 	}
 	return b.String()
+}
+
+func TestIndexesOnReplacedColumnsAreCarriedOver(t *testing.T) {
+	p, err := planner.Build(parse(t, "  - rename_column: {column: code, to: sku}\n"), accounts(), planner.Options{})
+	require.NoError(t, err)
+	require.Len(t, p.Ops[0].Indexes, 2)
+	var builds []string
+	for _, s := range p.Validate {
+		if s.Concurrent {
+			builds = append(builds, s.SQL)
+			assert.True(t, s.Scans)
+			assert.NotEmpty(t, s.Index)
+		}
+	}
+	assert.Equal(t, []string{
+		`CREATE INDEX CONCURRENTLY IF NOT EXISTS "_zdm_accounts_code_idx" ON "public"."accounts" USING btree ("sku" text_pattern_ops DESC, aid) WITH (fillfactor='90')`,
+		`CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "_zdm_accounts_code_key" ON "public"."accounts" USING btree ("sku")`,
+	}, builds)
+	contract := sqlOf(p.Contract)
+	assert.Contains(t, contract, `ALTER INDEX "public"."_zdm_accounts_code_idx" RENAME TO "accounts_code_idx"`)
+	assert.Contains(t, contract, `ADD CONSTRAINT "accounts_code_key" UNIQUE USING INDEX "_zdm_accounts_code_key"`)
+	assert.Less(t, strings.Index(contract, `DROP COLUMN "code"`), strings.Index(contract, `RENAME TO "accounts_code_idx"`),
+		"the copy takes the name only once the old index is gone")
 }

@@ -30,7 +30,8 @@ type Plan struct {
 	// new columns differ from what the old ones say they should be.
 	BackfillSet string `json:"backfill_set"`
 	Mismatch    string `json:"mismatch"`
-	// Validate checks the NOT VALID constraints once the backfill is done.
+	// Validate checks the NOT VALID constraints once the backfill is done, and builds the
+	// copies of indexes on replaced columns.
 	Validate []Statement `json:"validate"`
 	// Contract runs in one transaction after the last gate.
 	Contract []Statement `json:"contract"`
@@ -61,6 +62,8 @@ type Op struct {
 	NotNull   bool   `json:"not_null"`
 	Default   string `json:"default,omitempty"` // carried to the final column at contract
 	CheckName string `json:"check_name,omitempty"`
+	// Indexes on Old, built again on New.
+	Indexes []CarriedIndex `json:"indexes,omitempty"`
 }
 
 // Statement is one SQL statement with what it costs the application.
@@ -71,7 +74,12 @@ type Statement struct {
 	// Rewrites is true when the statement rewrites every row while holding Lock.
 	Rewrites bool `json:"rewrites,omitempty"`
 	// Scans is true when the statement reads every row while holding Lock.
-	Scans bool   `json:"scans,omitempty"`
+	Scans bool `json:"scans,omitempty"`
+	// Concurrent statements run outside a transaction (CREATE INDEX CONCURRENTLY); Index
+	// is the quoted, qualified index they build, so an invalid leftover of a failed try
+	// is dropped first.
+	Concurrent bool   `json:"concurrent,omitempty"`
+	Index      string `json:"index,omitempty"`
 	Note  string `json:"note,omitempty"`
 }
 

@@ -63,6 +63,17 @@ END $zdm$`, lit, Literal(op.CheckName), tbl, Ident(op.CheckName), Ident(op.New))
 		})
 	}
 
+	// Copies of the indexes on replaced columns, built once the data is there.
+	for _, op := range p.Ops {
+		for _, ix := range op.Indexes {
+			p.Validate = append(p.Validate, Statement{
+				ID: "index/" + ix.Building, SQL: ix.Create, Lock: LockShareUpdExcl, Scans: true,
+				Concurrent: true, Index: pgxIdent(p.Schema, ix.Building),
+				Note: "copy of " + ix.Name + " on the new column; built CONCURRENTLY, reads and writes go on",
+			})
+		}
+	}
+
 	// Backfill and verification.
 	var sets, mismatch []string
 	for _, op := range p.Ops {
@@ -89,6 +100,18 @@ END $zdm$`, lit, Literal(op.CheckName), tbl, Ident(op.CheckName), Ident(op.New))
 		case "rename_column":
 			p.Contract = append(p.Contract,
 				Statement{ID: "contract/drop-old/" + op.Old, SQL: fmt.Sprintf("ALTER TABLE %s DROP COLUMN %s", tbl, Ident(op.Old)), Lock: LockBriefExclusive})
+		}
+		for _, ix := range op.Indexes {
+			// The old index went with the old column; its copy takes its name.
+			if ix.Constraint != "" {
+				p.Contract = append(p.Contract, Statement{ID: "contract/unique/" + ix.Constraint,
+					SQL:  fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s UNIQUE USING INDEX %s", tbl, Ident(ix.Constraint), Ident(ix.Building)),
+					Lock: LockBriefExclusive, Note: "the constraint takes over the built index: no scan"})
+			} else {
+				p.Contract = append(p.Contract, Statement{ID: "contract/index/" + ix.Name,
+					SQL:  fmt.Sprintf("ALTER INDEX %s RENAME TO %s", pgxIdent(p.Schema, ix.Building), Ident(ix.Name)),
+					Lock: LockBriefExclusive})
+			}
 		}
 		if op.Default != "" {
 			p.Contract = append(p.Contract, Statement{ID: "contract/default/" + final,
@@ -294,3 +317,5 @@ func describe(op Op) string {
 	}
 	return fmt.Sprintf("%s added, computed from the row", op.New)
 }
+
+func pgxIdent(schema, name string) string { return Ident(schema) + "." + Ident(name) }

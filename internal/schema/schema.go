@@ -49,7 +49,14 @@ type Index struct {
 	Unique  bool     `json:"unique,omitempty"`
 	Valid   bool     `json:"valid"`
 	Partial bool     `json:"partial,omitempty"`
-	Def     string   `json:"def"`
+	// Include is set when the index has INCLUDE columns.
+	Include bool   `json:"include,omitempty"`
+	Method  string `json:"method"`
+	// Constraint names the UNIQUE (u), PRIMARY KEY (p) or EXCLUDE (x) constraint the
+	// index backs, with its type.
+	Constraint     string `json:"constraint,omitempty"`
+	ConstraintType string `json:"constraint_type,omitempty"`
+	Def            string `json:"def"`
 }
 
 // ForeignKey is a foreign key touching the table.
@@ -225,12 +232,16 @@ func (t *Table) readColumns(ctx context.Context, q Querier, oid uint32) error {
 func (t *Table) readIndexes(ctx context.Context, q Querier, oid uint32) error {
 	rows, err := q.Query(ctx, `
 		SELECT c.relname, i.indisprimary, i.indisunique, i.indisvalid, i.indpred IS NOT NULL,
+		       i.indnatts > i.indnkeyatts, am.amname,
+		       coalesce(con.conname, ''), coalesce(con.contype::text, ''),
 		       pg_get_indexdef(i.indexrelid),
 		       array(SELECT coalesce(a.attname, '')
 		             FROM unnest(i.indkey[0:i.indnkeyatts - 1]) WITH ORDINALITY k(attnum, ord)
 		             LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
 		             ORDER BY k.ord)
 		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+		JOIN pg_am am ON am.oid = c.relam
+		LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('u', 'p', 'x')
 		WHERE i.indrelid = $1
 		ORDER BY c.relname`, oid)
 	if err != nil {
@@ -238,7 +249,8 @@ func (t *Table) readIndexes(ctx context.Context, q Querier, oid uint32) error {
 	}
 	t.Indexes, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Index, error) {
 		var ix Index
-		err := r.Scan(&ix.Name, &ix.Primary, &ix.Unique, &ix.Valid, &ix.Partial, &ix.Def, &ix.Columns)
+		err := r.Scan(&ix.Name, &ix.Primary, &ix.Unique, &ix.Valid, &ix.Partial, &ix.Include, &ix.Method,
+			&ix.Constraint, &ix.ConstraintType, &ix.Def, &ix.Columns)
 		return ix, err
 	})
 	if err != nil {
