@@ -25,7 +25,7 @@ gates: [read_new, contract]
 	require.NoError(t, err)
 	tbl := &schema.Table{Schema: "public", Name: "accounts", Key: []string{"aid"}, KeySource: "primary key accounts_pkey",
 		EstimatedRows: 1_000_000,
-		Columns: []schema.Column{{Name: "aid", Type: "integer", NotNull: true}, {Name: "abalance", Type: "integer", NotNull: true}}}
+		Columns:       []schema.Column{{Name: "aid", Type: "integer", NotNull: true}, {Name: "abalance", Type: "integer", NotNull: true}}}
 	p, err := planner.Build(m, tbl, planner.Options{})
 	require.NoError(t, err)
 	var out bytes.Buffer

@@ -80,7 +80,7 @@ type Statement struct {
 	// is dropped first.
 	Concurrent bool   `json:"concurrent,omitempty"`
 	Index      string `json:"index,omitempty"`
-	Note  string `json:"note,omitempty"`
+	Note       string `json:"note,omitempty"`
 }
 
 // Check is an EXPLAIN that must succeed.
