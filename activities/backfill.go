@@ -193,7 +193,7 @@ func (a *Activities) Verify(ctx context.Context, in VerifyInput) (*VerifyResult,
 			Cursor pgexec.Cursor
 			Res    VerifyResult
 		}{lo, *res})
-		if pgexecEqual(hi, in.Upper) {
+		if hi.Equal(in.Upper) {
 			break
 		}
 	}
@@ -203,16 +203,4 @@ func (a *Activities) Verify(ctx context.Context, in VerifyInput) (*VerifyResult,
 			ErrMismatch, nil, *res)
 	}
 	return res, nil
-}
-
-func pgexecEqual(a, b pgexec.Cursor) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

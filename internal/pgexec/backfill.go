@@ -160,7 +160,7 @@ func BackfillBatch(ctx context.Context, pool *pgxpool.Pool, t Target, lo, hi Cur
 		if err != nil {
 			return fmt.Errorf("update batch after %v: %w", lo, err)
 		}
-		b = Batch{Cursor: end, Rows: tag.RowsAffected(), Done: equalCursor(end, hi)}
+		b = Batch{Cursor: end, Rows: tag.RowsAffected(), Done: end.Equal(hi)}
 		// The cursor moves only from where this batch started: an attempt that lost
 		// the race to a retry of itself rolls back instead of counting twice.
 		var from []string
@@ -181,7 +181,8 @@ func BackfillBatch(ctx context.Context, pool *pgxpool.Pool, t Target, lo, hi Cur
 // another attempt of the same backfill moved it.
 var ErrCursorMoved = errors.New("the backfill cursor moved under this batch: another attempt is running; this one stops")
 
-func equalCursor(a, b Cursor) bool {
+// Equal says whether two cursors point at the same key.
+func (a Cursor) Equal(b Cursor) bool {
 	if len(a) != len(b) {
 		return false
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/zdmhq/zdm/internal/suggest"
 )
 
 // Table is one table as PostgreSQL describes it.
@@ -171,7 +173,7 @@ func similarTables(ctx context.Context, q Querier, schemaName, tableName string)
 		if err := rows.Scan(&sch, &name); err != nil {
 			return nil, err
 		}
-		if d := editDistance(strings.ToLower(name), want); d <= max(1, len(want)/4) {
+		if d := suggest.Distance(strings.ToLower(name), want); d <= max(1, len(want)/4) {
 			out = append(out, sch+"."+name)
 		}
 	}
@@ -179,26 +181,6 @@ func similarTables(ctx context.Context, q Querier, schemaName, tableName string)
 		out = out[:3]
 	}
 	return out, rows.Err()
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }
 
 func (t *Table) readColumns(ctx context.Context, q Querier, oid uint32) error {

@@ -12,6 +12,8 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+
+	"github.com/zdmhq/zdm/internal/suggest"
 )
 
 // knownKeys lists the keys each mapping of a migration file may hold, by path pattern
@@ -137,44 +139,18 @@ func walkPair(mv *ast.MappingValueNode, path string, lines map[string]int, repor
 		if path != "" {
 			where = "in " + path
 		}
-		report(p, line, fmt.Sprintf("unknown field %q %s", key, where), "use one of: "+strings.Join(allowed, ", ")+suggest(key, allowed))
+		report(p, line, fmt.Sprintf("unknown field %q %s", key, where), "use one of: "+strings.Join(allowed, ", ")+didYouMean(key, allowed))
 		return
 	}
 	lines[p] = line
 	walk(mv.Value, p, lines, report)
 }
 
-func suggest(key string, allowed []string) string {
-	best, bestD := "", 3
-	for _, a := range allowed {
-		if d := editDistance(key, a); d < bestD {
-			best, bestD = a, d
-		}
+func didYouMean(key string, allowed []string) string {
+	if best := suggest.Closest(key, allowed, 2); best != "" {
+		return fmt.Sprintf("; did you mean %q?", best)
 	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf("; did you mean %q?", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
+	return ""
 }
 
 func contains(list []string, s string) bool {
