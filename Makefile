@@ -5,6 +5,7 @@
 #   make down       stop what `make up` started
 #   make test       unit and integration tests against the real stack
 #   make test-unit  go test -short, nothing to start
+#   make compose-config  validate docker-compose.yml (no Docker engine needed)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -16,7 +17,7 @@ PG_VERSION := 15
 GO_TEST_TIMEOUT ?= 40m
 GO_TEST_FLAGS ?=
 
-.PHONY: build up down status test test-unit demo bench ui-check lint deps-system FORCE
+.PHONY: build up down status test test-unit demo bench ui-check lint deps-system compose-config FORCE
 
 build: bin/zdm bin/zdm-worker bin/zdm-demoapp
 
@@ -42,12 +43,18 @@ deps-system:
 	@missing=(); \
 	[[ -x /usr/lib/postgresql/$(PG_VERSION)/bin/postgres ]] || missing+=(postgresql-$(PG_VERSION)); \
 	command -v psql >/dev/null && command -v pg_isready >/dev/null || missing+=(postgresql-client-$(PG_VERSION)); \
+	command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || missing+=(docker-compose); \
 	if (( $${#missing[@]} )); then \
 		echo "installing $${missing[*]} with apt-get"; \
 		export DEBIAN_FRONTEND=noninteractive; \
 		apt-get update -qq && apt-get install -y -qq "$${missing[@]}"; \
 	fi
 	@command -v node >/dev/null && command -v npm >/dev/null || { echo "node and npm are needed for Unleash" >&2; exit 1; }
+
+# Parses and validates docker-compose.yml as `docker compose up` would, without an engine.
+compose-config: deps-system
+	@if docker compose version >/dev/null 2>&1; then c=(docker compose); else c=(docker-compose); fi; \
+	"$${c[@]}" -f docker-compose.yml config -q && echo "docker-compose.yml is valid ($${c[*]} config)"
 
 up: build deps-system bin/temporal
 	scripts/stack.sh up
