@@ -1,0 +1,312 @@
+package slackbot
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/zdmhq/zdm/activities"
+	"github.com/zdmhq/zdm/internal/spec"
+	"github.com/zdmhq/zdm/workflows"
+)
+
+// One Temporal dev server serves every integration test of the package; each test has
+// its own database, task queue and migration names.
+var dev struct {
+	once     sync.Once
+	server   *testsuite.DevServer
+	client   client.Client
+	hostPort string
+	dir      string
+	err      error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if dev.client != nil {
+		dev.client.Close()
+	}
+	if dev.server != nil {
+		_ = dev.server.Stop()
+	}
+	if dev.dir != "" {
+		_ = os.RemoveAll(dev.dir)
+	}
+	os.Exit(code)
+}
+
+// need skips an integration test when what it needs is missing, or fails it under
+// ZDM_INTEGRATION=1 (as make test runs it).
+func need(t *testing.T, missing ...string) {
+	t.Helper()
+	if len(missing) == 0 {
+		return
+	}
+	msg := "integration test needs " + strings.Join(missing, ", ") + " (run it with make test)"
+	if os.Getenv("ZDM_INTEGRATION") == "1" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+func integration(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: skipped with -short")
+	}
+	if os.Getenv("DATABASE_URL") == "" {
+		need(t, "DATABASE_URL")
+	}
+}
+
+func temporalBin(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("ZDM_TEMPORAL_BIN"); p != "" {
+		return p
+	}
+	_, file, _, _ := runtime.Caller(0)
+	if p := filepath.Join(filepath.Dir(file), "..", "..", "bin", "temporal"); fileExists(p) {
+		return p
+	}
+	if p, err := exec.LookPath("temporal"); err == nil {
+		return p
+	}
+	need(t, "ZDM_TEMPORAL_BIN (or bin/temporal)")
+	return ""
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// temporalClient starts the package's dev server on first use.
+func temporalClient(t *testing.T) client.Client {
+	t.Helper()
+	integration(t)
+	bin := temporalBin(t)
+	dev.once.Do(func() {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			dev.err = err
+			return
+		}
+		dev.hostPort = l.Addr().String()
+		l.Close()
+		dir, err := os.MkdirTemp("", "zdm-slackbot-temporal")
+		if err != nil {
+			dev.err = err
+			return
+		}
+		dev.dir = dir
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		dev.server, dev.err = testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
+			ExistingPath:  bin,
+			DBFilename:    filepath.Join(dir, "temporal.db"),
+			LogLevel:      "error",
+			ClientOptions: &client.Options{HostPort: dev.hostPort},
+			SearchAttributes: temporal.NewSearchAttributes(
+				workflows.MigrationPhase.ValueSet(""), workflows.MigrationTable.ValueSet("")),
+			Stdout: io.Discard, Stderr: io.Discard,
+		})
+		if dev.err != nil {
+			return
+		}
+		dev.client, dev.err = client.Dial(client.Options{HostPort: dev.hostPort, Logger: quietTemporal()})
+	})
+	require.NoError(t, dev.err, "start the Temporal dev server")
+	return dev.client
+}
+
+func quietTemporal() tlog.Logger { return tlog.NewStructuredLogger(slog.New(slog.DiscardHandler)) }
+
+func randomSuffix() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// testDB creates a database of the test's own, with a customers table of n rows.
+func testDB(t *testing.T, n int) (dsn string, pool *pgxpool.Pool) {
+	t.Helper()
+	integration(t)
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, os.Getenv("DATABASE_URL"))
+	require.NoError(t, err)
+	name := "zdm_slackbot_" + randomSuffix()
+	_, err = admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	require.NoError(t, err)
+	u, err := url.Parse(os.Getenv("DATABASE_URL"))
+	require.NoError(t, err)
+	u.Path = "/" + name
+	dsn = u.String()
+	pool, err = pgxpool.New(ctx, dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		pool.Close()
+		_, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+		_ = admin.Close(context.Background())
+	})
+	_, err = pool.Exec(ctx, `CREATE TABLE customers (id bigint PRIMARY KEY, name text NOT NULL)`)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `INSERT INTO customers SELECT g, 'Customer ' || g FROM generate_series(1, $1::bigint) g`, n)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `ANALYZE customers`)
+	require.NoError(t, err)
+	return dsn, pool
+}
+
+// startWorker runs the real workflow and activities in the test process, on a client
+// connection of its own so that a test can cut it like a crashed worker's.
+func startWorker(t *testing.T, queue, dsn string) (w worker.Worker, conn client.Client) {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), dsn)
+	require.NoError(t, err)
+	conn, err = client.Dial(client.Options{HostPort: dev.hostPort, Logger: quietTemporal()})
+	require.NoError(t, err)
+	w = worker.New(conn, queue, worker.Options{WorkerStopTimeout: 5 * time.Second})
+	w.RegisterWorkflow(workflows.MigrationWorkflow)
+	w.RegisterActivity(&activities.Activities{DB: pool})
+	require.NoError(t, w.Start())
+	t.Cleanup(func() {
+		w.Stop()
+		conn.Close()
+		pool.Close()
+	})
+	return w, conn
+}
+
+// startMigration adds a column to customers, gated at contract.
+func startMigration(t *testing.T, c client.Client, queue, name, backfill string, opts workflows.Options) client.WorkflowRun {
+	t.Helper()
+	yaml := fmt.Sprintf(`name: %s
+table: customers
+operations:
+  - add_column: {column: name_lower, type: text, backfill: "lower(name)"}
+backfill: %s
+gates: [contract]
+`, name, backfill)
+	m, err := spec.Parse(name+".yaml", []byte(yaml))
+	require.NoError(t, err)
+	run, err := c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{
+		ID: spec.WorkflowID(name), TaskQueue: queue,
+	}, workflows.MigrationWorkflow, workflows.MigrationInput{Migration: *m, Options: opts})
+	require.NoError(t, err)
+	return run
+}
+
+// waitProgress polls the progress query until ok holds.
+func waitProgress(t *testing.T, c client.Client, name string, timeout time.Duration, what string, ok func(workflows.Progress) bool) workflows.Progress {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last workflows.Progress
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		v, err := c.QueryWorkflow(ctx, spec.WorkflowID(name), "", workflows.QueryProgress)
+		cancel()
+		if err == nil && v.Get(&last) == nil {
+			if last.Phase.Final() && !ok(last) {
+				t.Fatalf("migration %s ended (%s) before %s: %s", name, last.Phase, what, last.LastError)
+			}
+			if ok(last) {
+				return last
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s; last progress %+v", timeout, what, last)
+	return last
+}
+
+func atGate(gate string) func(workflows.Progress) bool {
+	return func(p workflows.Progress) bool { return p.AwaitingGate == gate }
+}
+
+// rig is the bot under test, serving HTTP as it would for Slack, with its outgoing
+// posts captured.
+type rig struct {
+	t     *testing.T
+	bot   *Bot
+	srv   *httptest.Server
+	slack *fakeSlack
+}
+
+func newRig(t *testing.T, c client.Client, opts Options) *rig {
+	t.Helper()
+	cfg := Config{SigningSecret: testSecret, Approvers: []string{"UAPPROVER"},
+		TemporalAddress: dev.hostPort, Namespace: "default"}
+	bot := New(cfg, c, slog.New(slog.DiscardHandler), opts)
+	r := &rig{t: t, bot: bot, srv: httptest.NewServer(bot.Handler()), slack: newFakeSlack(t)}
+	t.Cleanup(func() {
+		r.srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		_ = bot.Wait(ctx)
+	})
+	return r
+}
+
+// send posts a body to the bot, signed at ts unless mutate changes the request.
+func (r *rig) send(path, body string, ts time.Time, mutate func(*http.Request)) (*http.Response, []byte, time.Duration) {
+	r.t.Helper()
+	req := signedRequest(path, body, ts)
+	out, err := http.NewRequest(http.MethodPost, r.srv.URL+path, strings.NewReader(body))
+	require.NoError(r.t, err)
+	out.Header = req.Header
+	if mutate != nil {
+		mutate(out)
+	}
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(out)
+	require.NoError(r.t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(r.t, err)
+	return resp, b, time.Since(start)
+}
+
+// command runs a slash command as user; replies to its response_url are kept under key.
+func (r *rig) command(text, user, key string) (message, time.Duration) {
+	r.t.Helper()
+	resp, body, took := r.send("/slack/commands", commandBody(text, user, strings.ToLower(user), r.slack.url(key)), time.Now(), nil)
+	require.Equal(r.t, http.StatusOK, resp.StatusCode, string(body))
+	rec := httptest.NewRecorder()
+	rec.Code = resp.StatusCode
+	rec.Body.Write(body)
+	return decode(r.t, rec), took
+}
+
+// press presses a gate button as user and returns the bot's answer, posted to the
+// response_url.
+func (r *rig) press(actionID, value, user, userName, key string) message {
+	r.t.Helper()
+	resp, body, took := r.send("/slack/interactions", pressBody(r.t, actionID, value, user, userName, r.slack.url(key)), time.Now(), nil)
+	require.Equal(r.t, http.StatusOK, resp.StatusCode, string(body))
+	require.Less(r.t, took, 3*time.Second, "a press is acknowledged within Slack's 3 seconds")
+	return r.slack.wait(r.t, key, 15*time.Second)
+}
