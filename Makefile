@@ -19,7 +19,7 @@ GO_TEST_FLAGS ?=
 
 .PHONY: build up down status test test-unit demo bench ui-check lint deps-system compose-config FORCE
 
-build: bin/zdm bin/zdm-worker bin/zdm-demoapp
+build: bin/zdm bin/zdm-worker bin/zdm-demoapp bin/zdm-slackbot
 
 # Go decides what is stale; FORCE makes make always ask it.
 bin/zdm: FORCE
@@ -28,6 +28,7 @@ bin/zdm-worker: FORCE
 	$(GO) build -o $@ ./worker
 bin/zdm-demoapp: FORCE
 	$(GO) build -o $@ ./demoapp
+bin/zdm-slackbot: FORCE ; $(GO) build -o $@ ./slackbot
 
 # The Temporal CLI (dev server + operator commands); built once unless one is on PATH.
 bin/temporal:
