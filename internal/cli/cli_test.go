@@ -343,6 +343,7 @@ func progressAnswers(h *harness, answers ...workflows.Progress) {
 
 func TestWatchStopsAtAGateWithExit5(t *testing.T) {
 	h := newHarness(t)
+	h.c.On("DescribeWorkflowExecution", mock.Anything, "zdm-orders", "").Return(described(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, "backfilling"), nil)
 	progressAnswers(h,
 		workflows.Progress{Phase: workflows.PhaseBackfilling, RowsDone: 10, RowsTotal: 100, Percent: 10},
 		workflows.Progress{Phase: workflows.PhaseAwaiting, AwaitingGate: "contract", RowsDone: 100, RowsTotal: 100, Percent: 100},
@@ -359,6 +360,7 @@ func TestWatchStopsAtAGateWithExit5(t *testing.T) {
 func TestWatchOnATerminalRedrawsOneLine(t *testing.T) {
 	h := newHarness(t)
 	h.tty = true
+	h.c.On("DescribeWorkflowExecution", mock.Anything, "zdm-orders", "").Return(described(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, "backfilling"), nil)
 	progressAnswers(h,
 		workflows.Progress{Phase: workflows.PhaseBackfilling, Percent: 10},
 		workflows.Progress{Phase: workflows.PhaseAwaiting, AwaitingGate: "contract", Percent: 100},
@@ -367,6 +369,25 @@ func TestWatchOnATerminalRedrawsOneLine(t *testing.T) {
 	out := h.stdout.String()
 	assert.Contains(t, out, "\r[##------------------] 10.0%  0 rows  backfilling\x1b[K\r")
 	assert.NotContains(t, out, "10:00:00", "no timestamps on a terminal")
+}
+
+// The workflow learns of rows once per slice; watch shows the running slice's heartbeat.
+func TestWatchShowsRowsOfTheRunningSlice(t *testing.T) {
+	h := newHarness(t)
+	d := described(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, "backfilling")
+	beat, err := converter.GetDefaultDataConverter().ToPayloads(activities.SliceProgress{RowsDone: 40})
+	require.NoError(t, err)
+	d.PendingActivities = []*workflowpb.PendingActivityInfo{{
+		ActivityType: &commonpb.ActivityType{Name: "BackfillSlice"}, State: enumspb.PENDING_ACTIVITY_STATE_STARTED,
+		Attempt: 1, HeartbeatDetails: beat,
+	}}
+	h.c.On("DescribeWorkflowExecution", mock.Anything, "zdm-orders", "").Return(d, nil)
+	progressAnswers(h,
+		workflows.Progress{Phase: workflows.PhaseBackfilling, RowsDone: 10, RowsTotal: 100, Percent: 10, RowsPerSec: 10},
+		workflows.Progress{Phase: workflows.PhaseAwaiting, AwaitingGate: "contract", RowsDone: 100, RowsTotal: 100, Percent: 100},
+	)
+	assert.Equal(t, ExitAtGate, h.run("watch", "orders"))
+	assert.Contains(t, h.stdout.String(), "40.0%  40 / 100 rows")
 }
 
 func finalRun(t *testing.T, res *workflows.Result, err error) *mocks.WorkflowRun {

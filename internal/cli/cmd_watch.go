@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/zdmhq/zdm/internal/progress"
 	"github.com/zdmhq/zdm/internal/spec"
 	"github.com/zdmhq/zdm/workflows"
 )
@@ -63,6 +64,9 @@ func (e *env) watch(ctx context.Context, c client.Client, name string) error {
 			fmt.Fprint(e.Stdout, GateHelp(name, p.AwaitingGate, e.uiURL(id)))
 			return quietExit(ExitAtGate)
 		case qerr == nil && !p.Phase.Final():
+			if p.Phase == workflows.PhaseBackfilling {
+				e.liveRows(ctx, c, name, p)
+			}
 			disp.show(progressFrame(*p, barWidth), e.Now())
 		default:
 			// The worker did not answer, or the migration is ending: Temporal's record
@@ -117,4 +121,27 @@ func (e *env) finish(ctx context.Context, c client.Client, name string, resp *wo
 		return quietExit(ExitFailed)
 	}
 	return nil
+}
+
+// liveRows moves p's row count to the running slice's last heartbeat: the workflow itself
+// learns of rows only when a slice (a few seconds of batches) ends.
+func (e *env) liveRows(ctx context.Context, c client.Client, name string, p *workflows.Progress) {
+	resp, err := e.describe(ctx, c, name)
+	if err != nil {
+		return
+	}
+	hb, _ := progress.RecordOf(resp).Backfill()
+	if hb == nil || hb.RowsDone <= p.RowsDone {
+		return
+	}
+	p.RowsDone = hb.RowsDone
+	if p.RowsTotal < p.RowsDone {
+		p.RowsTotal = p.RowsDone
+	}
+	if p.RowsTotal > 0 {
+		p.Percent = 100 * float64(p.RowsDone) / float64(p.RowsTotal)
+	}
+	if p.RowsPerSec > 0 {
+		p.ETA = time.Duration(float64(p.RowsTotal-p.RowsDone) / p.RowsPerSec * float64(time.Second)).Round(time.Second)
+	}
 }
