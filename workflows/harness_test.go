@@ -154,6 +154,8 @@ type fakeDB struct {
 	mu     sync.Mutex
 	steps  []step
 	slices int
+	// notes are the Slack notifications, kept apart from the steps that change things.
+	notes []string
 }
 
 // newFakeDB mocks every activity in env for migration m. By default the table has keys up
@@ -197,6 +199,12 @@ func (db *fakeDB) install() {
 	db.env.OnActivity(acts.Verify, mock.Anything, mock.Anything).Return(db.Verify)
 	db.env.OnActivity(acts.Contract, mock.Anything, mock.Anything).Return(db.Contract)
 	db.env.OnActivity(acts.Finish, mock.Anything, mock.Anything).Return(db.Finish)
+	db.env.OnActivity(acts.Notify, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.NotifyInput) error {
+		db.mu.Lock()
+		defer db.mu.Unlock()
+		db.notes = append(db.notes, strings.TrimSpace(in.Event+" "+in.Gate))
+		return nil
+	})
 }
 
 func (db *fakeDB) record(label string, in any) error {

@@ -72,6 +72,7 @@ func MigrationWorkflow(ctx workflow.Context, in MigrationInput) (*Result, error)
 			Migration: r.m.Name, Status: pgexec.StatusFailed, RunID: workflow.GetInfo(ctx).FirstRunID,
 		}).Get(fctx, nil)
 		r.setPhase(ctx, PhaseFailed)
+		r.notify(fctx, activities.NotifyFailed, "", r.st.LastError+" (nothing was changed)")
 		return nil, err
 	}
 	var rej *rejectedError
@@ -85,14 +86,18 @@ func MigrationWorkflow(ctx workflow.Context, in MigrationInput) (*Result, error)
 	if rbErr := r.rollback(rbCtx); rbErr != nil {
 		r.st.LastError = "rollback failed: " + rootMessage(rbErr)
 		r.setPhase(rbCtx, PhaseFailed)
+		r.notify(rbCtx, activities.NotifyFailed, "", r.st.LastError)
 		return nil, rbErr
 	}
 	switch {
 	case rejected:
+		r.notify(rbCtx, activities.NotifyRolledBack, "", rej.Error())
 		return r.result(ctx), nil
 	case canceled:
+		r.notify(rbCtx, activities.NotifyRolledBack, "", "canceled")
 		return nil, temporal.NewCanceledError("migration canceled and rolled back")
 	default:
+		r.notify(rbCtx, activities.NotifyFailed, "", r.st.LastError+"; rolled back: the table is as it was")
 		return nil, temporal.NewNonRetryableApplicationError("migration failed and was rolled back: "+rootMessage(err), "MigrationFailed", err)
 	}
 }
@@ -191,6 +196,7 @@ func (r *run) forward(ctx workflow.Context, ch *channels) error {
 		return err
 	}
 	r.setPhase(ctx, PhaseCompleted)
+	r.notify(ctx, activities.NotifyCompleted, "", "")
 	return nil
 }
 
@@ -272,6 +278,7 @@ func (r *run) gate(ctx workflow.Context, gate string) error {
 	r.st.AwaitingGate = gate
 	r.setPhase(ctx, PhaseAwaiting)
 	workflow.GetLogger(ctx).Info("waiting for approval", "gate", gate)
+	r.notify(ctx, activities.NotifyGate, gate, "")
 	if err := workflow.Await(ctx, func() bool { return r.st.Decisions[gate] != nil }); err != nil {
 		return err
 	}
@@ -428,5 +435,23 @@ func rootMessage(err error) string {
 		default:
 			return err.Error()
 		}
+	}
+}
+
+// notify tells the team's Slack channel (when the worker has one) that the migration
+// reached a gate or ended. A notification never fails a migration and retries briefly.
+// The version marker keeps runs started before notifications replayable.
+func (r *run) notify(ctx workflow.Context, event, gate, detail string) {
+	if workflow.GetVersion(ctx, "slack-notify", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return
+	}
+	table := r.m.Table
+	if r.st.Plan != nil {
+		table = r.st.Plan.TableName()
+	}
+	in := activities.NotifyInput{Migration: r.m.Name, Table: table, Event: event, Gate: gate, Detail: detail,
+		RowsDone: r.st.RowsDone, RowsTotal: r.st.RowsTotal, Elapsed: workflow.Now(ctx).Sub(r.st.StartedAt)}
+	if err := workflow.ExecuteActivity(notifyOptions(ctx), a.Notify, in).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Warn("Slack notification not posted", "event", event, "error", err)
 	}
 }

@@ -121,6 +121,8 @@ func TestHappyPathRunsEveryStepInOrderAndPassesBothGates(t *testing.T) {
 	// Contract waits until applications have seen dual_write go off.
 	off := db.only(t, "SetFlag customers-dual-write off").At
 	assert.Equal(t, settleTime, db.only(t, "Contract").At.Sub(off))
+
+	assert.Equal(t, []string{"gate read_new", "gate contract", "completed"}, db.notes, "the team hears of each gate and of the end")
 }
 
 func withUTC(a workflows.Approval) workflows.Approval {
@@ -215,6 +217,7 @@ func TestRejectAtContractRollsBack(t *testing.T) {
 	require.Len(t, res.Progress.Approvals, 2)
 	assert.Equal(t, workflows.Approval{Gate: "contract", Approved: false, By: "carol", Comment: "error rate doubled", Via: "signal", At: start.Add(2 * time.Minute)},
 		withUTC(res.Progress.Approvals[1]))
+	assert.Equal(t, []string{"gate read_new", "gate contract", "rolled_back"}, db.notes)
 }
 
 func TestRejectAtReadNewByUpdateRollsBackWithoutTouchingReads(t *testing.T) {

@@ -57,3 +57,11 @@ func (r *run) sliceOptions(ctx workflow.Context) workflow.Context {
 			NonRetryableErrorTypes: final},
 	})
 }
+
+func notifyOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 15 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 10 * time.Second, MaximumAttempts: 3,
+			NonRetryableErrorTypes: []string{activities.ErrNotifyInvalid, activities.ErrNotifyRefused}},
+	})
+}
