@@ -7,6 +7,8 @@
 //	UNLEASH_URL           Unleash base URL, e.g. http://127.0.0.1:4242 (optional)
 //	UNLEASH_ADMIN_TOKEN   admin API token (with UNLEASH_URL)
 //	UNLEASH_ENVIRONMENT   default "development"
+//	SLACK_BOT_TOKEN       posts gate and end-of-migration notices to SLACK_CHANNEL (optional)
+//	SLACK_CHANNEL         the channel for those notices
 //	ZDM_TASK_QUEUE        default "zdm"
 //	ZDM_STOP_TIMEOUT      how long a graceful stop waits for running activities (default 30s)
 //	ZDM_METRICS_ADDR      where /metrics is served for Prometheus (default 127.0.0.1:9090;
@@ -35,6 +37,7 @@ import (
 
 	"github.com/zdmhq/zdm/activities"
 	"github.com/zdmhq/zdm/internal/flags"
+	"github.com/zdmhq/zdm/internal/notify"
 	"github.com/zdmhq/zdm/internal/metrics"
 	"github.com/zdmhq/zdm/workflows"
 )
@@ -112,6 +115,11 @@ func run(logger *slog.Logger) error {
 	} else {
 		logger.Warn("UNLEASH_URL is not set: migrations that name flags will be refused")
 	}
+	notifier, err := notify.New(notify.ConfigFromEnv(os.Getenv), logger)
+	if err != nil {
+		return err
+	}
+	acts.Notifier = notifier
 
 	address := env("TEMPORAL_ADDRESS", "127.0.0.1:7233")
 	namespace := env("TEMPORAL_NAMESPACE", "default")

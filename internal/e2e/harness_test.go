@@ -233,7 +233,7 @@ func startWorkerProcess(t *testing.T, hostPort, queue, dsn string, withFlags boo
 	require.NoError(t, err)
 	cmd := exec.Command(workerBinary(t))
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "DATABASE_URL=" + dsn, "TEMPORAL_ADDRESS=" + hostPort,
-		"ZDM_TASK_QUEUE=" + queue, "ZDM_STOP_TIMEOUT=10s"}
+		"ZDM_TASK_QUEUE=" + queue, "ZDM_STOP_TIMEOUT=10s", "ZDM_METRICS_ADDR=off"}
 	if withFlags {
 		for _, v := range []string{"UNLEASH_URL", "UNLEASH_ADMIN_TOKEN", "UNLEASH_ENVIRONMENT"} {
 			cmd.Env = append(cmd.Env, v+"="+os.Getenv(v))

@@ -82,7 +82,8 @@ func ConfigFromEnv() (Config, error) {
 	}
 	u, err := url.Parse(cfg.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return Config{}, fmt.Errorf("flags: UNLEASH_URL=%q is not an http(s) URL like http://127.0.0.1:4242", cfg.URL)
+		// The value may hold credentials: name the problem, not the value.
+		return Config{}, fmt.Errorf("flags: UNLEASH_URL is not an http(s) URL like http://127.0.0.1:4242")
 	}
 	return cfg, nil
 }
