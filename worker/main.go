@@ -37,8 +37,8 @@ import (
 
 	"github.com/zdmhq/zdm/activities"
 	"github.com/zdmhq/zdm/internal/flags"
-	"github.com/zdmhq/zdm/internal/notify"
 	"github.com/zdmhq/zdm/internal/metrics"
+	"github.com/zdmhq/zdm/internal/notify"
 	"github.com/zdmhq/zdm/workflows"
 )
 
