@@ -1,0 +1,163 @@
+package pgexec_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/zdmhq/zdm/internal/pgexec"
+	"github.com/zdmhq/zdm/internal/planner"
+)
+
+func TestBackoffIsCappedAndJittered(t *testing.T) {
+	r := pgexec.Retry{Initial: 100 * time.Millisecond, Max: time.Second, Attempts: 10}
+	seen := map[time.Duration]bool{}
+	for attempt := 0; attempt < 40; attempt++ {
+		d := r.Backoff(attempt)
+		want := min(100*time.Millisecond<<min(attempt, 20), time.Second)
+		assert.GreaterOrEqual(t, d, want/2, "attempt %d", attempt)
+		assert.LessOrEqual(t, d, want, "attempt %d", attempt)
+		seen[d] = true
+	}
+	assert.Greater(t, len(seen), 5, "waits are jittered")
+}
+
+func TestDoRetriesOnlyLockTimeouts(t *testing.T) {
+	r := pgexec.Retry{Initial: time.Millisecond, Max: 2 * time.Millisecond, Attempts: 5}
+	var retried []int
+	r.OnRetry = func(_ string, attempt int, _ time.Duration, _ error) { retried = append(retried, attempt) }
+
+	calls := 0
+	n, err := r.Do(context.Background(), "s", func(context.Context) error {
+		calls++
+		if calls < 3 {
+			return &pgconn.PgError{Code: "55P03", Message: "canceling statement due to lock timeout"}
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	assert.Equal(t, []int{1, 2}, retried)
+
+	calls = 0
+	_, err = r.Do(context.Background(), "s", func(context.Context) error {
+		calls++
+		return &pgconn.PgError{Code: "42703", Message: "column does not exist"}
+	})
+	require.Error(t, err)
+	assert.Equal(t, 1, calls, "an error that would repeat is not retried")
+
+	_, err = r.Do(context.Background(), "ddl", func(context.Context) error {
+		return &pgconn.PgError{Code: "55P03"}
+	})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "ddl: gave up after 5 tries")
+	assert.True(t, pgexec.IsLockTimeout(err))
+	assert.True(t, pgexec.IsLockTimeout(&pgconn.PgError{Code: "40P01"}))
+	assert.False(t, pgexec.IsLockTimeout(errors.New("x")))
+}
+
+func testPool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	dsn := os.Getenv("DATABASE_URL")
+	if dsn == "" || testing.Short() {
+		if os.Getenv("ZDM_INTEGRATION") == "1" && !testing.Short() {
+			t.Fatal("needs DATABASE_URL (run make test)")
+		}
+		t.Skip("needs DATABASE_URL (run make test)")
+	}
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	name := fmt.Sprintf("zdm_pgexec_%d", time.Now().UnixNano())
+	_, err = admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	require.NoError(t, err)
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	u.Path = "/" + name
+	pool, err := pgxpool.New(ctx, u.String())
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		pool.Close()
+		_, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+		_ = admin.Close(context.Background())
+	})
+	return pool
+}
+
+// A batch commits its rows and the cursor together, and only from the cursor it started
+// at: a stale attempt of the same backfill rolls back instead of counting twice.
+func TestBatchMovesTheCursorOnlyFromWhereItStarted(t *testing.T) {
+	pool := testPool(t)
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, `CREATE TABLE t (id int PRIMARY KEY, v int, n bigint); INSERT INTO t SELECT g, g, NULL FROM generate_series(1, 100) g`)
+	require.NoError(t, err)
+	require.NoError(t, pgexec.EnsureState(ctx, pool))
+	_, err = pgexec.Claim(ctx, pool, "m", "public.t", "run-1")
+	require.NoError(t, err)
+	target := pgexec.Target{Migration: "m", Schema: "public", Table: "t", Key: []planner.KeyColumn{{Name: "id", Type: "integer"}},
+		Set: `"n" = ("v")::bigint`, LockTimeout: time.Second}
+	upper, err := pgexec.Upper(ctx, pool, target)
+	require.NoError(t, err)
+	assert.Equal(t, pgexec.Cursor{"100"}, upper)
+
+	b, err := pgexec.BackfillBatch(ctx, pool, target, nil, upper, 30)
+	require.NoError(t, err)
+	assert.Equal(t, pgexec.Batch{Cursor: pgexec.Cursor{"30"}, Rows: 30}, b)
+
+	_, err = pgexec.BackfillBatch(ctx, pool, target, nil, upper, 30)
+	require.ErrorIs(t, err, pgexec.ErrCursorMoved, "a second attempt from the old cursor must not commit")
+
+	for lo := b.Cursor; !b.Done; lo = b.Cursor {
+		b, err = pgexec.BackfillBatch(ctx, pool, target, lo, upper, 30)
+		require.NoError(t, err)
+	}
+	st, err := pgexec.ReadProgress(ctx, pool, "m")
+	require.NoError(t, err)
+	assert.EqualValues(t, 100, st.RowsDone, "every row counted once")
+	assert.EqualValues(t, 4, st.Batches)
+	n, sample, err := pgexec.Mismatches(ctx, pool, pgexec.Target{Schema: "public", Table: "t", Key: target.Key, Mismatch: `"n" IS DISTINCT FROM ("v")::bigint`}, nil, upper)
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	assert.Empty(t, sample)
+
+	_, err = pool.Exec(ctx, `UPDATE t SET n = -1 WHERE id IN (7, 70)`)
+	require.NoError(t, err)
+	n, sample, err = pgexec.Mismatches(ctx, pool, pgexec.Target{Schema: "public", Table: "t", Key: target.Key, Mismatch: `"n" IS DISTINCT FROM ("v")::bigint`}, nil, upper)
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, n)
+	assert.Equal(t, []string{"(7)", "(70)"}, sample)
+}
+
+func TestOneRunningMigrationPerTable(t *testing.T) {
+	pool := testPool(t)
+	ctx := context.Background()
+	require.NoError(t, pgexec.EnsureState(ctx, pool))
+	resuming, err := pgexec.Claim(ctx, pool, "a", "public.t", "run-a")
+	require.NoError(t, err)
+	assert.False(t, resuming)
+	_, err = pgexec.Claim(ctx, pool, "b", "public.t", "run-b")
+	var busy *pgexec.BusyError
+	require.ErrorAs(t, err, &busy)
+	assert.Contains(t, err.Error(), "table public.t is already being migrated by a")
+	resuming, err = pgexec.Claim(ctx, pool, "a", "public.t", "run-a")
+	require.NoError(t, err)
+	assert.True(t, resuming, "the same run claiming again is a retried activity")
+
+	require.NoError(t, pgexec.Release(ctx, pool, "a", pgexec.StatusFailed, "another-run"))
+	_, err = pgexec.Claim(ctx, pool, "b", "public.t", "run-b")
+	require.ErrorAs(t, err, &busy, "a release by another run leaves the claim alone")
+	require.NoError(t, pgexec.Release(ctx, pool, "a", pgexec.StatusCompleted, ""))
+	_, err = pgexec.Claim(ctx, pool, "b", "public.t", "run-b")
+	require.NoError(t, err, "the table is free once the migration has ended")
+}
