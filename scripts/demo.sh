@@ -57,6 +57,8 @@ or with the CLI, which this demo does now:
   bin/zdm approve $NAME --gate $g --by demo --comment "approved by make demo"
 MSG
 	bin/zdm status "$NAME"
+	# A person looks at dashboards before deciding; the application runs in this mode meanwhile.
+	sleep "${ZDM_DEMO_LOOK:-5}"
 	bin/zdm approve "$NAME" --gate "$g" --by demo --comment "approved by make demo"
 	set +e
 	bin/zdm watch "$NAME"

@@ -155,7 +155,8 @@ type fakeDB struct {
 	steps  []step
 	slices int
 	// notes are the Slack notifications, kept apart from the steps that change things.
-	notes []string
+	notes  []string
+	noteAt map[string]time.Time
 }
 
 // newFakeDB mocks every activity in env for migration m. By default the table has keys up
@@ -202,7 +203,12 @@ func (db *fakeDB) install() {
 	db.env.OnActivity(acts.Notify, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.NotifyInput) error {
 		db.mu.Lock()
 		defer db.mu.Unlock()
-		db.notes = append(db.notes, strings.TrimSpace(in.Event+" "+in.Gate))
+		note := strings.TrimSpace(in.Event + " " + in.Gate)
+		db.notes = append(db.notes, note)
+		if db.noteAt == nil {
+			db.noteAt = map[string]time.Time{}
+		}
+		db.noteAt[note] = db.env.Now()
 		return nil
 	})
 }

@@ -173,6 +173,13 @@ func (r *run) forward(ctx workflow.Context, ch *channels) error {
 			return err
 		}
 		r.st.ReadsSwitched = true
+		// The contract gate means "applications read the new columns: go on?", so it
+		// opens only once they can have seen read_new.
+		if workflow.GetVersion(ctx, "settle-after-read-new", workflow.DefaultVersion, 1) == 1 {
+			if err := r.settle(ctx); err != nil {
+				return err
+			}
+		}
 	}
 
 	if r.m.HasGate(spec.GateContract) {

@@ -123,6 +123,9 @@ func TestHappyPathRunsEveryStepInOrderAndPassesBothGates(t *testing.T) {
 	assert.Equal(t, settleTime, db.only(t, "Contract").At.Sub(off))
 
 	assert.Equal(t, []string{"gate read_new", "gate contract", "completed"}, db.notes, "the team hears of each gate and of the end")
+	readOn := db.only(t, "SetFlag customers-read-new on").At
+	assert.Equal(t, settleTime, db.noteAt["gate contract"].Sub(readOn),
+		"the contract gate opens once applications can have seen read_new")
 }
 
 func withUTC(a workflows.Approval) workflows.Approval {
