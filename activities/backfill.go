@@ -85,6 +85,7 @@ func (a *Activities) BackfillSlice(ctx context.Context, in SliceInput) (*SlicePr
 		return p, nil
 	}
 	retry := a.retry(ctx, t.Migration)
+	bf := &pgexec.Backfiller{Pool: a.DB, Target: t, Upper: in.Upper, Size: in.BatchSize}
 	// Heartbeat even while one batch waits out lock retries, so that Temporal does not
 	// start a second attempt beside this one.
 	var mu sync.Mutex
@@ -101,7 +102,7 @@ func (a *Activities) BackfillSlice(ctx context.Context, in SliceInput) (*SlicePr
 		var b pgexec.Batch
 		n, err := retry.Do(ctx, "backfill batch", func(ctx context.Context) error {
 			var err error
-			b, err = pgexec.BackfillBatch(ctx, a.DB, t, p.Cursor, in.Upper, in.BatchSize)
+			b, err = bf.Next(ctx, p.Cursor)
 			return err
 		})
 		p.Retries += n

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -142,6 +143,12 @@ type Batch struct {
 // transaction, and records the new cursor in zdm.migrations in the same transaction, so
 // that a crash redoes at most the batch that did not commit.
 func BackfillBatch(ctx context.Context, pool *pgxpool.Pool, t Target, lo, hi Cursor, size int) (Batch, error) {
+	return backfillBatch(ctx, pool, t, lo, hi, size, nil)
+}
+
+// backfillBatch is BackfillBatch with the batch's end already known (end != nil), which
+// saves the query that finds it.
+func backfillBatch(ctx context.Context, pool *pgxpool.Pool, t Target, lo, hi Cursor, size int, end Cursor) (Batch, error) {
 	var b Batch
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		// synchronous_commit off: a batch lost in a server crash rolls back with its
@@ -151,9 +158,11 @@ func BackfillBatch(ctx context.Context, pool *pgxpool.Pool, t Target, lo, hi Cur
 			fmt.Sprintf("%dms", t.LockTimeout.Milliseconds())); err != nil {
 			return err
 		}
-		end, err := batchEnd(ctx, tx, t, lo, hi, size)
-		if err != nil {
-			return fmt.Errorf("find end of batch: %w", err)
+		if end == nil {
+			var err error
+			if end, err = batchEnd(ctx, tx, t, lo, hi, size); err != nil {
+				return fmt.Errorf("find end of batch: %w", err)
+			}
 		}
 		where, args := t.rangeWhere(lo, end)
 		tag, err := tx.Exec(ctx, fmt.Sprintf("UPDATE %s SET %s WHERE %s", t.ident(), t.Set, where), args...)
@@ -217,4 +226,82 @@ func Mismatches(ctx context.Context, pool *pgxpool.Pool, t Target, lo, hi Cursor
 // BatchEnd exposes batchEnd for verification paging.
 func BatchEnd(ctx context.Context, pool *pgxpool.Pool, t Target, lo, hi Cursor, size int) (Cursor, error) {
 	return batchEnd(ctx, pool, t, lo, hi, size)
+}
+
+// Backfiller runs the batches of one range. On a single integer key, where keys are
+// dense enough, it computes each batch's end from the key span that held the last batch
+// instead of asking the index: a unique integer key holds at most one row per value, so
+// a span of at most four batch sizes bounds the batch. Gaps and sparse stretches go back
+// to asking the index, which jumps them.
+type Backfiller struct {
+	Pool   *pgxpool.Pool
+	Target Target
+	Upper  Cursor
+	Size   int
+	// width is the key span expected to hold Size rows; 0 means ask the index.
+	width int64
+}
+
+func (b *Backfiller) integerKey() bool {
+	if len(b.Target.Key) != 1 {
+		return false
+	}
+	switch b.Target.Key[0].Type {
+	case "smallint", "integer", "bigint":
+		return true
+	}
+	return false
+}
+
+// Next runs the batch after lo.
+func (b *Backfiller) Next(ctx context.Context, lo Cursor) (Batch, error) {
+	end := b.guessEnd(lo)
+	batch, err := backfillBatch(ctx, b.Pool, b.Target, lo, b.Upper, b.Size, end)
+	if err == nil {
+		b.learn(lo, batch, end != nil)
+	}
+	return batch, err
+}
+
+func keyInt(c Cursor) (int64, bool) {
+	if len(c) != 1 {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(c[0], 10, 64)
+	return v, err == nil
+}
+
+// guessEnd is lo plus the learnt span, never past Upper; nil means ask the index.
+func (b *Backfiller) guessEnd(lo Cursor) Cursor {
+	from, ok1 := keyInt(lo)
+	upper, ok2 := keyInt(b.Upper)
+	if !ok1 || !ok2 || b.width <= 0 || !b.integerKey() {
+		return nil
+	}
+	if b.width >= upper-from {
+		return b.Upper
+	}
+	return Cursor{strconv.FormatInt(from+b.width, 10)}
+}
+
+// learn sets the span for the next batch from what this one found.
+func (b *Backfiller) learn(lo Cursor, batch Batch, guessed bool) {
+	size := int64(b.Size)
+	from, ok1 := keyInt(lo)
+	to, ok2 := keyInt(batch.Cursor)
+	switch {
+	case !ok1 || !ok2 || !b.integerKey():
+		b.width = 0
+	case !guessed:
+		// The index found the end of exactly Size rows: their span is the density.
+		b.width = to - from
+	case batch.Rows < size/2:
+		// Sparser than thought: let the index find the next end, jumping any gap.
+		b.width = 0
+	default:
+		b.width = b.width * size / batch.Rows
+	}
+	if b.width > 4*size {
+		b.width = 0 // too sparse to guess: the index is cheaper than thin batches
+	}
 }

@@ -71,10 +71,11 @@ func BenchmarkBackfill(b *testing.B) {
 		require.NoError(b, err)
 		var cursor pgexec.Cursor
 		var done int64
+		bf := &pgexec.Backfiller{Pool: pool, Target: target, Upper: upper, Size: m.Backfill.BatchSize}
 		checkpoint(b, pool)
 		start = time.Now()
 		for {
-			bt, err := pgexec.BackfillBatch(ctx, pool, target, cursor, upper, m.Backfill.BatchSize)
+			bt, err := bf.Next(ctx, cursor)
 			require.NoError(b, err)
 			cursor, done = bt.Cursor, done+bt.Rows
 			if bt.Done {
