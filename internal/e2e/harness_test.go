@@ -2,22 +2,17 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -31,61 +26,21 @@ import (
 	"github.com/zdmhq/zdm/activities"
 	"github.com/zdmhq/zdm/internal/flags"
 	"github.com/zdmhq/zdm/internal/spec"
+	"github.com/zdmhq/zdm/internal/testenv"
 	"github.com/zdmhq/zdm/workflows"
 )
 
-// need skips the test when a component is not configured, or fails it under
-// ZDM_INTEGRATION=1 (as make test runs it).
-func need(t *testing.T, vars ...string) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: skipped with -short")
-	}
-	var missing []string
-	for _, v := range vars {
-		if os.Getenv(v) == "" {
-			missing = append(missing, v)
-		}
-	}
-	if len(missing) == 0 {
-		return
-	}
-	msg := "integration test needs " + strings.Join(missing, ", ") + " (run it with make test)"
-	if os.Getenv("ZDM_INTEGRATION") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
+func need(t *testing.T, vars ...string) { t.Helper(); testenv.Need(t, vars...) }
 
-func randomSuffix() string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
+func randomSuffix() string { return testenv.Suffix() }
 
-// testDB creates a database of its own for one test and drops it afterwards.
+// testDB creates a database of the test's own and drops it afterwards.
 func testDB(t *testing.T) (dsn string, pool *pgxpool.Pool) {
 	t.Helper()
-	need(t, "DATABASE_URL")
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, os.Getenv("DATABASE_URL"))
-	require.NoError(t, err)
-	name := "zdm_e2e_" + randomSuffix()
-	_, err = admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
-	require.NoError(t, err)
-	u, err := url.Parse(os.Getenv("DATABASE_URL"))
-	require.NoError(t, err)
-	u.Path = "/" + name
-	dsn = u.String()
-	pool, err = pgxpool.New(ctx, dsn)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		pool.Close()
-		_, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-		_ = admin.Close(context.Background())
-	})
-	return dsn, pool
+	return testenv.DB(t, "zdm_e2e")
 }
+
+func temporalBin(t *testing.T) string { t.Helper(); return testenv.TemporalBin(t) }
 
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -103,23 +58,6 @@ type devServer struct {
 	dbFile   string
 	server   *testsuite.DevServer
 	Client   client.Client
-}
-
-func temporalBin(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("ZDM_TEMPORAL_BIN"); p != "" {
-		return p
-	}
-	if p, err := exec.LookPath("temporal"); err == nil {
-		return p
-	}
-	_, file, _, _ := runtime.Caller(0)
-	p := filepath.Join(filepath.Dir(file), "..", "..", "bin", "temporal")
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	need(t, "ZDM_TEMPORAL_BIN")
-	return ""
 }
 
 func startDevServer(t *testing.T) *devServer {

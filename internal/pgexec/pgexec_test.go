@@ -3,13 +3,9 @@ package pgexec_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/url"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
@@ -17,6 +13,7 @@ import (
 
 	"github.com/zdmhq/zdm/internal/pgexec"
 	"github.com/zdmhq/zdm/internal/planner"
+	"github.com/zdmhq/zdm/internal/testenv"
 )
 
 func TestBackoffIsCappedAndJittered(t *testing.T) {
@@ -69,29 +66,7 @@ func TestDoRetriesOnlyLockTimeouts(t *testing.T) {
 
 func testPool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	dsn := os.Getenv("DATABASE_URL")
-	if dsn == "" || testing.Short() {
-		if os.Getenv("ZDM_INTEGRATION") == "1" && !testing.Short() {
-			t.Fatal("needs DATABASE_URL (run make test)")
-		}
-		t.Skip("needs DATABASE_URL (run make test)")
-	}
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, dsn)
-	require.NoError(t, err)
-	name := fmt.Sprintf("zdm_pgexec_%d", time.Now().UnixNano())
-	_, err = admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
-	require.NoError(t, err)
-	u, err := url.Parse(dsn)
-	require.NoError(t, err)
-	u.Path = "/" + name
-	pool, err := pgxpool.New(ctx, u.String())
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		pool.Close()
-		_, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-		_ = admin.Close(context.Background())
-	})
+	_, pool := testenv.DB(t, "zdm_pgexec")
 	return pool
 }
 

@@ -2,25 +2,19 @@ package slackbot
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
@@ -31,6 +25,7 @@ import (
 
 	"github.com/zdmhq/zdm/activities"
 	"github.com/zdmhq/zdm/internal/spec"
+	"github.com/zdmhq/zdm/internal/testenv"
 	"github.com/zdmhq/zdm/workflows"
 )
 
@@ -59,50 +54,16 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// need skips an integration test when what it needs is missing, or fails it under
-// ZDM_INTEGRATION=1 (as make test runs it).
 func need(t *testing.T, missing ...string) {
 	t.Helper()
-	if len(missing) == 0 {
-		return
-	}
-	msg := "integration test needs " + strings.Join(missing, ", ") + " (run it with make test)"
-	if os.Getenv("ZDM_INTEGRATION") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
-func integration(t *testing.T) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: skipped with -short")
-	}
-	if os.Getenv("DATABASE_URL") == "" {
-		need(t, "DATABASE_URL")
+	if len(missing) > 0 {
+		testenv.Missing(t, strings.Join(missing, ", "))
 	}
 }
 
-func temporalBin(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("ZDM_TEMPORAL_BIN"); p != "" {
-		return p
-	}
-	_, file, _, _ := runtime.Caller(0)
-	if p := filepath.Join(filepath.Dir(file), "..", "..", "bin", "temporal"); fileExists(p) {
-		return p
-	}
-	if p, err := exec.LookPath("temporal"); err == nil {
-		return p
-	}
-	need(t, "ZDM_TEMPORAL_BIN (or bin/temporal)")
-	return ""
-}
+func integration(t *testing.T) { t.Helper(); testenv.Need(t, "DATABASE_URL") }
 
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
+func temporalBin(t *testing.T) string { t.Helper(); return testenv.TemporalBin(t) }
 
 // temporalClient starts the package's dev server on first use.
 func temporalClient(t *testing.T) client.Client {
@@ -145,33 +106,14 @@ func temporalClient(t *testing.T) client.Client {
 
 func quietTemporal() tlog.Logger { return tlog.NewStructuredLogger(slog.New(slog.DiscardHandler)) }
 
-func randomSuffix() string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
+func randomSuffix() string { return testenv.Suffix() }
 
 // testDB creates a database of the test's own, with a customers table of n rows.
 func testDB(t *testing.T, n int) (dsn string, pool *pgxpool.Pool) {
 	t.Helper()
-	integration(t)
+	dsn, pool = testenv.DB(t, "zdm_slackbot")
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, os.Getenv("DATABASE_URL"))
-	require.NoError(t, err)
-	name := "zdm_slackbot_" + randomSuffix()
-	_, err = admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
-	require.NoError(t, err)
-	u, err := url.Parse(os.Getenv("DATABASE_URL"))
-	require.NoError(t, err)
-	u.Path = "/" + name
-	dsn = u.String()
-	pool, err = pgxpool.New(ctx, dsn)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		pool.Close()
-		_, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-		_ = admin.Close(context.Background())
-	})
+	var err error
 	_, err = pool.Exec(ctx, `CREATE TABLE customers (id bigint PRIMARY KEY, name text NOT NULL)`)
 	require.NoError(t, err)
 	_, err = pool.Exec(ctx, `INSERT INTO customers SELECT g, 'Customer ' || g FROM generate_series(1, $1::bigint) g`, n)
