@@ -37,34 +37,18 @@ func (e *env) describe(ctx context.Context, c client.Client, name string) (*work
 
 // viewOf is the status of a migration as Temporal records it, without its worker.
 func viewOf(name, uiURL string, resp *workflowservice.DescribeWorkflowExecutionResponse) StatusView {
-	info := resp.GetWorkflowExecutionInfo()
+	r := progress.RecordOf(resp)
 	v := StatusView{
-		Name:       name,
-		WorkflowID: info.GetExecution().GetWorkflowId(),
-		RunID:      info.GetExecution().GetRunId(),
-		UIURL:      uiURL,
-		Status:     info.GetStatus().String(),
-		Phase:      keyword(info.GetSearchAttributes(), workflows.MigrationPhase),
-		Table:      keyword(info.GetSearchAttributes(), workflows.MigrationTable),
+		Name: name, WorkflowID: r.WorkflowID, RunID: r.RunID, UIURL: uiURL,
+		Status: r.StatusName(), Phase: r.Phase, Table: r.Table,
+		StartTime: r.StartTime, CloseTime: r.CloseTime,
 	}
-	if t := info.GetStartTime(); t != nil {
-		v.StartTime = t.AsTime()
-	}
-	if t := info.GetCloseTime(); t != nil && info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-		v.CloseTime = t.AsTime()
-	}
-	for _, pa := range resp.GetPendingActivities() {
-		a := PendingActivity{
-			Type:        pa.GetActivityType().GetName(),
-			State:       pa.GetState().String(),
-			Attempt:     pa.GetAttempt(),
-			LastFailure: pa.GetLastFailure().GetMessage(),
-		}
-		if t := pa.GetLastHeartbeatTime(); t != nil {
-			a.LastHeartbeat = t.AsTime()
-		}
-		if sp := progress.SliceHeartbeat(pa); sp != nil {
-			a.RowsDone = &sp.RowsDone
+	for _, pa := range r.Activities {
+		a := PendingActivity{Type: pa.Type, State: pa.State, Attempt: pa.Attempt,
+			LastFailure: pa.LastFailure, LastHeartbeat: pa.LastHeartbeat}
+		if pa.Slice != nil {
+			rows := pa.Slice.RowsDone
+			a.RowsDone = &rows
 		}
 		v.Activities = append(v.Activities, a)
 	}

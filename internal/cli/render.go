@@ -8,45 +8,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zdmhq/zdm/internal/human"
 	"github.com/zdmhq/zdm/internal/spec"
 	"github.com/zdmhq/zdm/workflows"
 )
 
 // Thousands writes n with comma separators: 1234567 -> "1,234,567".
-func Thousands(n int64) string {
-	s := fmt.Sprint(n)
-	neg := strings.HasPrefix(s, "-")
-	if neg {
-		s = s[1:]
-	}
-	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+func Thousands(n int64) string { return human.Count(n) }
 
 // HumanDuration writes d to the second, the way people read it: 3s, 4m05s, 2h03m.
-func HumanDuration(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	d = d.Round(time.Second)
-	h, m, s := int(d/time.Hour), int(d%time.Hour/time.Minute), int(d%time.Minute/time.Second)
-	switch {
-	case h > 0:
-		return fmt.Sprintf("%dh%02dm", h, m)
-	case m > 0:
-		return fmt.Sprintf("%dm%02ds", m, s)
-	}
-	return fmt.Sprintf("%ds", s)
-}
+func HumanDuration(d time.Duration) string { return human.Duration(d) }
 
 // Bar is a text progress bar of width cells: Bar(52.1, 10) = "[#####-----]".
 func Bar(percent float64, width int) string {
