@@ -50,6 +50,8 @@ type SliceInput struct {
 	MaxRowsPerSecond int           `json:"max_rows_per_second,omitempty"`
 	Pause            time.Duration `json:"pause,omitempty"`
 	Budget           time.Duration `json:"budget"`
+	// Throttle holds the backfill while a replica lags or the user's query says so.
+	Throttle pgexec.Throttle `json:"throttle,omitzero"`
 }
 
 // SliceProgress is heartbeated after every batch and returned at the end of the slice.
@@ -61,6 +63,8 @@ type SliceProgress struct {
 	Done     bool          `json:"done"`
 	Elapsed  time.Duration `json:"elapsed"`
 	Retries  int           `json:"retries"`
+	// Throttled says why the backfill is holding, "" when it is not.
+	Throttled string `json:"throttled,omitempty"`
 }
 
 // BackfillSlice runs batches until the budget is spent, the range is done, or the worker
@@ -97,7 +101,32 @@ func (a *Activities) BackfillSlice(ctx context.Context, in SliceInput) (*SlicePr
 	defer stop()
 	start := time.Now()
 	stopping := activity.GetWorkerStopChannel(ctx)
+	var checked time.Time
 	for time.Since(start) < in.Budget {
+		// The throttle is asked at most once a second, not before every batch.
+		if in.Throttle.Enabled() && time.Since(checked) >= time.Second {
+			reason, err := in.Throttle.Reason(ctx, a.DB)
+			if err != nil {
+				return nil, classify(err)
+			}
+			checked = time.Now()
+			mu.Lock()
+			p.Throttled = reason
+			p.Elapsed = time.Since(start)
+			snapshot := *p
+			mu.Unlock()
+			if reason != "" {
+				activity.RecordHeartbeat(ctx, snapshot)
+				select {
+				case <-stopping:
+					return p, nil
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				case <-time.After(time.Second):
+				}
+				continue
+			}
+		}
 		batchStart := time.Now()
 		var b pgexec.Batch
 		n, err := retry.Do(ctx, "backfill batch", func(ctx context.Context) error {

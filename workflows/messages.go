@@ -187,6 +187,7 @@ func (r *run) progress(ctx workflow.Context) Progress {
 		LockRetries:  st.LockRetries,
 		Paused:       st.Paused,
 		PausedBy:     st.PausedBy,
+		Throttled:    st.Throttled,
 		Approvals:    append([]Approval{}, st.Approvals...),
 		LastError:    st.LastError,
 		LastRefusal:  st.LastRefusal,
@@ -203,7 +204,7 @@ func (r *run) progress(ctx workflow.Context) Progress {
 	if st.BackfillActive > 0 {
 		p.RowsPerSec = float64(st.RowsDone) / st.BackfillActive.Seconds()
 	}
-	if rate := st.RecentRate; rate > 0 && !st.BackfillDone && !st.Paused && st.RowsTotal > st.RowsDone {
+	if rate := st.RecentRate; rate > 0 && !st.BackfillDone && !st.Paused && st.Throttled == "" && st.RowsTotal > st.RowsDone {
 		p.ETA = time.Duration(float64(st.RowsTotal-st.RowsDone) / rate * float64(time.Second)).Round(time.Second)
 	}
 	return p

@@ -235,11 +235,13 @@ func (r *run) backfill(ctx workflow.Context, ch *channels) error {
 			MaxRowsPerSecond: r.m.Backfill.MaxRowsPerSecond,
 			Pause:            r.m.Backfill.Pause.D(),
 			Budget:           r.opts.SliceBudget,
+			Throttle: pgexec.Throttle{MaxReplicationLag: r.m.Backfill.MaxReplicationLag.D(),
+				Query: r.m.Backfill.ThrottleQuery},
 		}).Get(ctx, &s)
 		if err != nil {
 			return err
 		}
-		r.st.Cursor, r.st.RowsDone = s.Cursor, s.RowsDone
+		r.st.Cursor, r.st.RowsDone, r.st.Throttled = s.Cursor, s.RowsDone, s.Throttled
 		r.st.Batches += int64(s.Batches)
 		r.st.LockRetries += s.Retries
 		r.st.BackfillActive += s.Elapsed
@@ -251,6 +253,7 @@ func (r *run) backfill(ctx workflow.Context, ch *channels) error {
 		}
 		if s.Done {
 			r.st.BackfillDone = true
+			r.st.Throttled = ""
 			r.st.RowsTotal = r.st.RowsDone
 			return nil
 		}

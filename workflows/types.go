@@ -149,6 +149,7 @@ type State struct {
 	Approvals      []Approval           `json:"approvals,omitempty"`
 	Paused         bool                 `json:"paused,omitempty"`
 	PausedBy       string               `json:"paused_by,omitempty"`
+	Throttled      string               `json:"throttled,omitempty"`
 	LastError      string               `json:"last_error,omitempty"`
 	LastRefusal    string               `json:"last_refusal,omitempty"`
 	StartedAt      time.Time            `json:"started_at"`
@@ -171,12 +172,14 @@ type Progress struct {
 	LockRetries  int           `json:"lock_retries"`
 	Paused       bool          `json:"paused"`
 	PausedBy     string        `json:"paused_by,omitempty"`
-	Approvals    []Approval    `json:"approvals"`
-	LastError    string        `json:"last_error,omitempty"`
-	LastRefusal  string        `json:"last_refusal,omitempty"`
-	FlagsOn      []string      `json:"flags_on,omitempty"`
-	StartedAt    time.Time     `json:"started_at"`
-	Elapsed      time.Duration `json:"elapsed"`
+	// Throttled says why the backfill holds (replication lag, the throttle query).
+	Throttled   string        `json:"throttled,omitempty"`
+	Approvals   []Approval    `json:"approvals"`
+	LastError   string        `json:"last_error,omitempty"`
+	LastRefusal string        `json:"last_refusal,omitempty"`
+	FlagsOn     []string      `json:"flags_on,omitempty"`
+	StartedAt   time.Time     `json:"started_at"`
+	Elapsed     time.Duration `json:"elapsed"`
 }
 
 // Result is what a finished migration returns.

@@ -128,6 +128,12 @@ func RenderPlan(w io.Writer, m *spec.Migration, p *planner.Plan) {
 	if m.Backfill.MaxRowsPerSecond > 0 || m.Backfill.Pause > 0 {
 		fmt.Fprintf(w, "   throttled: at most %d rows/s, pause %s between batches\n", m.Backfill.MaxRowsPerSecond, m.Backfill.Pause.D())
 	}
+	if l := m.Backfill.MaxReplicationLag; l > 0 {
+		fmt.Fprintf(w, "   holds while a replica lags more than %s\n", l.D())
+	}
+	if q := m.Backfill.ThrottleQuery; q != "" {
+		fmt.Fprintf(w, "   holds while this returns true: %s\n", q)
+	}
 
 	section(w, 3, "verify", "reads every row in pages; any mismatch fails the migration, which then rolls back")
 	fmt.Fprintf(w, "   SELECT count(*) FROM %s WHERE <page> AND (%s)\n", p.TableIdent(), p.Mismatch)

@@ -131,7 +131,11 @@ func (e *env) liveRows(ctx context.Context, c client.Client, name string, p *wor
 		return
 	}
 	hb, _ := progress.RecordOf(resp).Backfill()
-	if hb == nil || hb.RowsDone <= p.RowsDone {
+	if hb == nil {
+		return
+	}
+	p.Throttled = hb.Throttled
+	if hb.RowsDone <= p.RowsDone {
 		return
 	}
 	p.RowsDone = hb.RowsDone

@@ -58,6 +58,9 @@ func LiveLine(p workflows.Progress, width int) string {
 			s += " by " + p.PausedBy
 		}
 	}
+	if p.Throttled != "" {
+		s += "  THROTTLED: " + p.Throttled
+	}
 	if p.AwaitingGate != "" {
 		s += "  awaiting gate " + p.AwaitingGate
 	}
@@ -191,6 +194,9 @@ func RenderStatus(v StatusView) string {
 		row("paused", "yes%s; resume with: zdm resume %s", by, v.Name)
 	} else {
 		row("paused", "no")
+	}
+	if p.Throttled != "" {
+		row("throttled", "%s (the backfill holds until it clears)", p.Throttled)
 	}
 	if len(p.FlagsOn) > 0 {
 		row("flags on", "%s", strings.Join(p.FlagsOn, ", "))

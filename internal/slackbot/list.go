@@ -125,6 +125,9 @@ func listLine(r listRow) string {
 		if p.Paused {
 			s += " · :double_vertical_bar: paused"
 		}
+		if p.Throttled != "" {
+			s += " · :hourglass_flowing_sand: throttled"
+		}
 	case r.Running:
 		s += " · (no worker answered: progress unknown)"
 	default:

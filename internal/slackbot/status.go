@@ -207,6 +207,9 @@ func (b *Bot) statusBlocks(v statusView) []slack.Block {
 			paused = ":double_vertical_bar: yes" + orDefault(prefixed(", by ", notify.Escape(p.PausedBy)), "")
 		}
 		fields = append(fields, "*Paused*\n"+paused)
+		if p.Throttled != "" {
+			fields = append(fields, "*Throttled*\n:hourglass_flowing_sand: "+notify.Escape(p.Throttled))
+		}
 		gates := "none"
 		if len(p.Gates) > 0 {
 			gates = strings.Join(p.Gates, ", ")

@@ -87,3 +87,17 @@ func TestParseErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestParseThrottle(t *testing.T) {
+	m, err := spec.Parse("m.yaml", []byte("name: a\ntable: t\noperations:\n  - rename_column: {column: a, to: b}\nbackfill: {max_replication_lag: 2s, throttle_query: \"SELECT count(*) > 5 FROM pg_stat_activity\"}\n"))
+	require.NoError(t, err)
+	assert.Equal(t, 2*time.Second, m.Backfill.MaxReplicationLag.D())
+	assert.Equal(t, "SELECT count(*) > 5 FROM pg_stat_activity", m.Backfill.ThrottleQuery)
+
+	_, err = spec.Parse("m.yaml", []byte("name: a\ntable: t\noperations:\n  - rename_column: {column: a, to: b}\nbackfill: {throttle_query: \"DELETE FROM t\"}\n"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "m.yaml:5: backfill.throttle_query: must be a single SELECT")
+	_, err = spec.Parse("m.yaml", []byte("name: a\ntable: t\noperations:\n  - rename_column: {column: a, to: b}\nbackfill: {max_replication_lag: soon}\n"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `m.yaml:5: backfill.max_replication_lag: "soon" is not a duration`)
+}

@@ -70,6 +70,12 @@ type Backfill struct {
 	MaxRowsPerSecond int `yaml:"max_rows_per_second" json:"max_rows_per_second,omitempty"`
 	// Pause is slept between batches, leaving room to other writers.
 	Pause Duration `yaml:"pause" json:"pause,omitempty"`
+	// MaxReplicationLag holds the backfill while a streaming replica lags further
+	// behind than this (pg_stat_replication.replay_lag); 0 turns the check off.
+	MaxReplicationLag Duration `yaml:"max_replication_lag" json:"max_replication_lag,omitempty"`
+	// ThrottleQuery is a query returning one boolean: while it is true, the backfill
+	// waits (e.g. "SELECT count(*) > 20 FROM pg_stat_activity WHERE state = 'active'").
+	ThrottleQuery string `yaml:"throttle_query" json:"throttle_query,omitempty"`
 }
 
 // Flags names the Unleash flags that switch the application between old and new columns.
