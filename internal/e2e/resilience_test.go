@@ -99,7 +99,9 @@ operations:
   - change_type: {column: abalance, type: bigint}
 backfill: {batch_size: %d, pause: 10ms}
 `, batch))
-	run := start(t, srv.Client, queue, m, workflows.Options{HeartbeatTimeout: 3 * time.Second})
+	// Short slices and few per run: the backfill also continues as new several times.
+	run := start(t, srv.Client, queue, m, workflows.Options{HeartbeatTimeout: 3 * time.Second, SliceBudget: time.Second, SlicesPerRun: 2})
+	firstRun := run.GetRunID()
 
 	waitFor(t, time.Minute, "a third of the backfill", func() bool {
 		var n int64
@@ -128,6 +130,10 @@ backfill: {batch_size: %d, pause: 10ms}
 	res, err := result(t, run, time.Minute)
 	require.NoError(t, err)
 	assert.Equal(t, workflows.PhaseCompleted, res.Status)
+	first, err := srv.Client.DescribeWorkflowExecution(context.Background(), run.GetID(), firstRun)
+	require.NoError(t, err)
+	assert.Equal(t, "ContinuedAsNew", first.GetWorkflowExecutionInfo().GetStatus().String(),
+		"the backfill continued as new, and the gate and approval worked in a later run")
 }
 
 func TestDevServerRestartMidBackfill(t *testing.T) {
