@@ -385,7 +385,13 @@ func (r *run) isOn(f string) bool {
 
 // setFlag switches f and notes when applications will have seen it.
 func (r *run) setFlag(ctx workflow.Context, f string, on bool) error {
-	err := workflow.ExecuteActivity(shortOptions(ctx), a.SetFlag, activities.FlagInput{
+	opts := shortOptions(ctx)
+	if r.st.Phase == PhaseContracting || r.st.Phase == PhaseRollingBack {
+		// Past the last gate, or undoing: an Unleash outage must not end the migration
+		// half-way, so these toggles retry until Unleash is back.
+		opts = untilDoneOptions(ctx)
+	}
+	err := workflow.ExecuteActivity(opts, a.SetFlag, activities.FlagInput{
 		Migration: r.m.Name, Flag: f, On: on,
 		Description: fmt.Sprintf("zdm migration %s on %s", r.m.Name, r.m.Table),
 	}).Get(ctx, nil)
