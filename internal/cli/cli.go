@@ -142,6 +142,7 @@ Exit codes: 0 ok; 1 migration failed or rolled back, or operation refused;
 		e.watchCommand(),
 		e.listCommand(),
 		e.planCommand(),
+		e.cancelCommand(),
 	)
 	for _, cmd := range root.Commands() {
 		if run := cmd.RunE; run != nil {

@@ -331,6 +331,13 @@ func TestPauseAndResumeSignal(t *testing.T) {
 	assert.Contains(t, h.stdout.String(), "sent resume to migration orders")
 }
 
+func TestCancelAsksTheWorkflowToRollBack(t *testing.T) {
+	h := newHarness(t)
+	h.c.On("CancelWorkflow", mock.Anything, "zdm-orders", "").Return(nil).Once()
+	assert.Equal(t, ExitOK, h.run("cancel", "orders"))
+	assert.Contains(t, h.stdout.String(), "asked migration orders to cancel: it rolls back unless its contract has begun")
+}
+
 func progressAnswers(h *harness, answers ...workflows.Progress) {
 	i := 0
 	h.c.On("QueryWorkflow", mock.Anything, "zdm-orders", "", "progress").Return(

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/zdmhq/zdm/workflows"
 )
@@ -168,4 +169,35 @@ gates: []
 	require.NoError(t, err)
 	assert.Equal(t, workflows.PhaseCompleted, res.Status)
 	assert.Zero(t, scalar[int64](t, pool, `SELECT count(*) FROM accounts WHERE email_lower IS DISTINCT FROM lower(email)`))
+}
+
+// Cancelling in the middle of the backfill (zdm cancel, or Request Cancellation in the
+// UI) rolls back: the table ends as it began.
+func TestCancelMidBackfillRollsBack(t *testing.T) {
+	t.Parallel()
+	dsn, pool := testDB(t)
+	srv := startDevServer(t)
+	queue := "zdm-e2e-" + randomSuffix()
+	inProcessWorker(t, srv.Client, queue, dsn, false)
+	const rows = 200_000
+	accountsTable(t, pool, rows)
+	before := schemaSnapshot(t, pool)
+	m := migration(t, `name: e2e-cancel
+table: accounts
+operations:
+  - change_type: {column: abalance, type: bigint}
+backfill: {batch_size: 2000, pause: 10ms}
+`)
+	run := start(t, srv.Client, queue, m, workflows.Options{SliceBudget: time.Second})
+	waitFor(t, time.Minute, "a third of the backfill", func() bool {
+		var n int64
+		_ = pool.QueryRow(context.Background(), `SELECT coalesce((SELECT rows_done FROM zdm.migrations WHERE name = $1), 0)`, m.Name).Scan(&n)
+		return n > rows/3
+	})
+	require.NoError(t, srv.Client.CancelWorkflow(context.Background(), run.GetID(), ""))
+	_, err := result(t, run, time.Minute)
+	require.Error(t, err)
+	assert.True(t, temporal.IsCanceledError(err), "%v", err)
+	assert.Equal(t, before, schemaSnapshot(t, pool))
+	assert.Equal(t, "rolled_back", scalar[string](t, pool, `SELECT status FROM zdm.migrations WHERE name = $1`, m.Name))
 }
