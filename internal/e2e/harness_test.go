@@ -60,7 +60,44 @@ type devServer struct {
 	Client   client.Client
 }
 
+// shared is the dev server the tests of this package share: each uses task queues and
+// workflow IDs of its own, and one server costs far less than one per test on two cores.
+var shared struct {
+	once sync.Once
+	srv  *devServer
+	dir  string
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.srv != nil {
+		shared.srv.stop()
+	}
+	if shared.dir != "" {
+		_ = os.RemoveAll(shared.dir)
+	}
+	os.Exit(code)
+}
+
+// startDevServer returns the package's shared dev server, started on first use.
 func startDevServer(t *testing.T) *devServer {
+	t.Helper()
+	bin := temporalBin(t)
+	shared.once.Do(func() {
+		dir, err := os.MkdirTemp("", "zdm-e2e-temporal")
+		require.NoError(t, err)
+		shared.dir = dir
+		shared.srv = &devServer{t: t, hostPort: fmt.Sprintf("127.0.0.1:%d", freePort(t)), dbFile: filepath.Join(dir, "temporal.db")}
+		shared.srv.start(bin)
+	})
+	if shared.srv == nil || shared.srv.Client == nil {
+		t.Fatal("the shared Temporal dev server did not start")
+	}
+	return shared.srv
+}
+
+// startOwnDevServer starts a dev server for this test alone, which it may restart.
+func startOwnDevServer(t *testing.T) *devServer {
 	t.Helper()
 	bin := temporalBin(t)
 	d := &devServer{t: t, hostPort: fmt.Sprintf("127.0.0.1:%d", freePort(t)), dbFile: filepath.Join(t.TempDir(), "temporal.db")}
@@ -71,7 +108,7 @@ func startDevServer(t *testing.T) *devServer {
 
 func (d *devServer) start(bin string) {
 	d.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
 		ExistingPath:  bin,

@@ -140,7 +140,7 @@ backfill: {batch_size: %d, pause: 10ms}
 func TestDevServerRestartMidBackfill(t *testing.T) {
 	t.Parallel()
 	dsn, pool := testDB(t)
-	srv := startDevServer(t)
+	srv := startOwnDevServer(t)
 	queue := "zdm-e2e-" + randomSuffix()
 	const rows = 300_000
 	accountsTable(t, pool, rows)
