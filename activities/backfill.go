@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/zdmhq/zdm/internal/pgexec"
+	"github.com/zdmhq/zdm/internal/spec"
 )
 
 // BoundsInput asks where the backfill ends.
@@ -52,6 +53,8 @@ type SliceInput struct {
 	Budget           time.Duration `json:"budget"`
 	// Throttle holds the backfill while a replica lags or the user's query says so.
 	Throttle pgexec.Throttle `json:"throttle,omitzero"`
+	// TargetBatchTime, when set, adapts the batch size towards batches this long.
+	TargetBatchTime time.Duration `json:"target_batch_time,omitempty"`
 }
 
 // SliceProgress is heartbeated after every batch and returned at the end of the slice.
@@ -65,6 +68,9 @@ type SliceProgress struct {
 	Retries  int           `json:"retries"`
 	// Throttled says why the backfill is holding, "" when it is not.
 	Throttled string `json:"throttled,omitempty"`
+	// BatchSize is the size the next batch would have (it changes with
+	// TargetBatchTime); the next slice starts from it.
+	BatchSize int `json:"batch_size,omitempty"`
 }
 
 // BackfillSlice runs batches until the budget is spent, the range is done, or the worker
@@ -140,12 +146,14 @@ func (a *Activities) BackfillSlice(ctx context.Context, in SliceInput) (*SlicePr
 		}
 		took := time.Since(batchStart)
 		a.metrics().BatchDone(t.Migration, b.Rows, took)
+		bf.Adapt(b.Rows, took, in.TargetBatchTime, spec.MaxBatchSize)
 		mu.Lock()
 		p.Cursor, p.Done = b.Cursor, b.Done
 		p.Rows += b.Rows
 		p.RowsDone += b.Rows
 		p.Batches++
 		p.Elapsed = time.Since(start)
+		p.BatchSize = bf.Size
 		snapshot := *p
 		mu.Unlock()
 		activity.RecordHeartbeat(ctx, snapshot)

@@ -184,6 +184,7 @@ func (r *run) progress(ctx workflow.Context) Progress {
 		RowsDone:     st.RowsDone,
 		RowsTotal:    st.RowsTotal,
 		Batches:      st.Batches,
+		BatchSize:    r.batchSize(),
 		LockRetries:  st.LockRetries,
 		Paused:       st.Paused,
 		PausedBy:     st.PausedBy,

@@ -231,17 +231,21 @@ func (r *run) backfill(ctx workflow.Context, ch *channels) error {
 			Target:           target,
 			Cursor:           r.st.Cursor,
 			Upper:            r.st.Upper,
-			BatchSize:        r.m.Backfill.BatchSize,
+			BatchSize:        r.batchSize(),
 			MaxRowsPerSecond: r.m.Backfill.MaxRowsPerSecond,
 			Pause:            r.m.Backfill.Pause.D(),
 			Budget:           r.opts.SliceBudget,
 			Throttle: pgexec.Throttle{MaxReplicationLag: r.m.Backfill.MaxReplicationLag.D(),
 				Query: r.m.Backfill.ThrottleQuery},
+			TargetBatchTime: r.m.Backfill.TargetBatchTime.D(),
 		}).Get(ctx, &s)
 		if err != nil {
 			return err
 		}
 		r.st.Cursor, r.st.RowsDone, r.st.Throttled = s.Cursor, s.RowsDone, s.Throttled
+		if s.BatchSize > 0 {
+			r.st.BatchSize = s.BatchSize
+		}
 		r.st.Batches += int64(s.Batches)
 		r.st.LockRetries += s.Retries
 		r.st.BackfillActive += s.Elapsed
@@ -470,4 +474,13 @@ func (r *run) notify(ctx workflow.Context, event, gate, detail string) {
 	if err := workflow.ExecuteActivity(notifyOptions(ctx), a.Notify, in).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Warn("Slack notification not posted", "event", event, "error", err)
 	}
+}
+
+// batchSize is the batch size the next slice starts from: the file's, or what the last
+// slice adapted it to.
+func (r *run) batchSize() int {
+	if r.st.BatchSize > 0 {
+		return r.st.BatchSize
+	}
+	return r.m.Backfill.BatchSize
 }

@@ -150,6 +150,7 @@ type State struct {
 	Paused         bool                 `json:"paused,omitempty"`
 	PausedBy       string               `json:"paused_by,omitempty"`
 	Throttled      string               `json:"throttled,omitempty"`
+	BatchSize      int                  `json:"batch_size,omitempty"` // adapted by target_batch_time
 	LastError      string               `json:"last_error,omitempty"`
 	LastRefusal    string               `json:"last_refusal,omitempty"`
 	StartedAt      time.Time            `json:"started_at"`
@@ -169,9 +170,11 @@ type Progress struct {
 	RowsPerSec   float64       `json:"rows_per_second"`
 	ETA          time.Duration `json:"eta"`
 	Batches      int64         `json:"batches"`
-	LockRetries  int           `json:"lock_retries"`
-	Paused       bool          `json:"paused"`
-	PausedBy     string        `json:"paused_by,omitempty"`
+	// BatchSize is the rows per batch now (it adapts when target_batch_time is set).
+	BatchSize   int    `json:"batch_size,omitempty"`
+	LockRetries int    `json:"lock_retries"`
+	Paused      bool   `json:"paused"`
+	PausedBy    string `json:"paused_by,omitempty"`
 	// Throttled says why the backfill holds (replication lag, the throttle query).
 	Throttled   string        `json:"throttled,omitempty"`
 	Approvals   []Approval    `json:"approvals"`

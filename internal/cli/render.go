@@ -170,7 +170,11 @@ func RenderStatus(v StatusView) string {
 	row("table", "%s", p.Table)
 	row("progress", "%s", ProgressText(*p, 10))
 	if p.Batches > 0 || p.LockRetries > 0 {
-		row("", "%s batches, %d lock timeouts retried", Thousands(p.Batches), p.LockRetries)
+		size := ""
+		if p.BatchSize > 0 {
+			size = " of " + Thousands(int64(p.BatchSize)) + " rows"
+		}
+		row("", "%s batches%s, %d lock timeouts retried", Thousands(p.Batches), size, p.LockRetries)
 	}
 	if !p.StartedAt.IsZero() {
 		row("started", "%s (elapsed %s)", p.StartedAt.Format(timeLayout), HumanDuration(p.Elapsed))

@@ -305,3 +305,25 @@ func (b *Backfiller) learn(lo Cursor, batch Batch, guessed bool) {
 		b.width = 0 // too sparse to guess: the index is cheaper than thin batches
 	}
 }
+
+// MinAdaptiveBatch is the smallest batch an adaptive backfill shrinks to.
+const MinAdaptiveBatch = 100
+
+// Adapt sets the batch size for a batch of rows that took took, aiming at target: at
+// most halving or doubling it per batch, between MinAdaptiveBatch and max.
+func (b *Backfiller) Adapt(rows int64, took, target time.Duration, largest int) {
+	if target <= 0 || took <= 0 || rows <= 0 {
+		return
+	}
+	old := b.Size
+	want := float64(old) * float64(target) / float64(took)
+	next := int(min(max(want, float64(old)/2), float64(old)*2))
+	next = min(max(next, MinAdaptiveBatch), largest)
+	if next == old {
+		return
+	}
+	if b.width > 0 {
+		b.width = b.width * int64(next) / int64(old)
+	}
+	b.Size = next
+}

@@ -183,3 +183,23 @@ func scalar(t *testing.T, pool *pgxpool.Pool, sql string) int64 {
 	require.NoError(t, pool.QueryRow(context.Background(), sql).Scan(&n))
 	return n
 }
+
+func TestAdaptAimsAtTheTargetBatchTime(t *testing.T) {
+	b := &pgexec.Backfiller{Size: 10000}
+	b.Adapt(10000, 100*time.Millisecond, 0, 1_000_000)
+	assert.Equal(t, 10000, b.Size, "no target: the size stays")
+	b.Adapt(10000, 100*time.Millisecond, 250*time.Millisecond, 1_000_000)
+	assert.Equal(t, 20000, b.Size, "fast batches grow, at most doubling")
+	b.Adapt(20000, 500*time.Millisecond, 250*time.Millisecond, 1_000_000)
+	assert.Equal(t, 10000, b.Size, "slow batches shrink towards the target")
+	b.Adapt(10000, 10*time.Second, 250*time.Millisecond, 1_000_000)
+	assert.Equal(t, 5000, b.Size, "at most halving per batch")
+	for range 20 {
+		b.Adapt(int64(b.Size), time.Second, time.Millisecond, 1_000_000)
+	}
+	assert.Equal(t, pgexec.MinAdaptiveBatch, b.Size)
+	for range 30 {
+		b.Adapt(int64(b.Size), time.Millisecond, time.Second, 50_000)
+	}
+	assert.Equal(t, 50_000, b.Size)
+}

@@ -109,6 +109,9 @@ func (m *Migration) Check() error {
 	if p := m.Backfill.Pause.D(); p < 0 || p > time.Minute {
 		add(m.Errorf("backfill.pause", "use a duration from 0 to 1m", "%s is out of range", p))
 	}
+	if d := m.Backfill.TargetBatchTime.D(); d < 0 || d > 10*time.Second {
+		add(m.Errorf("backfill.target_batch_time", "use a duration such as 250ms (at most 10s), or leave it out", "%s is out of range", d))
+	}
 	if l := m.Backfill.MaxReplicationLag.D(); l < 0 {
 		add(m.Errorf("backfill.max_replication_lag", "use a duration such as 5s, or leave it out", "is negative"))
 	}

@@ -24,7 +24,7 @@ var knownKeys = map[string][]string{
 	"operations[].change_type":   {"column", "type", "up", "down"},
 	"operations[].add_column":    {"column", "type", "backfill", "not_null"},
 	"operations[].rename_column": {"column", "to"},
-	"backfill":                   {"batch_size", "max_rows_per_second", "pause", "max_replication_lag", "throttle_query"},
+	"backfill":                   {"batch_size", "max_rows_per_second", "pause", "max_replication_lag", "throttle_query", "target_batch_time"},
 	"flags":                      {"dual_write", "read_new", "app_refresh"},
 }
 
@@ -57,7 +57,7 @@ func Parse(file string, data []byte) (*Migration, error) {
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
-	for _, field := range []string{"lock_timeout", "backfill.pause", "backfill.max_replication_lag", "flags.app_refresh"} {
+	for _, field := range []string{"lock_timeout", "backfill.pause", "backfill.max_replication_lag", "backfill.target_batch_time", "flags.app_refresh"} {
 		if _, ok := m.Source.Lines[field]; !ok {
 			continue
 		}

@@ -70,6 +70,9 @@ type Backfill struct {
 	MaxRowsPerSecond int `yaml:"max_rows_per_second" json:"max_rows_per_second,omitempty"`
 	// Pause is slept between batches, leaving room to other writers.
 	Pause Duration `yaml:"pause" json:"pause,omitempty"`
+	// TargetBatchTime, when set, adapts the batch size so that each batch takes about
+	// this long (its row locks are held that long); BatchSize is where it starts.
+	TargetBatchTime Duration `yaml:"target_batch_time" json:"target_batch_time,omitempty"`
 	// MaxReplicationLag holds the backfill while a streaming replica lags further
 	// behind than this (pg_stat_replication.replay_lag); 0 turns the check off.
 	MaxReplicationLag Duration `yaml:"max_replication_lag" json:"max_replication_lag,omitempty"`
