@@ -128,6 +128,9 @@ func RenderPlan(w io.Writer, m *spec.Migration, p *planner.Plan) {
 	if m.Backfill.MaxRowsPerSecond > 0 || m.Backfill.Pause > 0 {
 		fmt.Fprintf(w, "   throttled: at most %d rows/s, pause %s between batches\n", m.Backfill.MaxRowsPerSecond, m.Backfill.Pause.D())
 	}
+	if d := m.Backfill.TargetBatchTime; d > 0 {
+		fmt.Fprintf(w, "   the batch size adapts so that a batch takes about %s\n", d.D())
+	}
 	if l := m.Backfill.MaxReplicationLag; l > 0 {
 		fmt.Fprintf(w, "   holds while a replica lags more than %s\n", l.D())
 	}
