@@ -6,7 +6,6 @@ package activities
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -115,5 +114,3 @@ func keepAlive(ctx context.Context, every time.Duration, details func() any) (st
 func invalid(err error) error {
 	return temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidMigration, nil)
 }
-
-func fmtErr(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -54,13 +54,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func need(t *testing.T, missing ...string) {
-	t.Helper()
-	if len(missing) > 0 {
-		testenv.Missing(t, strings.Join(missing, ", "))
-	}
-}
-
 func integration(t *testing.T) { t.Helper(); testenv.Need(t, "DATABASE_URL") }
 
 func temporalBin(t *testing.T) string { t.Helper(); return testenv.TemporalBin(t) }
