@@ -10,6 +10,7 @@ import (
 
 	"github.com/zdmhq/zdm/activities"
 	"github.com/zdmhq/zdm/internal/pgexec"
+	"github.com/zdmhq/zdm/internal/planner"
 	"github.com/zdmhq/zdm/internal/spec"
 )
 
@@ -356,7 +357,7 @@ func (r *run) rollback(ctx workflow.Context) error {
 	return nil
 }
 
-func (r *run) ddl(ctx workflow.Context, phase string, stmts []plannerStatement) error {
+func (r *run) ddl(ctx workflow.Context, phase string, stmts []planner.Statement) error {
 	if len(stmts) == 0 {
 		return nil
 	}

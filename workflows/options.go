@@ -7,10 +7,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/zdmhq/zdm/activities"
-	"github.com/zdmhq/zdm/internal/planner"
 )
-
-type plannerStatement = planner.Statement
 
 var final = []string{activities.ErrInvalidMigration, activities.ErrTableBusy, activities.ErrSQL, activities.ErrFlagsUnavailable, activities.ErrMismatch}
 

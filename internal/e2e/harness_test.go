@@ -275,17 +275,9 @@ func progress(t *testing.T, c client.Client, name string) workflows.Progress {
 	return p
 }
 
-// waitFor polls cond until it holds or the timeout passes.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s", timeout, what)
+	testenv.WaitFor(t, timeout, what, cond)
 }
 
 // waitForGate waits until the migration waits at gate.

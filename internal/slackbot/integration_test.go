@@ -22,6 +22,7 @@ import (
 	"github.com/zdmhq/zdm/internal/notify"
 	"github.com/zdmhq/zdm/internal/progress"
 	"github.com/zdmhq/zdm/internal/spec"
+	"github.com/zdmhq/zdm/internal/testenv"
 	"github.com/zdmhq/zdm/workflows"
 )
 
@@ -197,18 +198,6 @@ func TestRejectFromAGateNotification(t *testing.T) {
 
 type url2blocks struct{ channel, blocks string }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s", timeout, what)
-}
-
 // With no worker answering, status falls back to Temporal's record (phase, the rows
 // of the last backfill heartbeat), says the figures may be stale and never hangs:
 // inline when the fallback is ready in time, through response_url when it is not.
@@ -222,7 +211,7 @@ func TestStatusWithoutAWorkerFallsBackToTemporalsRecord(t *testing.T) {
 	// About 10 s of backfill, in 5 s slices heartbeating every batch.
 	startMigration(t, c, queue, name, "{batch_size: 100, max_rows_per_second: 2000}",
 		workflows.Options{HeartbeatTimeout: 2 * time.Second})
-	waitFor(t, 30*time.Second, "a backfill slice that has heartbeated", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "a backfill slice that has heartbeated", func() bool {
 		resp, err := c.DescribeWorkflowExecution(context.Background(), spec.WorkflowID(name), "")
 		if err != nil {
 			return false
