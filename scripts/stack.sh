@@ -6,10 +6,17 @@
 #   scripts/stack.sh down          stop what this script started, and nothing else
 #   scripts/stack.sh status        one line per component
 #   scripts/stack.sh env           export lines for eval "$(scripts/stack.sh env)"
+#   scripts/stack.sh pg-ensure     only the PostgreSQL part of `up`: start the local cluster
+#                                  if needed, create the roles and databases named by
+#                                  DATABASE_URL and UNLEASH_DATABASE_URL that do not exist
 #
 # All state lives under .stack/ in the repository. A component that already answers at its
 # address is used as it is; what this script starts is recorded in .stack/*.pid (and
 # .stack/postgres.started) so that `down` stops only that.
+#
+# PostgreSQL roles and databases are only ever created, never changed: a role that already
+# exists (the cluster's superuser, a role of another program) is left exactly as it is, and
+# when the URL cannot log in with it the script stops and says which URL to correct.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -142,39 +149,107 @@ pg_install() {
 # psql as the cluster's superuser, over the local socket.
 pg_super() { (cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -p "$(pg_cluster_port)" "$@"); }
 
-# pg_ensure_owner URL CREATEDB|NOCREATEDB: create the URL's role and database, idempotently.
+# pg_url_with_db URL DB: URL naming database DB instead of its own.
+pg_url_with_db() {
+	local re='^(postgres(ql)?://[^/?]*)(/[^?]*)?(\?.*)?$'
+	[[ "$1" =~ $re ]] || return 1
+	printf '%s/%s%s' "${BASH_REMATCH[1]}" "$2" "${BASH_REMATCH[4]}"
+}
+
+# pg_who URL: user@host:port/db, never the password.
+pg_who() {
+	printf '%s@%s:%s/%s' "$(pg_url_part "$1" user)" "$(pg_url_part "$1" host)" "$(pg_url_part "$1" port)" "$(pg_url_part "$1" db)"
+}
+
+# pg_login_error URL: succeeds when URL logs in; otherwise prints the server's complaint
+# (psql's first line, which never holds the password).
+pg_login_error() {
+	local out
+	out="$(psql "$1" -XAtqc 'select 1' 2>&1 >/dev/null)" && return 0
+	out="$(head -n1 <<<"$out")"
+	printf '%s' "${out#psql: error: }"
+	return 1
+}
+
+# pg_refused VAR URL WHY NOTE: stop, naming the URL (never its password), what the server
+# said, why zdm-stack did not change anything (NOTE) and the fix.
+pg_refused() {
+	local var="$1" url="$2" why="$3" note="$4"
+	die "PostgreSQL refuses $var ($(pg_who "$url")): ${why:-cannot log in}
+  $note
+  Fix: correct the password in $var, or name in $var a role that does not exist yet (zdm-stack
+  creates it, with that password); and check that pg_hba.conf lets it log in from $(pg_url_part "$url" host)."
+}
+
+pg_role_exists() {
+	[[ "$(pg_super -d postgres -At -v role="$1" <<<"SELECT 1 FROM pg_roles WHERE rolname = :'role'")" == 1 ]]
+}
+
+# pg_ensure_owner VAR URL CREATEDB|NOCREATEDB: create the URL's role (when it does not
+# exist) and database (when it does not exist). An existing role is never altered: when
+# the URL cannot log in with it, this stops with what to correct.
 pg_ensure_owner() {
-	local url="$1" createdb="$2" user pw db
+	local var="$1" url="$2" createdb="$3" user pw db why created=0
 	user="$(pg_url_part "$url" user)"
 	pw="$(pg_url_part "$url" password)"
 	db="$(pg_url_part "$url" db)"
-	[[ -n "$user" && -n "$db" ]] || die "cannot create a role and database from a URL without user or database name"
-	log "ensuring role $user and database $db in cluster $ZDM_PG_VERSION/$ZDM_PG_CLUSTER"
-	pg_super -d postgres -v role="$user" -v pw="$pw" -v db="$db" -v createdb="$createdb" <<'SQL'
-SELECT format('CREATE ROLE %I LOGIN', :'role')
- WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') \gexec
-SELECT format('ALTER ROLE %I LOGIN NOSUPERUSER %s PASSWORD %L', :'role', :'createdb', :'pw') \gexec
+	[[ -n "$user" && -n "$db" ]] || die "$var ($(pg_who "$url")) names no user or no database: zdm-stack cannot create a role and database from it"
+	if pg_role_exists "$user"; then
+		# Not ours to change: go on (to create a missing database) only when the URL's
+		# credentials already log in.
+		why="$(pg_login_error "$(pg_url_with_db "$url" postgres)")" ||
+			pg_refused "$var" "$url" "$why" "Role $user already exists, and zdm-stack never changes an existing role: it only creates roles and databases that do not exist."
+		log "role $user exists and $var logs in with it; leaving the role as it is"
+	else
+		log "creating role $user ($createdb) in cluster $ZDM_PG_VERSION/$ZDM_PG_CLUSTER"
+		pg_super -d postgres -v role="$user" -v pw="$pw" -v createdb="$createdb" <<'SQL'
+SELECT format('CREATE ROLE %I LOGIN NOSUPERUSER %s', :'role', :'createdb')
+    || CASE WHEN :'pw' <> '' THEN format(' PASSWORD %L', :'pw') ELSE '' END \gexec
+SQL
+		created=1
+	fi
+	if ((created)) && [[ "$createdb" == CREATEDB ]]; then
+		# make bench starts each measurement from a checkpoint, for a fair comparison.
+		pg_super -d postgres -v role="$user" <<'SQL'
+SELECT format('GRANT pg_checkpoint TO %I', :'role')
+ WHERE EXISTS (SELECT FROM pg_roles WHERE rolname = 'pg_checkpoint') \gexec
+SQL
+	fi
+	pg_super -d postgres -v role="$user" -v db="$db" <<'SQL'
 SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'role')
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') \gexec
--- make bench starts each measurement from a checkpoint, for a fair comparison.
-SELECT format('GRANT pg_checkpoint TO %I', :'role')
- WHERE :'createdb' = 'CREATEDB' AND EXISTS (SELECT FROM pg_roles WHERE rolname = 'pg_checkpoint') \gexec
 SQL
 }
 
+# pg_ours HOST PORT: the server there is the local Debian cluster this script manages.
+pg_ours() { is_local_host "$1" && pg_cluster_online && [[ "$(pg_cluster_port)" == "$2" ]]; }
+
 pg_up() {
-	local need=() url host port
-	for url in "$DATABASE_URL" "$UNLEASH_DATABASE_URL"; do
-		pg_answers "$url" || need+=("$url")
+	local need=() vars=() url host port var i why
+	for var in DATABASE_URL UNLEASH_DATABASE_URL; do
+		pg_answers "${!var}" || {
+			need+=("${!var}")
+			vars+=("$var")
+		}
 	done
 	if ((${#need[@]} == 0)); then
 		log "PostgreSQL answers at $(pg_url_part "$DATABASE_URL" host):$(pg_url_part "$DATABASE_URL" port); using it"
 		return 0
 	fi
-	for url in "${need[@]}"; do
+	for i in "${!need[@]}"; do
+		url="${need[$i]}"
 		host="$(pg_url_part "$url" host)"
 		port="$(pg_url_part "$url" port)"
-		is_local_host "$host" || die "PostgreSQL at $host:$port does not answer, and zdm-stack only manages a local cluster"
+		if pg_isready -q -t 3 -d "$url" >/dev/null 2>&1; then
+			# A server answers, only not to this URL: the script may create roles in its
+			# own cluster, and touches nothing in anyone else's.
+			if ! pg_ours "$host" "$port"; then
+				why="$(pg_login_error "$url")" ||
+					pg_refused "${vars[$i]}" "$url" "$why" "The server at $host:$port is not the local cluster $ZDM_PG_VERSION/$ZDM_PG_CLUSTER that zdm-stack manages, so it creates nothing there."
+			fi
+		else
+			is_local_host "$host" || die "PostgreSQL at $host:$port does not answer, and zdm-stack only manages a local cluster"
+		fi
 	done
 	port="$(pg_url_part "${need[0]}" port)"
 
@@ -190,20 +265,22 @@ pg_up() {
 		pg_ctlcluster "$ZDM_PG_VERSION" "$ZDM_PG_CLUSTER" start >&2
 		printf '%s %s\n' "$ZDM_PG_VERSION" "$ZDM_PG_CLUSTER" >"$STACK/postgres.started"
 	fi
-	local i
 	for i in $(seq 60); do
 		pg_isready -q -h 127.0.0.1 -p "$port" && break
 		sleep 0.5
 	done
 	pg_isready -q -h 127.0.0.1 -p "$port" || die "PostgreSQL on 127.0.0.1:$port is not ready after 30s"
 
-	for url in "${need[@]}"; do
-		if [[ "$url" == "$DATABASE_URL" ]]; then
-			pg_ensure_owner "$url" CREATEDB
+	for i in "${!need[@]}"; do
+		url="${need[$i]}"
+		pg_answers "$url" && continue # the same URL twice, or made to answer just now
+		if [[ "${vars[$i]}" == DATABASE_URL ]]; then
+			pg_ensure_owner "${vars[$i]}" "$url" CREATEDB
 		else
-			pg_ensure_owner "$url" NOCREATEDB
+			pg_ensure_owner "${vars[$i]}" "$url" NOCREATEDB
 		fi
-		pg_answers "$url" || die "PostgreSQL still refuses $(pg_url_part "$url" user)@$(pg_url_part "$url" host):$(pg_url_part "$url" port)/$(pg_url_part "$url" db)"
+		why="$(pg_login_error "$url")" ||
+			pg_refused "${vars[$i]}" "$url" "$why" "zdm-stack created what was missing and changed nothing that existed."
 	done
 	log "PostgreSQL ready on 127.0.0.1:$port"
 }
@@ -463,7 +540,7 @@ cmd_status() {
 }
 
 usage() {
-	sed -n '2,8s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+	sed -n '2,11s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
 	exit 2
 }
 
@@ -475,6 +552,10 @@ main() {
 	down) cmd_down ;;
 	status) cmd_status ;;
 	env) cmd_env ;;
+	pg-ensure)
+		mkdir -p "$STACK"
+		pg_up
+		;;
 	*) usage ;;
 	esac
 }
