@@ -32,7 +32,12 @@ const (
 // NotifyInput is one message to the team's Slack channel.
 type NotifyInput struct {
 	Migration string `json:"migration"`
-	Table     string `json:"table,omitempty"`
+	// RunID is the workflow's first run ID (the same across continue-as-new, different
+	// for each run of a migration name): the gate buttons carry it, so that a message
+	// cannot decide a later run of the same migration. Empty in inputs recorded before
+	// it existed: the message then has no buttons.
+	RunID string `json:"run_id,omitempty"`
+	Table string `json:"table,omitempty"`
 	// Event is gate, completed, failed or rolled_back.
 	Event string `json:"event"`
 	// Gate is the gate the migration waits at (event gate); the message carries
@@ -49,7 +54,7 @@ type NotifyInput struct {
 // off. A rate limit is retried after the delay Slack asks for.
 func (a *Activities) Notify(ctx context.Context, in NotifyInput) error {
 	ev := notify.Event{
-		Kind: in.Event, Migration: in.Migration, Table: in.Table, Gate: in.Gate, Detail: in.Detail,
+		Kind: in.Event, Migration: in.Migration, Run: in.RunID, Table: in.Table, Gate: in.Gate, Detail: in.Detail,
 		RowsDone: in.RowsDone, RowsTotal: in.RowsTotal, Elapsed: in.Elapsed,
 	}
 	if err := ev.Validate(); err != nil {

@@ -470,7 +470,10 @@ func (r *run) notify(ctx workflow.Context, event, gate, detail string) {
 	if r.st.Plan != nil {
 		table = r.st.Plan.TableName()
 	}
-	in := activities.NotifyInput{Migration: r.m.Name, Table: table, Event: event, Gate: gate, Detail: detail,
+	// The first run ID names this run of the migration across continue-as-new; the gate
+	// buttons carry it so that they cannot decide a later run of the same name.
+	in := activities.NotifyInput{Migration: r.m.Name, RunID: workflow.GetInfo(ctx).FirstRunID,
+		Table: table, Event: event, Gate: gate, Detail: detail,
 		RowsDone: r.st.RowsDone, RowsTotal: r.st.RowsTotal, Elapsed: workflow.Now(ctx).Sub(r.st.StartedAt)}
 	if err := workflow.ExecuteActivity(notifyOptions(ctx), a.Notify, in).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Warn("Slack notification not posted", "event", event, "error", err)

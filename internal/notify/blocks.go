@@ -23,12 +23,17 @@ const (
 	BlockGate = "zdm_gate"
 )
 
-// GateAction is the value a gate button carries: which migration, which gate. A press
-// is checked against the gate the migration waits at when it arrives, so an old
-// button can never decide a gate it was not drawn for.
+// GateAction is the value a gate button carries: which migration, which run of it,
+// which gate. A press is checked against the run of the migration that is current and
+// the gate it waits at when it arrives, so an old button can never decide a gate it was
+// not drawn for, nor a later run of the same migration name.
 type GateAction struct {
 	Migration string `json:"migration"`
 	Gate      string `json:"gate"`
+	// Run is the first run ID of the workflow run the button was drawn for: it stays
+	// the same when the run continues as new, and differs between two runs of one
+	// migration name. Buttons drawn before zdm wrote it have none, and decide nothing.
+	Run string `json:"run,omitempty"`
 }
 
 // Value encodes the action as a button value.
@@ -37,9 +42,14 @@ func (g GateAction) Value() string {
 	return string(b)
 }
 
-var migrationName = regexp.MustCompile(`^[a-z0-9-]+$`)
+var (
+	migrationName = regexp.MustCompile(`^[a-z0-9-]+$`)
+	// runID is what a Temporal run ID looks like (a UUID); anything else is no run.
+	runID = regexp.MustCompile(`^[0-9A-Za-z-]{1,64}$`)
+)
 
-// ParseGateAction reads a button value written by Value.
+// ParseGateAction reads a button value written by Value. A value without a run (from
+// a button drawn by an older zdm) is read, with Run empty: the bot refuses to act on it.
 func ParseGateAction(v string) (GateAction, error) {
 	var g GateAction
 	if err := json.Unmarshal([]byte(v), &g); err != nil {
@@ -50,6 +60,9 @@ func ParseGateAction(v string) (GateAction, error) {
 	}
 	if g.Gate != spec.GateReadNew && g.Gate != spec.GateContract {
 		return g, fmt.Errorf("button value %q names unknown gate %q", v, g.Gate)
+	}
+	if g.Run != "" && !runID.MatchString(g.Run) {
+		return g, fmt.Errorf("button value %q names no valid run", v)
 	}
 	return g, nil
 }
@@ -66,13 +79,21 @@ func GateMeaning(gate string) string {
 }
 
 // GateBlocks say which gate a migration waits at, what approving it does, and carry
-// the Approve and Reject buttons, each behind a confirmation.
-func GateBlocks(migration, gate string) []slack.Block {
+// the Approve and Reject buttons, each behind a confirmation. run is the workflow's
+// first run ID, which the buttons carry; without it no buttons are drawn (they could
+// not be told apart from those of another run), only where to find them.
+func GateBlocks(migration, run, gate string) []slack.Block {
 	text := fmt.Sprintf(":raised_hand: Waiting at gate *%s*", Escape(gate))
 	if m := GateMeaning(gate); m != "" {
 		text += ": " + m + "."
 	}
-	value := GateAction{Migration: migration, Gate: gate}.Value()
+	if run == "" {
+		return []slack.Block{
+			slack.NewSectionBlock(mrkdwn(text), nil, nil),
+			slack.NewContextBlock("", mrkdwn(fmt.Sprintf("Which run of the migration this is is not known here, so there are no buttons: `/migration status %s` draws them.", migration))),
+		}
+	}
+	value := GateAction{Migration: migration, Gate: gate, Run: run}.Value()
 	approve := slack.NewButtonBlockElement(ActionApprove, value, plain("Approve "+gate)).
 		WithStyle(slack.StylePrimary).
 		WithConfirm(slack.NewConfirmationBlockObject(

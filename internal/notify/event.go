@@ -21,6 +21,9 @@ type Event struct {
 	Migration string
 	Table     string
 	Gate      string // for KindGate
+	// Run is the workflow's first run ID, carried by the gate buttons so that they
+	// decide this run only (empty: no buttons, only where to find them).
+	Run string
 	// Detail is free text: why it failed, who rejected and why, what to check.
 	Detail    string
 	RowsDone  int64
@@ -36,7 +39,7 @@ func (e Event) Validate() error {
 	}
 	switch e.Kind {
 	case KindGate:
-		if _, err := ParseGateAction(GateAction{Migration: e.Migration, Gate: e.Gate}.Value()); err != nil {
+		if _, err := ParseGateAction(GateAction{Migration: e.Migration, Gate: e.Gate, Run: e.Run}.Value()); err != nil {
 			return fmt.Errorf("gate notification of %s: %w", e.Migration, err)
 		}
 	case KindCompleted, KindFailed, KindRolledBack:
@@ -81,7 +84,7 @@ func Message(e Event) (string, []slack.Block) {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(Truncate(Escape(e.Detail), 2900)), nil, nil))
 	}
 	if e.Kind == KindGate {
-		blocks = append(blocks, GateBlocks(e.Migration, e.Gate)...)
+		blocks = append(blocks, GateBlocks(e.Migration, e.Run, e.Gate)...)
 		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(fmt.Sprintf(
 			"Only approvers named in the bot's SLACK_APPROVERS can press these. Or: `zdm approve %s --gate %s --by <you>`", e.Migration, e.Gate))))
 	}

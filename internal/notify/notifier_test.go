@@ -93,7 +93,7 @@ func TestGateNotificationCarriesTheButtonsTheBotHandles(t *testing.T) {
 	n, err := New(Config{Token: "xoxb-secret", Channel: "C123", APIURL: f.URL + "/"}, slog.New(slog.NewTextHandler(&logs, nil)))
 	require.NoError(t, err)
 	ts, err := n.Post(context.Background(), Event{
-		Kind: KindGate, Migration: "orders", Table: "public.orders", Gate: "contract",
+		Kind: KindGate, Migration: "orders", Table: "public.orders", Gate: "contract", Run: testRun,
 		RowsDone: 1500, RowsTotal: 1500, Elapsed: 75 * time.Second,
 	})
 	require.NoError(t, err)
@@ -126,9 +126,42 @@ func TestGateNotificationCarriesTheButtonsTheBotHandles(t *testing.T) {
 		assert.Equal(t, id, el["action_id"])
 		g, err := ParseGateAction(el["value"].(string))
 		require.NoError(t, err)
-		assert.Equal(t, GateAction{Migration: "orders", Gate: "contract"}, g)
+		assert.Equal(t, GateAction{Migration: "orders", Gate: "contract", Run: testRun}, g, "the button names the run it decides")
 		assert.NotNil(t, el["confirm"], "%s asks for confirmation", id)
 	}
+}
+
+const testRun = "0195c3a2-7d4e-7a1b-9f00-3c5e8d2b1a44"
+
+// A gate event that does not know its run (an activity input recorded before runs were
+// passed) says where the buttons are rather than draw buttons that decide nothing.
+func TestGateNotificationWithoutARunHasNoButtons(t *testing.T) {
+	ev := Event{Kind: KindGate, Migration: "orders", Gate: "contract"}
+	require.NoError(t, ev.Validate())
+	_, blocks := Message(ev)
+	raw, err := json.Marshal(blocks)
+	require.NoError(t, err)
+	assert.NotContains(t, string(raw), `"actions"`)
+	assert.Contains(t, string(raw), "Waiting at gate *contract*")
+	assert.Contains(t, string(raw), "`/migration status orders` draws them")
+}
+
+func TestGateActionValuesNameTheirRun(t *testing.T) {
+	v := GateAction{Migration: "orders", Gate: "contract", Run: testRun}.Value()
+	assert.Equal(t, `{"migration":"orders","gate":"contract","run":"`+testRun+`"}`, v)
+	g, err := ParseGateAction(v)
+	require.NoError(t, err)
+	assert.Equal(t, testRun, g.Run)
+
+	// A button drawn before buttons named their run still reads, with no run: the bot
+	// then refuses it, saying why.
+	g, err = ParseGateAction(`{"migration":"orders","gate":"contract"}`)
+	require.NoError(t, err)
+	assert.Equal(t, GateAction{Migration: "orders", Gate: "contract"}, g)
+
+	_, err = ParseGateAction(`{"migration":"orders","gate":"contract","run":"x y"}`)
+	assert.ErrorContains(t, err, "names no valid run")
+	assert.Error(t, Event{Kind: KindGate, Migration: "orders", Gate: "contract", Run: "<run>"}.Validate())
 }
 
 func TestFailureNotificationEscapesItsDetail(t *testing.T) {

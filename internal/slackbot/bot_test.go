@@ -14,8 +14,14 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/mocks"
 
 	"github.com/zdmhq/zdm/activities"
 	"github.com/zdmhq/zdm/internal/notify"
@@ -223,7 +229,7 @@ func TestStatusOfALiveMigrationAtAGateCarriesTheButtons(t *testing.T) {
 	bot := offlineBot(t, nil, Options{})
 	bot.cfg.UIURL = "https://temporal.example.com"
 	at := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
-	v := statusView{Name: "orders", Live: true,
+	v := statusView{Name: "orders", Live: true, FirstRunID: "run-0",
 		Record: &progress.Record{WorkflowID: "zdm-orders", RunID: "run-1", Status: enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING},
 		Progress: &workflows.Progress{
 			Migration: "orders", Table: "public.orders", Phase: workflows.PhaseAwaiting, AwaitingGate: "contract",
@@ -245,10 +251,89 @@ func TestStatusOfALiveMigrationAtAGateCarriesTheButtons(t *testing.T) {
 	assert.NotContains(t, j, "may be stale")
 	assert.NotContains(t, j, "ETA", "no ETA while paused")
 	assert.Equal(t, map[string]string{
-		notify.ActionApprove: `{"migration":"orders","gate":"contract"}`,
-		notify.ActionReject:  `{"migration":"orders","gate":"contract"}`,
-	}, buttons(t, m))
+		notify.ActionApprove: `{"migration":"orders","gate":"contract","run":"run-0"}`,
+		notify.ActionReject:  `{"migration":"orders","gate":"contract","run":"run-0"}`,
+	}, buttons(t, m), "the buttons name the first run of the run chain, which outlives continue-as-new")
 	assert.Equal(t, "Migration orders: awaiting approval, waiting at gate contract", m.Text)
+	assert.NotContains(t, j, "(:double_vertical_bar: paused)", "a pause holds the backfill only, which is over")
+
+	// Without Temporal's record the run is unknown: no buttons that could name the wrong one.
+	v.Record, v.FirstRunID = nil, ""
+	j = blocksJSON(t, inChannel("", bot.statusBlocks(v)...))
+	assert.Empty(t, buttons(t, inChannel("", bot.statusBlocks(v)...)))
+	assert.Contains(t, j, "`/migration status orders` draws them")
+}
+
+// While paused, the backfill has no rate and no ETA to show, and the status says who paused it.
+func TestStatusOfAPausedBackfillSaysPausedWithoutRateOrETA(t *testing.T) {
+	bot := offlineBot(t, nil, Options{})
+	v := statusView{Name: "orders", Live: true, FirstRunID: "run-0",
+		Record: &progress.Record{WorkflowID: "zdm-orders", RunID: "run-0", Status: enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, Phase: "backfilling"},
+		Progress: &workflows.Progress{Migration: "orders", Table: "public.orders", Phase: workflows.PhaseBackfilling,
+			RowsDone: 250, RowsTotal: 1000, Percent: 25, RowsPerSec: 49.6, Paused: true, PausedBy: "bob peak hours"}}
+	m := inChannel(statusText(v), bot.statusBlocks(v)...)
+	j := blocksJSON(t, m)
+	assert.Equal(t, "Migration orders: backfilling, paused by bob peak hours", m.Text)
+	assert.Contains(t, j, ":gear: backfilling (:double_vertical_bar: paused)")
+	assert.Contains(t, j, "250 / 1,000 rows · paused by bob peak hours: no rate or ETA until resumed")
+	assert.NotContains(t, j, "rows/s")
+	assert.NotContains(t, j, "· ETA")
+
+	v.Progress.Paused, v.Progress.PausedBy, v.Progress.ETA = false, "", 15*time.Second
+	m = inChannel(statusText(v), bot.statusBlocks(v)...)
+	assert.Equal(t, "Migration orders: backfilling", m.Text)
+	assert.Contains(t, blocksJSON(t, m), "250 / 1,000 rows · 50 rows/s · ETA 15s")
+}
+
+// A press is checked against the migration's current run before anything is sent to it.
+func TestAPressIsCheckedAgainstTheCurrentRun(t *testing.T) {
+	const first, later = "0195c3a2-0000-7000-8000-000000000001", "0195c3a2-0000-7000-8000-000000000002"
+	describe := func(firstRun string, st enumspb.WorkflowExecutionStatus) *workflowservice.DescribeWorkflowExecutionResponse {
+		return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{
+			Execution:  &commonpb.WorkflowExecution{WorkflowId: "zdm-orders", RunId: firstRun + "-cont"},
+			FirstRunId: firstRun, Status: st,
+		}}
+	}
+	press := func(t *testing.T, c *mocks.Client, value string) message {
+		t.Helper()
+		f := newFakeSlack(t)
+		bot := offlineBot(t, nil, Options{})
+		if c != nil {
+			bot.temporal = c
+		}
+		bot.Interaction(mustParse(t, pressBody(t, notify.ActionApprove, value, "UAPPROVER", "alice", f.url("p"))))
+		return f.wait(t, "p", 5*time.Second)
+	}
+
+	t.Run("a button that names no run decides nothing, and Temporal is not asked", func(t *testing.T) {
+		m := press(t, nil, `{"migration":"orders","gate":"contract"}`)
+		assert.False(t, m.ReplaceOriginal)
+		assert.Contains(t, m.Text, "Nothing done: this button was drawn by an older zdm and does not say which run of migration *orders* it belongs to")
+		assert.Contains(t, m.Text, "`/migration status orders`")
+	})
+	t.Run("a button of an earlier run decides nothing", func(t *testing.T) {
+		c := mocks.NewClient(t)
+		c.On("DescribeWorkflowExecution", mock.Anything, "zdm-orders", "").Return(describe(later, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING), nil)
+		m := press(t, c, notify.GateAction{Migration: "orders", Gate: "contract", Run: first}.Value())
+		assert.False(t, m.ReplaceOriginal)
+		assert.Contains(t, m.Text, "Nothing done: this message belongs to an earlier run of migration *orders* (run `"+first+"`); the migration of that name now is run `"+later+"`")
+		c.AssertNotCalled(t, "UpdateWorkflow", mock.Anything, mock.Anything)
+	})
+	t.Run("a button of a run that has ended decides nothing", func(t *testing.T) {
+		c := mocks.NewClient(t)
+		c.On("DescribeWorkflowExecution", mock.Anything, "zdm-orders", "").Return(describe(first, enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED), nil)
+		m := press(t, c, notify.GateAction{Migration: "orders", Gate: "contract", Run: first}.Value())
+		assert.Contains(t, m.Text, "Nothing done: migration *orders* has already ended (Completed")
+	})
+	t.Run("a button of the current run goes to that run chain only", func(t *testing.T) {
+		c := mocks.NewClient(t)
+		c.On("DescribeWorkflowExecution", mock.Anything, "zdm-orders", "").Return(describe(first, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING), nil)
+		c.On("UpdateWorkflow", mock.Anything, mock.MatchedBy(func(o client.UpdateWorkflowOptions) bool {
+			return o.WorkflowID == "zdm-orders" && o.FirstExecutionRunID == first && o.UpdateName == workflows.UpdateApprove
+		})).Return(nil, errors.New(`migration orders is waiting at gate "read_new", not "contract"`)).Once()
+		m := press(t, c, notify.GateAction{Migration: "orders", Gate: "contract", Run: first}.Value())
+		assert.Contains(t, m.Text, `Nothing done: migration orders is waiting at gate "read_new", not "contract"`)
+	})
 }
 
 func TestStatusWithoutAWorkerShowsTemporalsRecordAndSaysItMayBeStale(t *testing.T) {

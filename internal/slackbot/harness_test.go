@@ -2,6 +2,7 @@ package slackbot
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/slack-go/slack"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
@@ -24,6 +26,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/zdmhq/zdm/activities"
+	"github.com/zdmhq/zdm/internal/notify"
 	"github.com/zdmhq/zdm/internal/spec"
 	"github.com/zdmhq/zdm/internal/testenv"
 	"github.com/zdmhq/zdm/workflows"
@@ -120,13 +123,19 @@ func testDB(t *testing.T, n int) (dsn string, pool *pgxpool.Pool) {
 // connection of its own so that a test can cut it like a crashed worker's.
 func startWorker(t *testing.T, queue, dsn string) (w worker.Worker, conn client.Client) {
 	t.Helper()
+	return startNotifyingWorker(t, queue, dsn, nil)
+}
+
+// startNotifyingWorker is startWorker with a worker that posts its notices through n.
+func startNotifyingWorker(t *testing.T, queue, dsn string, n *notify.Notifier) (w worker.Worker, conn client.Client) {
+	t.Helper()
 	pool, err := pgxpool.New(context.Background(), dsn)
 	require.NoError(t, err)
 	conn, err = client.Dial(client.Options{HostPort: dev.hostPort, Logger: quietTemporal()})
 	require.NoError(t, err)
 	w = worker.New(conn, queue, worker.Options{WorkerStopTimeout: 5 * time.Second})
 	w.RegisterWorkflow(workflows.MigrationWorkflow)
-	w.RegisterActivity(&activities.Activities{DB: pool})
+	w.RegisterActivity(&activities.Activities{DB: pool, Notifier: n})
 	require.NoError(t, w.Start())
 	t.Cleanup(func() {
 		w.Stop()
@@ -176,6 +185,47 @@ func waitProgress(t *testing.T, c client.Client, name string, timeout time.Durat
 	}
 	t.Fatalf("timed out after %s waiting for %s; last progress %+v", timeout, what, last)
 	return last
+}
+
+// slackAPI stands in for Slack's chat.postMessage: the notifier it returns posts there,
+// and the blocks of every post arrive on the channel.
+func slackAPI(t *testing.T) (*notify.Notifier, <-chan url2blocks) {
+	t.Helper()
+	posts := make(chan url2blocks, 32)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		select {
+		case posts <- url2blocks{channel: r.PostForm.Get("channel"), blocks: r.PostForm.Get("blocks")}:
+		default:
+			t.Errorf("more Slack posts than the test reads")
+		}
+		_, _ = w.Write([]byte(`{"ok":true,"channel":"C0NOTIFY","ts":"1.1"}`))
+	}))
+	t.Cleanup(api.Close)
+	n, err := notify.New(notify.Config{Token: "xoxb-test", Channel: "C0NOTIFY", APIURL: api.URL + "/"}, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	return n, posts
+}
+
+// postedButtons waits for the next post that carries gate buttons and returns them.
+func postedButtons(t *testing.T, posts <-chan url2blocks, timeout time.Duration) map[string]string {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case p := <-posts:
+			var blocks slack.Blocks
+			require.NoError(t, json.Unmarshal([]byte(p.blocks), &blocks))
+			if btn := buttons(t, message{Blocks: &blocks}); len(btn) > 0 {
+				return btn
+			}
+		case <-deadline:
+			t.Fatalf("no notification with gate buttons within %s", timeout)
+		}
+	}
 }
 
 func atGate(gate string) func(workflows.Progress) bool {

@@ -16,6 +16,7 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/zdmhq/zdm/activities"
@@ -53,6 +54,9 @@ func TestApproveFromSlackOnARealMigration(t *testing.T) {
 	require.Contains(t, btn, notify.ActionApprove)
 	require.Contains(t, btn, notify.ActionReject)
 	value := btn[notify.ActionApprove]
+	g, err := notify.ParseGateAction(value)
+	require.NoError(t, err)
+	assert.Equal(t, run.GetRunID(), g.Run, "the buttons name the run they were drawn for")
 
 	stillWaiting := func(why string) {
 		t.Helper()
@@ -96,12 +100,20 @@ func TestApproveFromSlackOnARealMigration(t *testing.T) {
 	})
 
 	t.Run("a button for a gate the migration does not wait at does nothing", func(t *testing.T) {
-		wrong := notify.GateAction{Migration: name, Gate: "read_new"}.Value()
+		wrong := notify.GateAction{Migration: name, Gate: "read_new", Run: g.Run}.Value()
 		m := r.press(notify.ActionApprove, wrong, "UAPPROVER", "alice", "wrong-gate")
 		assert.Equal(t, slack.ResponseTypeEphemeral, m.ResponseType)
 		assert.False(t, m.ReplaceOriginal)
 		assert.Contains(t, m.Text, `Nothing done: migration `+name+` is waiting at gate "contract", not "read_new"`)
 		stillWaiting("after a press for another gate")
+	})
+
+	t.Run("a button that names no run, drawn by an older zdm, does nothing", func(t *testing.T) {
+		legacy := notify.GateAction{Migration: name, Gate: "contract"}.Value()
+		m := r.press(notify.ActionApprove, legacy, "UAPPROVER", "alice", "legacy")
+		assert.False(t, m.ReplaceOriginal)
+		assert.Contains(t, m.Text, "Nothing done: this button was drawn by an older zdm")
+		stillWaiting("after a press of a button without a run")
 	})
 
 	t.Run("an approver's press moves the gate and replaces the message", func(t *testing.T) {
@@ -163,7 +175,7 @@ func TestRejectFromAGateNotification(t *testing.T) {
 	actEnv.RegisterActivity(&activities.Activities{Notifier: n})
 	var acts *activities.Activities
 	_, err = actEnv.ExecuteActivity(acts.Notify, activities.NotifyInput{
-		Migration: name, Table: p.Table, Event: activities.NotifyGate, Gate: p.AwaitingGate,
+		Migration: name, RunID: run.GetRunID(), Table: p.Table, Event: activities.NotifyGate, Gate: p.AwaitingGate,
 		RowsDone: p.RowsDone, RowsTotal: p.RowsTotal, Elapsed: p.Elapsed,
 	})
 	require.NoError(t, err)
@@ -197,6 +209,74 @@ func TestRejectFromAGateNotification(t *testing.T) {
 }
 
 type url2blocks struct{ channel, blocks string }
+
+// A message's buttons belong to the run they were drawn for. After that run is rejected
+// and the migration is started again under the same name, the old gate notification's
+// Approve and Reject (posted by the workflow itself) do nothing to the new run, and say
+// so; the new run's own buttons decide it.
+func TestAButtonOfAnEarlierRunIsRefused(t *testing.T) {
+	t.Parallel()
+	c := temporalClient(t)
+	dsn, _ := testDB(t, 1000)
+	suffix := randomSuffix()
+	queue, name := "slackbot-"+suffix, "slack-earlier-"+suffix
+	n, posts := slackAPI(t)
+	startNotifyingWorker(t, queue, dsn, n)
+	r := newRig(t, c, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	first := startMigration(t, c, queue, name, "{batch_size: 500}", workflows.Options{})
+	waitProgress(t, c, name, 30*time.Second, "gate contract of the first run", atGate("contract"))
+	old := postedButtons(t, posts, 30*time.Second)
+	require.Contains(t, old, notify.ActionApprove)
+	require.Contains(t, old, notify.ActionReject)
+	g, err := notify.ParseGateAction(old[notify.ActionApprove])
+	require.NoError(t, err)
+	assert.Equal(t, first.GetRunID(), g.Run, "the workflow's notification names its run")
+
+	// The first run is rejected (from the CLI, say), rolls back, and the migration is
+	// started again under the same name.
+	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: spec.WorkflowID(name), UpdateName: workflows.UpdateReject,
+		Args:         []any{workflows.Decision{Gate: "contract", By: "cli:bob", Comment: "start over"}},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	require.NoError(t, err)
+	require.NoError(t, h.Get(ctx, nil))
+	var res workflows.Result
+	require.NoError(t, first.Get(ctx, &res))
+	require.Equal(t, workflows.PhaseRolledBack, res.Status)
+
+	second := startMigration(t, c, queue, name, "{batch_size: 500}", workflows.Options{})
+	require.NotEqual(t, first.GetRunID(), second.GetRunID())
+	waitProgress(t, c, name, 30*time.Second, "gate contract of the second run", atGate("contract"))
+
+	for _, action := range []string{notify.ActionApprove, notify.ActionReject} {
+		m := r.press(action, old[action], "UAPPROVER", "alice", "old-"+action)
+		assert.Equal(t, slack.ResponseTypeEphemeral, m.ResponseType)
+		assert.False(t, m.ReplaceOriginal, "the old message stays as it is")
+		assert.Contains(t, m.Text, "Nothing done: this message belongs to an earlier run of migration *"+name+"* (run `"+first.GetRunID()+"`)")
+		assert.Contains(t, m.Text, "now is run `"+second.GetRunID()+"`")
+		waitProgress(t, c, name, 5*time.Second, "the second run still at gate contract after an old "+action, atGate("contract"))
+	}
+
+	assert.Equal(t, postedButtons(t, posts, 30*time.Second), map[string]string{
+		notify.ActionApprove: notify.GateAction{Migration: name, Gate: "contract", Run: second.GetRunID()}.Value(),
+		notify.ActionReject:  notify.GateAction{Migration: name, Gate: "contract", Run: second.GetRunID()}.Value(),
+	}, "the second run's notification names the second run")
+	m, _ := r.command("status "+name, "UREADER", "second-status")
+	cur := buttons(t, m)
+	g, err = notify.ParseGateAction(cur[notify.ActionApprove])
+	require.NoError(t, err)
+	assert.Equal(t, second.GetRunID(), g.Run, "and so do the buttons of /migration status")
+	m = r.press(notify.ActionApprove, cur[notify.ActionApprove], "UAPPROVER", "alice", "new-approve")
+	assert.True(t, m.ReplaceOriginal, m.Text)
+	require.NoError(t, second.Get(ctx, &res))
+	assert.Equal(t, workflows.PhaseCompleted, res.Status)
+	require.Len(t, res.Progress.Approvals, 1, "only the second run's own button decided it")
+	assert.Equal(t, "slack:UAPPROVER (alice)", res.Progress.Approvals[0].By)
+}
 
 // With no worker answering, status falls back to Temporal's record (phase, the rows
 // of the last backfill heartbeat), says the figures may be stale and never hangs:

@@ -66,14 +66,31 @@ func (b *Bot) decide(ctx context.Context, ic slack.InteractionCallback, act slac
 		return
 	}
 
+	if g.Run == "" {
+		log.Warn("gate decision refused: the button names no run")
+		b.reply(ic.ResponseURL, ephemeralNote(fmt.Sprintf(
+			":information_source: Nothing done: this button was drawn by an older zdm and does not say which run of migration *%s* it belongs to, so it cannot %s anything. `/migration status %s` shows the gate the migration waits at now, with buttons for its current run.",
+			g.Migration, verb, g.Migration)))
+		return
+	}
+	log = log.With("run", g.Run)
+	if note, ok := b.checkRun(ctx, g, verb); !ok {
+		log.Warn("gate decision refused", "reason", note)
+		b.reply(ic.ResponseURL, ephemeralNote(note))
+		return
+	}
+
 	by := fmt.Sprintf("slack:%s (%s)", ic.User.ID, orDefault(ic.User.Name, "unknown name"))
 	cctx, cancel := b.callCtx(ctx)
 	defer cancel()
 	opts := client.UpdateWorkflowOptions{
-		WorkflowID:   spec.WorkflowID(g.Migration),
-		UpdateName:   update,
-		Args:         []any{workflows.Decision{Gate: g.Gate, By: by}},
-		WaitForStage: client.WorkflowUpdateStageCompleted,
+		WorkflowID: spec.WorkflowID(g.Migration),
+		// Temporal refuses the update if the running execution is not of this run's
+		// chain, even should another run start after checkRun.
+		FirstExecutionRunID: g.Run,
+		UpdateName:          update,
+		Args:                []any{workflows.Decision{Gate: g.Gate, By: by}},
+		WaitForStage:        client.WorkflowUpdateStageCompleted,
 	}
 	if act.ActionTs != "" {
 		// The same press delivered twice is the same update, which Temporal runs once.
@@ -105,6 +122,39 @@ func (b *Bot) decide(ctx context.Context, ic slack.InteractionCallback, act slac
 	b.reply(ic.ResponseURL, m)
 }
 
+// checkRun compares the run a button was drawn for with the migration's latest run:
+// a message of an earlier run of the same migration name must not decide a later one.
+// It returns what to tell the presser when the press must do nothing.
+func (b *Bot) checkRun(ctx context.Context, g notify.GateAction, verb string) (string, bool) {
+	cctx, cancel := b.callCtx(ctx)
+	defer cancel()
+	resp, err := b.temporal.DescribeWorkflowExecution(cctx, spec.WorkflowID(g.Migration), "")
+	var nf *serviceerror.NotFound
+	switch {
+	case errors.As(err, &nf):
+		return fmt.Sprintf(":mag: Nothing done: there is no migration named *%s*.", g.Migration), false
+	case err != nil:
+		return b.temporalTrouble("migration "+g.Migration, err), false
+	}
+	if current := firstRunID(resp); current != g.Run {
+		return earlierRun(g, current, verb), false
+	}
+	if rec := progress.RecordOf(resp); !rec.Running() {
+		return ended(g, rec, verb), false
+	}
+	return "", true
+}
+
+func earlierRun(g notify.GateAction, current, verb string) string {
+	return fmt.Sprintf(":information_source: Nothing done: this message belongs to an earlier run of migration *%s* (run `%s`); the migration of that name now is run `%s`, which a button of another run cannot %s. `/migration status %s` shows the current run, with its own buttons.",
+		g.Migration, g.Run, orDefault(current, "unknown"), verb, g.Migration)
+}
+
+func ended(g notify.GateAction, rec progress.Record, verb string) string {
+	return fmt.Sprintf(":information_source: Nothing done: migration *%s* has already ended (%s, phase %s), so there is no gate to %s.",
+		g.Migration, rec.StatusName(), orDefault(rec.Phase, "unknown"), verb)
+}
+
 // decisionError says why a press did nothing, in the words a presser can act on.
 func (b *Bot) decisionError(ctx context.Context, g notify.GateAction, verb string, err error) string {
 	var timeout *client.WorkflowUpdateServiceTimeoutOrCanceledError
@@ -117,9 +167,11 @@ func (b *Bot) decisionError(ctx context.Context, g notify.GateAction, verb strin
 		cctx, cancel := b.callCtx(ctx)
 		defer cancel()
 		if resp, derr := b.temporal.DescribeWorkflowExecution(cctx, spec.WorkflowID(g.Migration), ""); derr == nil {
-			rec := progress.RecordOf(resp)
-			return fmt.Sprintf(":information_source: Nothing done: migration *%s* has already ended (%s, phase %s), so there is no gate to %s.",
-				g.Migration, rec.StatusName(), orDefault(rec.Phase, "unknown"), verb)
+			if current := firstRunID(resp); g.Run != "" && current != g.Run {
+				// Another run started between the check and the update.
+				return earlierRun(g, current, verb)
+			}
+			return ended(g, progress.RecordOf(resp), verb)
 		}
 		return fmt.Sprintf(":mag: Nothing done: there is no migration named *%s*.", g.Migration)
 	}

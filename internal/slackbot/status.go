@@ -27,6 +27,9 @@ type statusView struct {
 	Name string
 	// Record is Temporal's own record of the latest run; nil if Describe failed.
 	Record *progress.Record
+	// FirstRunID is the first run ID of the latest run (the same across
+	// continue-as-new), which gate buttons carry; empty if Describe failed.
+	FirstRunID string
 	// Progress is the worker's answer (Live), or the final progress of a run that
 	// returned a result; nil when neither is known.
 	Progress *workflows.Progress
@@ -93,6 +96,7 @@ func (b *Bot) gather(ctx context.Context, name string) (statusView, error) {
 	case derr == nil:
 		rec := progress.RecordOf(resp)
 		v.Record = &rec
+		v.FirstRunID = firstRunID(resp)
 	}
 	if qerr == nil {
 		v.Progress, v.Live = p, true
@@ -143,6 +147,9 @@ func statusText(v statusView) string {
 		phase = v.Record.Phase
 	}
 	s := fmt.Sprintf("Migration %s: %s", v.Name, orDefault(strings.ReplaceAll(phase, "_", " "), "phase unknown"))
+	if p := v.Progress; holding(p) && v.Live {
+		s += ", paused" + prefixed(" by ", p.PausedBy)
+	}
 	if p := v.Progress; p != nil && p.AwaitingGate != "" && v.Live {
 		s += ", waiting at gate " + p.AwaitingGate
 	}
@@ -187,7 +194,11 @@ func (b *Bot) statusBlocks(v statusView) []slack.Block {
 
 	blocks := []slack.Block{slack.NewHeaderBlock(plain("Migration " + v.Name))}
 
-	fields := []string{"*Phase*\n" + phaseLabel(phase), "*Table*\n" + orDefault(notify.Escape(table), "unknown")}
+	label := phaseLabel(phase)
+	if holding(p) && v.Live {
+		label += " (:double_vertical_bar: paused)"
+	}
+	fields := []string{"*Phase*\n" + label, "*Table*\n" + orDefault(notify.Escape(table), "unknown")}
 	if rec != nil {
 		fields = append(fields, "*Workflow*\n"+rec.StatusName())
 	}
@@ -224,7 +235,8 @@ func (b *Bot) statusBlocks(v statusView) []slack.Block {
 
 	switch {
 	case p != nil && v.Live && v.Running() && p.AwaitingGate != "":
-		blocks = append(blocks, notify.GateBlocks(v.Name, p.AwaitingGate)...)
+		// Without Temporal's record the run is unknown, and so are buttons that name it.
+		blocks = append(blocks, notify.GateBlocks(v.Name, v.FirstRunID, p.AwaitingGate)...)
 	case v.Stale() && phase == string(workflows.PhaseAwaiting):
 		blocks = append(blocks, section(":raised_hand: Waits for approval. Which gate, and the buttons, show once a worker answers; a decision needs a worker anyway."))
 	}
@@ -287,11 +299,17 @@ func progressText(v statusView) string {
 	} else {
 		parts = append(parts, notify.Count(p.RowsDone)+" rows")
 	}
-	if p.RowsPerSec > 0 {
-		parts = append(parts, notify.Count(int64(math.Round(p.RowsPerSec)))+" rows/s")
-	}
-	if p.ETA > 0 && !p.Paused {
-		parts = append(parts, "ETA "+notify.Duration(p.ETA))
+	switch {
+	case holding(p):
+		// A paused backfill moves at no rate and has no end in sight.
+		parts = append(parts, "paused"+prefixed(" by ", notify.Escape(p.PausedBy))+": no rate or ETA until resumed")
+	default:
+		if p.RowsPerSec > 0 {
+			parts = append(parts, notify.Count(int64(math.Round(p.RowsPerSec)))+" rows/s")
+		}
+		if p.ETA > 0 && !p.Paused {
+			parts = append(parts, "ETA "+notify.Duration(p.ETA))
+		}
 	}
 	s := fmt.Sprintf("%s  *%.1f%%*\n%s", notify.Bar(p.Percent), p.Percent, strings.Join(parts, " · "))
 	if p.Batches > 0 || p.LockRetries > 0 {
@@ -342,6 +360,25 @@ func fieldsSection(fields []string) *slack.SectionBlock {
 
 func plain(s string) *slack.TextBlockObject {
 	return slack.NewTextBlockObject(slack.PlainTextType, notify.Truncate(s, 150), false, false)
+}
+
+// firstRunID is the first run ID of the run a describe answer is about: the ID that
+// stays the same when a run continues as new, and that gate buttons carry.
+func firstRunID(resp *workflowservice.DescribeWorkflowExecutionResponse) string {
+	return resp.GetWorkflowExecutionInfo().GetFirstRunId()
+}
+
+// holding says whether a pause holds the migration now: pause acts on the backfill, so
+// it holds until the backfill is over and means nothing after it.
+func holding(p *workflows.Progress) bool {
+	if p == nil || !p.Paused {
+		return false
+	}
+	switch p.Phase {
+	case workflows.PhaseValidating, workflows.PhaseExpanding, workflows.PhaseBackfilling:
+		return true
+	}
+	return false
 }
 
 func prefixed(prefix, s string) string {
