@@ -333,9 +333,79 @@ func TestPauseAndResumeSignal(t *testing.T) {
 
 func TestCancelAsksTheWorkflowToRollBack(t *testing.T) {
 	h := newHarness(t)
+	h.c.On("DescribeWorkflowExecution", mock.Anything, "zdm-orders", "").Return(described(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, "backfilling"), nil)
 	h.c.On("CancelWorkflow", mock.Anything, "zdm-orders", "").Return(nil).Once()
 	assert.Equal(t, ExitOK, h.run("cancel", "orders"))
 	assert.Contains(t, h.stdout.String(), "asked migration orders to cancel: it rolls back unless its contract has begun")
+}
+
+// Cancelling a migration that has ended promises no rollback: it says how the migration
+// ended, that nothing was done, and exits 1.
+func TestCancelAnEndedMigrationDoesNothingAndExits1(t *testing.T) {
+	for _, tc := range []struct {
+		status enumspb.WorkflowExecutionStatus
+		phase  string
+		says   string
+	}{
+		{enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, "completed", "(Completed, phase completed)"},
+		{enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, "rolled_back", "(Completed, phase rolled_back)"},
+		{enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, "failed", "(Failed, phase failed)"},
+	} {
+		t.Run(tc.phase+" "+tc.status.String(), func(t *testing.T) {
+			h := newHarness(t)
+			h.c.On("DescribeWorkflowExecution", mock.Anything, "zdm-orders", "").Return(described(t, tc.status, tc.phase), nil)
+			assert.Equal(t, ExitFailed, h.run("cancel", "orders"))
+			assert.Equal(t, "zdm: migration orders has already ended "+tc.says+": there is nothing to cancel, and nothing was done\n", h.err.String())
+			assert.Empty(t, h.stdout.String(), "no promise of a rollback")
+			h.c.AssertNotCalled(t, "CancelWorkflow", mock.Anything, mock.Anything, mock.Anything)
+		})
+	}
+}
+
+func TestCancelUnknownMigrationExits4(t *testing.T) {
+	h := newHarness(t)
+	h.c.On("DescribeWorkflowExecution", mock.Anything, "zdm-orders", "").Return(nil, serviceerror.NewNotFound("workflow not found"))
+	assert.Equal(t, ExitNotFound, h.run("cancel", "orders"))
+}
+
+// After zdm pause, status says the backfill is paused and by whom, without a rate or ETA
+// that a held backfill does not have.
+func TestStatusOfAPausedBackfill(t *testing.T) {
+	h := newHarness(t)
+	h.c.On("DescribeWorkflowExecution", mock.Anything, "zdm-orders", "").Return(described(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, "backfilling"), nil)
+	h.c.On("QueryWorkflow", mock.Anything, "zdm-orders", "", "progress").Return(value{workflows.Progress{
+		Migration: "orders", Table: "public.orders", Phase: workflows.PhaseBackfilling,
+		RowsDone: 521000, RowsTotal: 1000000, Percent: 52.1, RowsPerSec: 183000, Paused: true, PausedBy: "bob peak traffic",
+	}}, nil)
+	assert.Equal(t, ExitOK, h.run("status", "orders"))
+	out := h.stdout.String()
+	assert.Contains(t, out, "phase         backfilling, paused by bob peak traffic\n")
+	assert.Contains(t, out, "progress      [#####-----] 52.1%  521,000 / 1,000,000 rows  (paused: no rate or ETA until resumed)\n")
+	assert.Contains(t, out, "paused        yes (bob peak traffic); resume with: zdm resume orders\n")
+	assert.NotContains(t, out, "rows/s")
+	assert.NotContains(t, out, "  ETA", "no ETA figure")
+}
+
+// watch moves the rows to the running slice's heartbeat, but computes no ETA while paused.
+func TestWatchOfAPausedBackfillShowsNoRateOrETA(t *testing.T) {
+	h := newHarness(t)
+	d := described(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, "backfilling")
+	beat, err := converter.GetDefaultDataConverter().ToPayloads(activities.SliceProgress{RowsDone: 40})
+	require.NoError(t, err)
+	d.PendingActivities = []*workflowpb.PendingActivityInfo{{
+		ActivityType: &commonpb.ActivityType{Name: "BackfillSlice"}, State: enumspb.PENDING_ACTIVITY_STATE_STARTED,
+		Attempt: 1, HeartbeatDetails: beat,
+	}}
+	h.c.On("DescribeWorkflowExecution", mock.Anything, "zdm-orders", "").Return(d, nil)
+	progressAnswers(h,
+		workflows.Progress{Phase: workflows.PhaseBackfilling, RowsDone: 10, RowsTotal: 100, Percent: 10, RowsPerSec: 10, Paused: true, PausedBy: "bob"},
+		workflows.Progress{Phase: workflows.PhaseAwaiting, AwaitingGate: "contract", RowsDone: 100, RowsTotal: 100, Percent: 100},
+	)
+	assert.Equal(t, ExitAtGate, h.run("watch", "orders"))
+	out := h.stdout.String()
+	assert.Contains(t, out, "[########------------] 40.0%  40 / 100 rows  backfilling  PAUSED by bob\n")
+	assert.NotContains(t, out, "rows/s")
+	assert.NotContains(t, out, "ETA")
 }
 
 func progressAnswers(h *harness, answers ...workflows.Progress) {

@@ -16,7 +16,8 @@ func (e *env) cancelCommand() *cobra.Command {
 		Long: `Cancel asks the migration's workflow to stop. Before contract it rolls back what it
 did, in reverse (flags off, trigger, checks and new columns dropped), and the table ends
 as it began. Once contract has begun there is no going back: it finishes. Follow it with
-zdm watch NAME.`,
+zdm watch NAME. A migration that has already ended (completed, rolled back, failed)
+is left as it is, with exit code 1.`,
 		Args: oneName,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := e.client(cmd.Context())
@@ -24,6 +25,15 @@ zdm watch NAME.`,
 				return err
 			}
 			name := args[0]
+			// A migration that has ended takes no cancellation: say so, rather than
+			// promise a rollback that will not happen.
+			resp, err := e.describe(cmd.Context(), c, name)
+			if err != nil {
+				return err
+			}
+			if !running(resp) {
+				return ended(name, viewOf(name, "", resp), "cancel")
+			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), dialTimeout)
 			defer cancel()
 			if err := c.CancelWorkflow(ctx, spec.WorkflowID(name), ""); err != nil {

@@ -100,14 +100,25 @@ func (e *env) messageError(ctx context.Context, c client.Client, name, what stri
 			return derr
 		}
 		if !running(resp) {
-			v := viewOf(name, "", resp)
-			return exitf(ExitFailed, "migration %s has already ended (%s, phase %s): there is nothing to %s", name, v.Status, v.Phase, what)
+			return ended(name, viewOf(name, "", resp), what)
 		}
 	}
 	if isServiceError(err) {
 		return e.temporalError(name, err)
 	}
 	return exitf(ExitFailed, "%s refused: %s", what, rootCause(err))
+}
+
+// ended refuses a message to a migration that has ended, saying how it ended.
+func ended(name string, v StatusView, what string) error {
+	return exitf(ExitFailed, "migration %s has already ended (%s, phase %s): there is nothing to %s, and nothing was done", name, v.Status, orUnknown(v.Phase), what)
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
 }
 
 // isServiceError says whether err came from the Temporal service rather than from the

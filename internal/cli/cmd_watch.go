@@ -145,7 +145,7 @@ func (e *env) liveRows(ctx context.Context, c client.Client, name string, p *wor
 	if p.RowsTotal > 0 {
 		p.Percent = 100 * float64(p.RowsDone) / float64(p.RowsTotal)
 	}
-	if p.RowsPerSec > 0 {
+	if p.RowsPerSec > 0 && !p.Paused {
 		p.ETA = time.Duration(float64(p.RowsTotal-p.RowsDone) / p.RowsPerSec * float64(time.Second)).Round(time.Second)
 	}
 }

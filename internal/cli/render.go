@@ -31,7 +31,8 @@ func Bar(percent float64, width int) string {
 
 // ProgressText is the backfill's progress in one line:
 // "[#####-----] 52.1%  521,000 / 1,000,000 rows  183,000 rows/s  ETA 3s".
-// Figures not known yet are left out.
+// Figures not known yet are left out, and so are the rate and ETA while a pause holds
+// the backfill: it moves at no rate then, towards no foreseeable end.
 func ProgressText(p workflows.Progress, width int) string {
 	parts := []string{fmt.Sprintf("%s %.1f%%", Bar(p.Percent, width), p.Percent)}
 	if p.RowsTotal > 0 {
@@ -39,13 +40,42 @@ func ProgressText(p workflows.Progress, width int) string {
 	} else {
 		parts = append(parts, Thousands(p.RowsDone)+" rows")
 	}
+	if Holding(p) {
+		return strings.Join(parts, "  ")
+	}
 	if p.RowsPerSec > 0 {
 		parts = append(parts, Thousands(int64(math.Round(p.RowsPerSec)))+" rows/s")
 	}
-	if p.ETA > 0 {
+	if p.ETA > 0 && !p.Paused {
 		parts = append(parts, "ETA "+HumanDuration(p.ETA))
 	}
 	return strings.Join(parts, "  ")
+}
+
+// Holding says whether a pause holds the migration now. Pause acts on the backfill: it
+// holds the migration until the backfill is over, and means nothing after it.
+func Holding(p workflows.Progress) bool {
+	if !p.Paused {
+		return false
+	}
+	switch p.Phase {
+	case workflows.PhaseValidating, workflows.PhaseExpanding, workflows.PhaseBackfilling:
+		return true
+	}
+	return false
+}
+
+// phaseText is the phase as status and watch say it: "backfilling, paused by bob"
+// while a pause holds it.
+func phaseText(p workflows.Progress) string {
+	s := string(p.Phase)
+	if Holding(p) {
+		s += ", paused"
+		if p.PausedBy != "" {
+			s += " by " + p.PausedBy
+		}
+	}
+	return s
 }
 
 // LiveLine is what watch shows for one progress answer: the bar, then the phase, and
@@ -166,9 +196,13 @@ func RenderStatus(v StatusView) string {
 		renderStale(&b, row, v)
 		return b.String()
 	}
-	row("phase", "%s", p.Phase)
+	row("phase", "%s", phaseText(*p))
 	row("table", "%s", p.Table)
-	row("progress", "%s", ProgressText(*p, 10))
+	if Holding(*p) {
+		row("progress", "%s  (paused: no rate or ETA until resumed)", ProgressText(*p, 10))
+	} else {
+		row("progress", "%s", ProgressText(*p, 10))
+	}
 	if p.Batches > 0 || p.LockRetries > 0 {
 		size := ""
 		if p.BatchSize > 0 {

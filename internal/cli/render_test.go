@@ -49,6 +49,23 @@ func TestProgressText(t *testing.T) {
 
 	// Before the backfill: no total, rate or ETA yet.
 	assert.Equal(t, "[----------] 0.0%  0 rows", ProgressText(workflows.Progress{}, 10))
+
+	// A paused backfill has no rate or ETA; a pause left on after the backfill holds
+	// nothing, and the backfill's rate still shows.
+	p.Phase, p.Paused = workflows.PhaseBackfilling, true
+	assert.Equal(t, "[#####-----] 52.1%  521,000 / 1,000,000 rows", ProgressText(p, 10))
+	p.Phase, p.ETA = workflows.PhaseAwaiting, 0
+	assert.Equal(t, "[#####-----] 52.1%  521,000 / 1,000,000 rows  183,000 rows/s", ProgressText(p, 10))
+}
+
+func TestHolding(t *testing.T) {
+	for phase, holds := range map[workflows.Phase]bool{
+		workflows.PhaseValidating: true, workflows.PhaseExpanding: true, workflows.PhaseBackfilling: true,
+		workflows.PhaseVerifying: false, workflows.PhaseAwaiting: false, workflows.PhaseCompleted: false,
+	} {
+		assert.Equal(t, holds, Holding(workflows.Progress{Phase: phase, Paused: true}), phase)
+		assert.False(t, Holding(workflows.Progress{Phase: phase}), phase)
+	}
 }
 
 func TestLiveLine(t *testing.T) {
