@@ -85,7 +85,8 @@ func Plan(ctx context.Context, a *Activities, m *spec.Migration, resuming bool) 
 	if err != nil {
 		return nil, err
 	}
-	plan, err := planner.Build(m, t, planner.Options{Resuming: resuming})
+	plan, err := planner.Build(m, t, planner.Options{Resuming: resuming, Catalog: newCatalog(ctx, a.DB, t),
+		CanQuietTriggers: canQuietTriggers(ctx, a.DB)})
 	if err != nil {
 		return nil, invalid(err)
 	}
@@ -96,7 +97,13 @@ func Plan(ctx context.Context, a *Activities, m *spec.Migration, resuming bool) 
 	if len(failures) > 0 {
 		var errs spec.Errors
 		for field, ferr := range failures {
-			errs = append(errs, m.Errorf(field, "write an SQL expression over the table's columns that yields the column's type", "%s", ferr))
+			fix := "write an SQL expression over the table's columns that yields the column's type"
+			for _, c := range plan.Checks {
+				if c.Field == field && c.Fix != "" {
+					fix = c.Fix
+				}
+			}
+			errs = append(errs, m.Errorf(field, fix, "%s", ferr))
 		}
 		sort.Slice(errs, func(i, j int) bool { return errs[i].Field < errs[j].Field })
 		return nil, invalid(errs.Err())

@@ -2,9 +2,11 @@ package activities
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/activity"
 
 	"github.com/zdmhq/zdm/internal/pgexec"
@@ -17,6 +19,9 @@ type DDLInput struct {
 	Phase       string              `json:"phase"`
 	Statements  []planner.Statement `json:"statements"`
 	LockTimeout time.Duration       `json:"lock_timeout"`
+	// OneTransaction runs the statements in one transaction (Concurrent ones after
+	// it, each alone); a rollback runs so, so that no write meets a half-undone table.
+	OneTransaction bool `json:"one_transaction,omitempty"`
 }
 
 // DDLResult tells how hard the statements had to try.
@@ -30,11 +35,31 @@ type DDLResult struct {
 func (a *Activities) RunDDL(ctx context.Context, in DDLInput) (*DDLResult, error) {
 	stop := keepAlive(ctx, 5*time.Second, func() any { return in.Phase })
 	defer stop()
-	n, err := pgexec.Exec(ctx, a.DB, in.Statements, in.LockTimeout, a.retry(ctx, in.Migration))
+	run := pgexec.Exec
+	if in.OneTransaction {
+		run = func(ctx context.Context, pool *pgxpool.Pool, stmts []planner.Statement, lt time.Duration, r pgexec.Retry) (int, error) {
+			return pgexec.ExecOneTx(ctx, pool, in.Phase, stmts, lt, r)
+		}
+	}
+	n, err := run(ctx, a.DB, in.Statements, in.LockTimeout, a.retry(ctx, in.Migration))
 	if err != nil {
 		return nil, classify(err)
 	}
 	activity.GetLogger(ctx).Info("phase statements done", "migration", in.Migration, "phase", in.Phase, "statements", len(in.Statements), "lock_retries", n)
+	return &DDLResult{LockRetries: n}, nil
+}
+
+// Rehearse runs a phase's statements in a transaction that is rolled back: whatever
+// would make them fail is found before anyone approves (contract) or before anything
+// depends on them (rollback). A statement that fails is a non-retryable SQLError.
+func (a *Activities) Rehearse(ctx context.Context, in DDLInput) (*DDLResult, error) {
+	stop := keepAlive(ctx, 5*time.Second, func() any { return "rehearse " + in.Phase })
+	defer stop()
+	n, err := pgexec.Rehearse(ctx, a.DB, "rehearse/"+in.Phase, in.Statements, in.LockTimeout, a.retry(ctx, in.Migration))
+	if err != nil {
+		return nil, classify(fmt.Errorf("the %s statements would fail: %w", in.Phase, err))
+	}
+	activity.GetLogger(ctx).Info("phase rehearsed and rolled back", "migration", in.Migration, "phase", in.Phase, "statements", len(in.Statements))
 	return &DDLResult{LockRetries: n}, nil
 }
 

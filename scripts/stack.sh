@@ -213,6 +213,10 @@ SQL
 		pg_super -d postgres -v role="$user" <<'SQL'
 SELECT format('GRANT pg_checkpoint TO %I', :'role')
  WHERE EXISTS (SELECT FROM pg_roles WHERE rolname = 'pg_checkpoint') \gexec
+-- the backfill keeps a table's own triggers (updated_at, audit) quiet: it may set
+-- session_replication_role (PostgreSQL 15+).
+SELECT format('GRANT SET ON PARAMETER session_replication_role TO %I', :'role')
+ WHERE current_setting('server_version_num')::int >= 150000 \gexec
 SQL
 	fi
 	pg_super -d postgres -v role="$user" -v db="$db" <<'SQL'

@@ -56,7 +56,7 @@ func TestContinueAsNewCarriesTheBackfill(t *testing.T) {
 
 	require.True(t, env.IsWorkflowCompleted())
 	next := nextInput(t, env.GetWorkflowError())
-	assert.Equal(t, seq("Prepare", "RunDDL expand", "SetFlag customers-read-new off", "SetFlag customers-dual-write on", "BackfillBounds", repeat("BackfillSlice", 2)), db.labels())
+	assert.Equal(t, seq("Prepare", "RunDDL expand", "Rehearse rollback", "SetFlag customers-read-new off", "SetFlag customers-dual-write on", "BackfillBounds", repeat("BackfillSlice", 2)), db.labels())
 
 	assert.Equal(t, m, next.Migration)
 	assert.Equal(t, opts, next.Options)
@@ -106,7 +106,7 @@ func TestContinueAsNewCarriesTheBackfill(t *testing.T) {
 	require.True(t, env2.IsWorkflowCompleted())
 	require.NoError(t, env2.GetWorkflowError())
 	assert.Equal(t, 0, slicesWhilePaused)
-	assert.Equal(t, []string{"BackfillSlice", "Verify", "RunDDL validate", "SetFlag customers-read-new on",
+	assert.Equal(t, []string{"BackfillSlice", "Verify", "RunDDL validate", "Rehearse contract", "SetFlag customers-read-new on",
 		"SetFlag customers-dual-write off", "Contract", "Finish completed"}, db2.labels(),
 		"no Prepare, expand, dual_write or bounds again")
 	in := db2.only(t, "BackfillSlice").Input.(activities.SliceInput)
@@ -176,7 +176,7 @@ func TestContinueAsNewKeepsDecisions(t *testing.T) {
 		require.True(t, env.IsWorkflowCompleted())
 		require.NoError(t, env.GetWorkflowError())
 		assert.Equal(t, "contract", atGate.AwaitingGate, "read_new was approved before continue-as-new")
-		assert.Equal(t, []string{"BackfillSlice", "Verify", "RunDDL validate", "SetFlag customers-read-new on",
+		assert.Equal(t, []string{"BackfillSlice", "Verify", "RunDDL validate", "Rehearse contract", "SetFlag customers-read-new on",
 			"SetFlag customers-dual-write off", "Contract", "Finish completed"}, db.labels())
 		var res workflows.Result
 		require.NoError(t, env.GetWorkflowResult(&res))
@@ -196,7 +196,7 @@ func TestContinueAsNewWhenTheServerSuggestsIt(t *testing.T) {
 
 	require.True(t, env.IsWorkflowCompleted())
 	next := nextInput(t, env.GetWorkflowError())
-	assert.Equal(t, []string{"Prepare", "RunDDL expand", "BackfillBounds", "BackfillSlice"}, db.labels(),
+	assert.Equal(t, []string{"Prepare", "RunDDL expand", "Rehearse rollback", "BackfillBounds", "BackfillSlice"}, db.labels(),
 		"well before SlicesPerRun's default of 500")
 	require.NotNil(t, next.State)
 	assert.Equal(t, pgexec.Cursor{"10000"}, next.State.Cursor)

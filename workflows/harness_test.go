@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/zdmhq/zdm/activities"
+	"github.com/zdmhq/zdm/internal/ops"
 	"github.com/zdmhq/zdm/internal/pgexec"
 	"github.com/zdmhq/zdm/internal/planner"
 	"github.com/zdmhq/zdm/internal/spec"
@@ -31,7 +32,7 @@ const renameYAML = `name: customers-full-name
 table: customers
 operations:
   - rename_column: {column: name, to: full_name}
-  - add_column: {column: email_lower, type: text, backfill: "lower(email)", not_null: true}
+  - add_column: {column: email_lower, type: text, backfill: "lower(email)", not_null: true, default: "''"}
 backfill: {batch_size: 5000}
 flags: {dual_write: customers-dual-write, read_new: customers-read-new, app_refresh: 2s}
 gates: [read_new, contract]
@@ -93,19 +94,16 @@ func planFor(m spec.Migration) planner.Plan {
 	}
 	ident := p.TableIdent()
 	for _, op := range m.Operations {
-		switch {
-		case op.RenameColumn != nil:
-			c := op.RenameColumn
+		switch c := op.Op.(type) {
+		case *ops.RenameColumn:
 			p.Ops = append(p.Ops, planner.Op{Kind: "rename_column", Old: c.Column, New: c.To, Final: c.To, OldType: "text", NewType: "text", Up: c.Column, Down: c.To})
-		case op.AddColumn != nil:
-			c := op.AddColumn
+		case *ops.AddColumn:
 			o := planner.Op{Kind: "add_column", New: c.Column, Final: c.Column, NewType: c.Type, Up: c.Backfill, NotNull: c.NotNull}
 			if c.NotNull {
 				o.CheckName = c.Column + "_not_null"
 			}
 			p.Ops = append(p.Ops, o)
-		case op.ChangeType != nil:
-			c := op.ChangeType
+		case *ops.ChangeType:
 			p.Ops = append(p.Ops, planner.Op{Kind: "change_type", Old: c.Column, New: planner.ShadowName(c.Column), Final: c.Column, OldType: "integer", NewType: c.Type,
 				Up: c.Column + "::" + c.Type, Down: c.Column + "::integer"})
 		}
@@ -191,6 +189,7 @@ func slicesOf(rows int64, last int) func(int, activities.SliceInput) activities.
 func (db *fakeDB) install() {
 	db.env.OnActivity(acts.Prepare, mock.Anything, mock.Anything).Return(db.Prepare)
 	db.env.OnActivity(acts.RunDDL, mock.Anything, mock.Anything).Return(db.RunDDL)
+	db.env.OnActivity(acts.Rehearse, mock.Anything, mock.Anything).Return(db.Rehearse)
 	db.env.OnActivity(acts.SetFlag, mock.Anything, mock.Anything).Return(db.SetFlag)
 	db.env.OnActivity(acts.BackfillBounds, mock.Anything, mock.Anything).Return(db.BackfillBounds)
 	slice := db.env.OnActivity(acts.BackfillSlice, mock.Anything, mock.Anything).Return(db.BackfillSlice)
@@ -232,6 +231,13 @@ func (db *fakeDB) RunDDL(_ context.Context, in activities.DDLInput) (*activities
 		return nil, err
 	}
 	return &activities.DDLResult{LockRetries: 1}, nil
+}
+
+func (db *fakeDB) Rehearse(_ context.Context, in activities.DDLInput) (*activities.DDLResult, error) {
+	if err := db.record("Rehearse "+in.Phase, in); err != nil {
+		return nil, err
+	}
+	return &activities.DDLResult{}, nil
 }
 
 func (db *fakeDB) SetFlag(_ context.Context, in activities.FlagInput) error {

@@ -151,7 +151,7 @@ func TestPauseHoldsTheBackfillUntilResume(t *testing.T) {
 	require.Len(t, slices, 3)
 	assert.Equal(t, 10*time.Second, slices[0].At.Sub(start))
 	assert.Equal(t, time.Hour+10*time.Second, slices[1].At.Sub(start), "the second slice starts at resume")
-	assert.Equal(t, seq("Prepare", "RunDDL expand", "BackfillBounds", repeat("BackfillSlice", 3), "Verify", "Contract", "Finish completed"), db.labels())
+	assert.Equal(t, seq("Prepare", "RunDDL expand", "Rehearse rollback", "BackfillBounds", repeat("BackfillSlice", 3), "Verify", "Rehearse contract", "Contract", "Finish completed"), db.labels())
 
 	var res workflows.Result
 	require.NoError(t, env.GetWorkflowResult(&res))

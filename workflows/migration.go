@@ -125,6 +125,12 @@ func (r *run) forward(ctx workflow.Context, ch *channels) error {
 		if err := r.ddl(ctx, "expand", p.Expand); err != nil {
 			return err
 		}
+		// Rollback must be the safe path: whatever would make it fail is found now.
+		if workflow.GetVersion(ctx, "rehearse-rollback", workflow.DefaultVersion, 1) == 1 {
+			if err := r.rehearse(ctx, "rollback", p.Rollback); err != nil {
+				return err
+			}
+		}
 		r.st.Expanded = true
 		// Both flags exist from here on; read_new starts off whatever it was before.
 		if f := r.flag("read_new"); f != "" {
@@ -139,23 +145,37 @@ func (r *run) forward(ctx workflow.Context, ch *channels) error {
 		}
 	}
 
+	// An operation that fills no column (an index, a constraint) has nothing to
+	// backfill or verify.
+	skipBackfill := p.NoBackfill && workflow.GetVersion(ctx, "no-backfill", workflow.DefaultVersion, 1) == 1
 	if !r.st.BackfillDone {
-		if err := r.backfill(ctx, ch); err != nil {
+		if skipBackfill {
+			r.st.BackfillDone = true
+		} else if err := r.backfill(ctx, ch); err != nil {
 			return err
 		}
 	}
 
 	if !r.st.Verified {
 		r.setPhase(ctx, PhaseVerifying)
-		var v activities.VerifyResult
-		err := workflow.ExecuteActivity(longOptions(ctx, time.Hour), a.Verify, activities.VerifyInput{
-			Target: pgexec.TargetOf(p), Upper: r.st.Upper,
-		}).Get(ctx, &v)
-		if err != nil {
-			return err
+		if !skipBackfill {
+			var v activities.VerifyResult
+			err := workflow.ExecuteActivity(longOptions(ctx, time.Hour), a.Verify, activities.VerifyInput{
+				Target: pgexec.TargetOf(p), Upper: r.st.Upper,
+			}).Get(ctx, &v)
+			if err != nil {
+				return err
+			}
 		}
 		if err := r.ddl(ctx, "validate", p.Validate); err != nil {
 			return err
+		}
+		// Nothing may fail after a person approved: the contract is tried now, in a
+		// transaction that is rolled back, before any gate opens.
+		if workflow.GetVersion(ctx, "rehearse-contract", workflow.DefaultVersion, 1) == 1 {
+			if err := r.rehearse(ctx, "contract", p.Contract); err != nil {
+				return err
+			}
 		}
 		r.st.Verified = true
 	}
@@ -345,6 +365,7 @@ func (r *run) rollback(ctx workflow.Context) error {
 		var res activities.DDLResult
 		err := workflow.ExecuteActivity(untilDoneOptions(ctx), a.RunDDL, activities.DDLInput{
 			Migration: p.Migration, Phase: "rollback", Statements: p.Rollback, LockTimeout: p.LockTimeout,
+			OneTransaction: p.RollbackTx,
 		}).Get(ctx, &res)
 		if err != nil {
 			return err
@@ -363,6 +384,19 @@ func (r *run) ddl(ctx workflow.Context, phase string, stmts []planner.Statement)
 	}
 	var res activities.DDLResult
 	err := workflow.ExecuteActivity(longOptions(ctx, time.Hour), a.RunDDL, activities.DDLInput{
+		Migration: r.m.Name, Phase: phase, Statements: stmts, LockTimeout: r.st.Plan.LockTimeout,
+	}).Get(ctx, &res)
+	r.st.LockRetries += res.LockRetries
+	return err
+}
+
+// rehearse runs a phase's statements in a transaction that is rolled back.
+func (r *run) rehearse(ctx workflow.Context, phase string, stmts []planner.Statement) error {
+	if len(stmts) == 0 {
+		return nil
+	}
+	var res activities.DDLResult
+	err := workflow.ExecuteActivity(longOptions(ctx, 10*time.Minute), a.Rehearse, activities.DDLInput{
 		Migration: r.m.Name, Phase: phase, Statements: stmts, LockTimeout: r.st.Plan.LockTimeout,
 	}).Get(ctx, &res)
 	r.st.LockRetries += res.LockRetries

@@ -39,9 +39,9 @@ func TestHappyPathRunsEveryStepInOrderAndPassesBothGates(t *testing.T) {
 	require.True(t, env.IsWorkflowCompleted())
 	require.NoError(t, env.GetWorkflowError())
 
-	upTo := seq("Prepare", "RunDDL expand", "SetFlag customers-read-new off", "SetFlag customers-dual-write on", "BackfillBounds",
-		repeat("BackfillSlice", 3), "Verify", "RunDDL validate")
-	assert.Equal(t, upTo, stepsAtReadNew, "steps before the read_new gate")
+	upTo := seq("Prepare", "RunDDL expand", "Rehearse rollback", "SetFlag customers-read-new off", "SetFlag customers-dual-write on", "BackfillBounds",
+		repeat("BackfillSlice", 3), "Verify", "RunDDL validate", "Rehearse contract")
+	assert.Equal(t, upTo, stepsAtReadNew, "steps before the read_new gate: the contract was already tried and rolled back")
 	assert.Equal(t, seq(upTo, "SetFlag customers-read-new on"), stepsAtContract, "steps before the contract gate")
 	assert.Equal(t, seq(upTo, "SetFlag customers-read-new on", "SetFlag customers-dual-write off", "Contract", "Finish completed"),
 		db.labels(), "read_new stays on after contract: the renamed column is where the application reads")
@@ -150,7 +150,7 @@ func TestChangeTypeSwitchesBothFlagsOffBeforeContract(t *testing.T) {
 	require.True(t, env.IsWorkflowCompleted())
 	require.NoError(t, env.GetWorkflowError())
 	assert.Equal(t, []string{
-		"Prepare", "RunDDL expand", "SetFlag accounts-read-new off", "SetFlag accounts-dual-write on", "BackfillBounds", "BackfillSlice", "Verify",
+		"Prepare", "RunDDL expand", "Rehearse rollback", "SetFlag accounts-read-new off", "SetFlag accounts-dual-write on", "BackfillBounds", "BackfillSlice", "Verify", "Rehearse contract",
 		// no read_new gate: reads switch once dual_write has settled
 		"SetFlag accounts-read-new on",
 		// the new type lands under the old name: reads go back to it, writes stop doubling
@@ -178,7 +178,7 @@ func TestNoFlagsNoGatesRunsStraightThrough(t *testing.T) {
 
 	require.True(t, env.IsWorkflowCompleted())
 	require.NoError(t, env.GetWorkflowError())
-	assert.Equal(t, seq("Prepare", "RunDDL expand", "BackfillBounds", repeat("BackfillSlice", 3), "Verify", "Contract", "Finish completed"), db.labels())
+	assert.Equal(t, seq("Prepare", "RunDDL expand", "Rehearse rollback", "BackfillBounds", repeat("BackfillSlice", 3), "Verify", "Rehearse contract", "Contract", "Finish completed"), db.labels())
 }
 
 func TestRejectAtContractRollsBack(t *testing.T) {
@@ -198,8 +198,8 @@ func TestRejectAtContractRollsBack(t *testing.T) {
 
 	require.True(t, env.IsWorkflowCompleted())
 	require.NoError(t, env.GetWorkflowError(), "a rejection is an outcome, not a failure")
-	assert.Equal(t, seq("Prepare", "RunDDL expand", "SetFlag customers-read-new off", "SetFlag customers-dual-write on", "BackfillBounds",
-		repeat("BackfillSlice", 3), "Verify", "RunDDL validate", "SetFlag customers-read-new on",
+	assert.Equal(t, seq("Prepare", "RunDDL expand", "Rehearse rollback", "SetFlag customers-read-new off", "SetFlag customers-dual-write on", "BackfillBounds",
+		repeat("BackfillSlice", 3), "Verify", "RunDDL validate", "Rehearse contract", "SetFlag customers-read-new on",
 		// reads leave the new columns before writes stop filling them
 		"SetFlag customers-read-new off", "SetFlag customers-dual-write off",
 		"RunDDL rollback", "Finish rolled_back"), db.labels())
@@ -239,8 +239,8 @@ func TestRejectAtReadNewByUpdateRollsBackWithoutTouchingReads(t *testing.T) {
 	require.NoError(t, env.GetWorkflowError())
 	require.NoError(t, upd.rejected)
 	require.NoError(t, upd.err)
-	assert.Equal(t, seq("Prepare", "RunDDL expand", "SetFlag customers-read-new off", "SetFlag customers-dual-write on", "BackfillBounds",
-		repeat("BackfillSlice", 3), "Verify", "RunDDL validate",
+	assert.Equal(t, seq("Prepare", "RunDDL expand", "Rehearse rollback", "SetFlag customers-read-new off", "SetFlag customers-dual-write on", "BackfillBounds",
+		repeat("BackfillSlice", 3), "Verify", "RunDDL validate", "Rehearse contract",
 		"SetFlag customers-dual-write off", "RunDDL rollback", "Finish rolled_back"), db.labels())
 
 	var res workflows.Result
@@ -265,7 +265,7 @@ func TestFailureBeforeContractRollsBack(t *testing.T) {
 		err: temporal.NewNonRetryableApplicationError("verification found 2 row(s) whose new columns differ from the up expression of the old (keys 17, 4242)",
 			activities.ErrMismatch, nil),
 		cause: "verification found 2 row(s)",
-		want: seq("Prepare", "RunDDL expand", "SetFlag customers-read-new off", "SetFlag customers-dual-write on", "BackfillBounds", repeat("BackfillSlice", 3), "Verify",
+		want: seq("Prepare", "RunDDL expand", "Rehearse rollback", "SetFlag customers-read-new off", "SetFlag customers-dual-write on", "BackfillBounds", repeat("BackfillSlice", 3), "Verify",
 			"SetFlag customers-dual-write off", "RunDDL rollback", "Finish rolled_back"),
 	}, {
 		name:    "expand fails: no flag was switched",
@@ -274,17 +274,25 @@ func TestFailureBeforeContractRollsBack(t *testing.T) {
 		cause:   "already exists with another type",
 		want:    seq("Prepare", "RunDDL expand", "RunDDL rollback", "Finish rolled_back"),
 	}, {
+		name:    "the contract would fail: found before anyone is asked to approve",
+		failing: "Rehearse contract",
+		err: temporal.NewNonRetryableApplicationError(`the contract statements would fail: contract/default/abalance: invalid input syntax for type bigint: "n/a"`,
+			activities.ErrSQL, nil),
+		cause: "the contract statements would fail",
+		want: seq("Prepare", "RunDDL expand", "Rehearse rollback", "SetFlag customers-read-new off", "SetFlag customers-dual-write on", "BackfillBounds", repeat("BackfillSlice", 3), "Verify",
+			"RunDDL validate", "Rehearse contract", "SetFlag customers-dual-write off", "RunDDL rollback", "Finish rolled_back"),
+	}, {
 		name:    "dual_write cannot be switched on: nothing to switch off",
 		failing: "SetFlag customers-dual-write on",
 		err:     temporal.NewNonRetryableApplicationError("flag customers-dual-write is archived", activities.ErrFlagsUnavailable, nil),
 		cause:   "flag customers-dual-write is archived",
-		want:    seq("Prepare", "RunDDL expand", "SetFlag customers-read-new off", "SetFlag customers-dual-write on", "RunDDL rollback", "Finish rolled_back"),
+		want:    seq("Prepare", "RunDDL expand", "Rehearse rollback", "SetFlag customers-read-new off", "SetFlag customers-dual-write on", "RunDDL rollback", "Finish rolled_back"),
 	}, {
 		name:    "a backfill batch violates a constraint",
 		failing: "BackfillSlice",
 		err:     temporal.NewNonRetryableApplicationError("backfill batch after [4000]: value too long for type character varying(40)", activities.ErrSQL, nil),
 		cause:   "value too long",
-		want: seq("Prepare", "RunDDL expand", "SetFlag customers-read-new off", "SetFlag customers-dual-write on", "BackfillBounds", "BackfillSlice",
+		want: seq("Prepare", "RunDDL expand", "Rehearse rollback", "SetFlag customers-read-new off", "SetFlag customers-dual-write on", "BackfillBounds", "BackfillSlice",
 			"SetFlag customers-dual-write off", "RunDDL rollback", "Finish rolled_back"),
 	}}
 	for _, tc := range cases {
@@ -354,7 +362,7 @@ func TestCancelAtGateRollsBack(t *testing.T) {
 	err := env.GetWorkflowError()
 	require.Error(t, err)
 	assert.True(t, temporal.IsCanceledError(err), "%v", err)
-	assert.Equal(t, seq("Prepare", "RunDDL expand", "SetFlag customers-read-new off", "SetFlag customers-dual-write on", "BackfillBounds",
-		repeat("BackfillSlice", 3), "Verify", "RunDDL validate",
+	assert.Equal(t, seq("Prepare", "RunDDL expand", "Rehearse rollback", "SetFlag customers-read-new off", "SetFlag customers-dual-write on", "BackfillBounds",
+		repeat("BackfillSlice", 3), "Verify", "RunDDL validate", "Rehearse contract",
 		"SetFlag customers-dual-write off", "RunDDL rollback", "Finish rolled_back"), db.labels())
 }

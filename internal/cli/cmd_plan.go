@@ -99,9 +99,25 @@ func (e *env) livePlan(ctx context.Context, m *spec.Migration, required bool) (*
 // RenderPlan prints a plan phase by phase.
 func RenderPlan(w io.Writer, m *spec.Migration, p *planner.Plan) {
 	fmt.Fprintf(w, "migration %s on %s\n", p.Migration, p.TableName())
-	fmt.Fprintf(w, "key       %s (%s); about %s rows (planner estimate)\n", strings.Join(p.KeyNames(), ", "), p.KeySource, Thousands(p.EstimatedRows))
-	for _, op := range p.Ops {
-		fmt.Fprintf(w, "operation %s: %s\n", op.Field, describeOp(op))
+	if len(p.Key) > 0 {
+		fmt.Fprintf(w, "key       %s (%s); about %s rows (planner estimate)\n", strings.Join(p.KeyNames(), ", "), p.KeySource, Thousands(p.EstimatedRows))
+	}
+	for _, ch := range p.Changes {
+		fmt.Fprintf(w, "operation %s: %s\n", ch.Field, ch.Summary)
+		for _, c := range ch.Carried {
+			fmt.Fprintf(w, "          carried: %s\n", c)
+		}
+		for _, n := range ch.Notes {
+			fmt.Fprintf(w, "          note: %s\n", n)
+		}
+	}
+	if len(p.Changes) == 0 {
+		for _, op := range p.Ops { // plans made before operations described themselves
+			fmt.Fprintf(w, "operation %s: %s\n", op.Field, describeOp(op))
+		}
+	}
+	if p.QuietTriggers {
+		fmt.Fprintf(w, "triggers  the table's own triggers do not fire for backfilled rows (session_replication_role = replica)\n")
 	}
 	gates := "none (runs unattended)"
 	if len(m.Gates) > 0 {
@@ -118,6 +134,13 @@ func RenderPlan(w io.Writer, m *spec.Migration, p *planner.Plan) {
 		fmt.Fprintf(w, "   then: flag %s on (and %s off)\n", m.Flags.DualWrite, orNone(m.Flags.ReadNew))
 	}
 
+	if p.NoBackfill {
+		section(w, 2, "backfill", "none: no operation fills a column")
+		section(w, 3, "validate", "after expand")
+		statements(w, p.Validate)
+		renderTail(w, m, p, 4)
+		return
+	}
 	batches := int64(0)
 	if b := int64(m.Backfill.BatchSize); b > 0 {
 		batches = (p.EstimatedRows + b - 1) / b
@@ -141,8 +164,11 @@ func RenderPlan(w io.Writer, m *spec.Migration, p *planner.Plan) {
 	section(w, 3, "verify", "reads every row in pages; any mismatch fails the migration, which then rolls back")
 	fmt.Fprintf(w, "   SELECT count(*) FROM %s WHERE <page> AND (%s)\n", p.TableIdent(), p.Mismatch)
 	statements(w, p.Validate)
+	renderTail(w, m, p, 4)
+}
 
-	step := 4
+// renderTail prints the read switch, the contract and the rollback.
+func renderTail(w io.Writer, m *spec.Migration, p *planner.Plan, step int) {
 	if m.Flags != nil && m.Flags.ReadNew != "" {
 		gate := ""
 		if m.HasGate(spec.GateReadNew) {
@@ -166,7 +192,12 @@ func RenderPlan(w io.Writer, m *spec.Migration, p *planner.Plan) {
 	section(w, step, "contract", gate+moves+"; then one transaction under lock_timeout "+p.LockTimeout.String())
 	statements(w, p.Contract)
 
-	fmt.Fprintf(w, "\nrollback (on reject or failure before contract): flags off, then\n")
+	fmt.Fprintf(w, "   (rehearsed in a transaction that is rolled back before the contract gate opens)\n")
+	how := "each statement in its own transaction"
+	if p.RollbackTx {
+		how = "one transaction, so that no application write meets a half-undone table"
+	}
+	fmt.Fprintf(w, "\nrollback (on reject or failure before contract): flags off, then %s\n", how)
 	statements(w, p.Rollback)
 }
 

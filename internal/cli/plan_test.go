@@ -25,7 +25,7 @@ gates: [read_new, contract]
 	require.NoError(t, err)
 	tbl := &schema.Table{Schema: "public", Name: "accounts", Key: []string{"aid"}, KeySource: "primary key accounts_pkey",
 		EstimatedRows: 1_000_000,
-		Columns:       []schema.Column{{Name: "aid", Type: "integer", NotNull: true}, {Name: "abalance", Type: "integer", NotNull: true}}}
+		Columns:       []schema.Column{{Name: "aid", Type: "integer", NotNull: true}, {Name: "abalance", Type: "integer", NotNull: true}, {Name: "filler", Type: "text"}}}
 	p, err := planner.Build(m, tbl, planner.Options{})
 	require.NoError(t, err)
 	var out bytes.Buffer
@@ -34,7 +34,10 @@ gates: [read_new, contract]
 	for _, want := range []string{
 		"about 1,000,000 rows",
 		"1. expand: each statement in its own transaction under lock_timeout 500ms",
-		"-- expand/add-columns: lock ACCESS EXCLUSIVE, brief (catalog only); no table scan",
+		"-- expand/add-column/_zdm_abalance: lock ACCESS EXCLUSIVE, brief (catalog only); no table scan",
+		"carried: NOT NULL",
+		"note: column abalance moves to the end of the table's column list",
+		"rehearsed in a transaction that is rolled back before the contract gate opens",
 		"then: flag acc-dw on (and acc-rn off)",
 		"2. backfill: batches of 1000 rows by aid, one transaction each (about 1,000 batches)",
 		"-- validate/_zdm_nn_abalance: lock SHARE UPDATE EXCLUSIVE (reads and writes go on); reads every row",

@@ -85,7 +85,7 @@ func TestDatabaseRestartMidBackfill(t *testing.T) {
 	m := migration(t, `name: e2e-db-restart
 table: accounts
 operations:
-  - add_column: {column: email_lower, type: text, backfill: "lower(email)", not_null: true}
+  - add_column: {column: email_lower, type: text, backfill: "lower(email)", not_null: true, default: "''"}
 backfill: {batch_size: 2000, pause: 10ms}
 gates: []
 `)

@@ -38,7 +38,7 @@ func TestEveryKindOfKeyIsPaged(t *testing.T) {
 		exec1(t, pool, "ANALYZE "+table)
 	}
 	for table := range tables {
-		m := migration(t, fmt.Sprintf("name: keys-%s\ntable: %s\noperations:\n  - add_column: {column: v_lower, type: text, backfill: \"lower(v)\", not_null: true}\nbackfill: {batch_size: 1500}\ngates: []\n",
+		m := migration(t, fmt.Sprintf("name: keys-%s\ntable: %s\noperations:\n  - add_column: {column: v_lower, type: text, backfill: \"lower(v)\", not_null: true, default: \"''\"}\nbackfill: {batch_size: 1500}\ngates: []\n",
 			map[string]string{"k_uuid": "uuid", "k_text": "text", "k_composite": "composite", "k_unique": "unique"}[table], table))
 		run := start(t, srv.Client, queue, m, workflows.Options{SliceBudget: time.Second})
 		res, err := result(t, run, 2*time.Minute)

@@ -67,7 +67,7 @@ func TestOperationsUnderConcurrentWrites(t *testing.T) {
 			`SELECT count(*) FROM accounts WHERE _zdm_abalance IS DISTINCT FROM abalance::bigint`,
 			`SELECT count(*) FROM information_schema.columns WHERE table_name = 'accounts' AND column_name = 'abalance' AND data_type <> 'bigint'`,
 			`CREATE INDEX accounts_abalance_idx ON public.accounts USING btree (abalance DESC)`},
-		{"add_column", `add_column: {column: email_lower, type: text, backfill: "lower(email)", not_null: true}`,
+		{"add_column", `add_column: {column: email_lower, type: text, backfill: "lower(email)", not_null: true, default: "''"}`,
 			`SELECT count(*) FROM accounts WHERE email_lower IS DISTINCT FROM lower(email)`,
 			`SELECT count(*) FROM information_schema.columns WHERE table_name = 'accounts' AND column_name = 'email_lower' AND is_nullable = 'YES'`,
 			`CREATE UNIQUE INDEX accounts_name_key ON public.accounts USING btree (name)`},

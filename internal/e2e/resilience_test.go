@@ -43,7 +43,7 @@ table: accounts
 operations:
   - change_type: {column: abalance, type: bigint}
   - rename_column: {column: name, to: full_name}
-  - add_column: {column: email_lower, type: text, backfill: "lower(email)", not_null: true}
+  - add_column: {column: email_lower, type: text, backfill: "lower(email)", not_null: true, default: "''"}
 `)
 	run := start(t, srv.Client, queue, m, workflows.Options{})
 	waitForGate(t, srv.Client, m.Name, "contract", 2*time.Minute)

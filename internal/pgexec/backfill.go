@@ -24,12 +24,15 @@ type Target struct {
 	Set         string              `json:"set"`
 	Mismatch    string              `json:"mismatch"`
 	LockTimeout time.Duration       `json:"lock_timeout"`
+	// QuietTriggers runs each batch with session_replication_role = replica, so that
+	// the table's own triggers (updated_at, audit) do not fire for backfilled rows.
+	QuietTriggers bool `json:"quiet_triggers,omitempty"`
 }
 
 // TargetOf extracts the backfill target of a plan.
 func TargetOf(p *planner.Plan) Target {
 	return Target{Migration: p.Migration, Schema: p.Schema, Table: p.Table, Key: p.Key,
-		Set: p.BackfillSet, Mismatch: p.Mismatch, LockTimeout: p.LockTimeout}
+		Set: p.BackfillSet, Mismatch: p.Mismatch, LockTimeout: p.LockTimeout, QuietTriggers: p.QuietTriggers}
 }
 
 // Cursor is a key value as text, one element per key column. Nil is before the first row.
@@ -157,6 +160,11 @@ func backfillBatch(ctx context.Context, pool *pgxpool.Pool, t Target, lo, hi Cur
 			set_config('synchronous_commit', 'off', true)`,
 			fmt.Sprintf("%dms", t.LockTimeout.Milliseconds())); err != nil {
 			return err
+		}
+		if t.QuietTriggers {
+			if _, err := tx.Exec(ctx, `SET LOCAL session_replication_role = replica`); err != nil {
+				return fmt.Errorf("keep the table's triggers quiet during the backfill: %w", err)
+			}
 		}
 		if end == nil {
 			var err error

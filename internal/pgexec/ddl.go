@@ -141,6 +141,57 @@ func ExecTx(ctx context.Context, pool *pgxpool.Pool, id string, stmts []planner.
 	})
 }
 
+// ExecOneTx runs the statements that can run in a transaction all in one, retried as a
+// whole on lock timeouts, then each Concurrent one on its own: no application write
+// sees the table half-changed.
+func ExecOneTx(ctx context.Context, pool *pgxpool.Pool, id string, stmts []planner.Statement, lockTimeout time.Duration, r Retry) (int, error) {
+	var tx, alone []planner.Statement
+	for _, s := range stmts {
+		if s.Concurrent {
+			alone = append(alone, s)
+		} else {
+			tx = append(tx, s)
+		}
+	}
+	n, err := ExecTx(ctx, pool, id, tx, lockTimeout, r, nil)
+	if err != nil {
+		return n, err
+	}
+	m, err := Exec(ctx, pool, alone, lockTimeout, r)
+	return n + m, err
+}
+
+// errRehearsal rolls back a rehearsal that succeeded.
+var errRehearsal = errors.New("rehearsal: rolled back")
+
+// Rehearse runs the statements in one transaction under lockTimeout and rolls it back,
+// so that whatever would make them fail later is found now, while the migration can
+// still roll back and before anyone is asked to approve. Concurrent statements, which
+// cannot run in a transaction, are left out. Lock timeouts are retried like any DDL.
+func Rehearse(ctx context.Context, pool *pgxpool.Pool, id string, stmts []planner.Statement, lockTimeout time.Duration, r Retry) (int, error) {
+	n, err := r.Do(ctx, id, func(ctx context.Context) error {
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			if err := setLockTimeout(ctx, tx, lockTimeout); err != nil {
+				return err
+			}
+			for _, s := range stmts {
+				if s.Concurrent {
+					continue
+				}
+				if _, err := tx.Exec(ctx, s.SQL); err != nil {
+					return fmt.Errorf("%s: %w", s.ID, err)
+				}
+			}
+			return errRehearsal
+		})
+		if errors.Is(err, errRehearsal) {
+			return nil
+		}
+		return err
+	})
+	return n, err
+}
+
 // TriggerExists says whether the plan's sync trigger is on the table.
 func TriggerExists(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/zdmhq/zdm/internal/ops"
 	"github.com/zdmhq/zdm/internal/schema"
 	"github.com/zdmhq/zdm/internal/spec"
 )
@@ -20,162 +21,83 @@ func Build(m *spec.Migration, t *schema.Table, opts Options) (*Plan, error) {
 		EstimatedRows: t.EstimatedRows,
 		Trigger:       TriggerName(m.Name),
 		Function:      FunctionIdent(m.Name),
+		RollbackTx:    true,
 	}
 	var errs spec.Errors
-	if len(t.Key) == 0 {
-		errs = append(errs, m.Errorf("table",
-			"add a primary key (CREATE UNIQUE INDEX CONCURRENTLY, then ALTER TABLE ... ADD PRIMARY KEY USING INDEX) or a unique index over NOT NULL columns",
-			"table %s has no primary key or unique NOT NULL column: zdm cannot page it", t))
+	if t.Kind != "" {
+		errs = append(errs, m.Errorf("table", t.KindFix, "%s is a %s: zdm cannot yet migrate it online", t, t.Kind))
+	}
+	var changes []*ops.Change
+	for i, op := range m.Operations {
+		o, ok := op.Op.(ops.Operation)
+		if !ok {
+			errs = append(errs, m.Errorf(fmt.Sprintf("operations[%d]", i), "use one of: "+strings.Join(spec.OpKinds(), ", "), "unknown operation %q", op.Kind))
+			continue
+		}
+		env := &ops.Env{M: m, Field: fmt.Sprintf("operations[%d].%s", i, op.Kind), Table: t, Catalog: opts.Catalog, Resuming: opts.Resuming}
+		ch := o.Plan(env)
+		errs = append(errs, env.Errs...)
+		if ch == nil || len(env.Errs) > 0 {
+			continue
+		}
+		changes = append(changes, ch)
+		p.Changes = append(p.Changes, Change{Field: env.Field, Kind: op.Kind, Summary: ch.Summary, Carried: ch.Carried, Notes: ch.Notes})
+		if ch.Sync != nil {
+			p.Ops = append(p.Ops, *ch.Sync)
+		}
+	}
+	p.NoBackfill = len(p.Ops) == 0 && len(errs) == 0
+	if len(p.Ops) > 0 || (len(changes) == 0 && len(errs) == 0) {
+		if len(t.Key) == 0 {
+			errs = append(errs, m.Errorf("table",
+				"add a primary key (CREATE UNIQUE INDEX CONCURRENTLY, then ALTER TABLE ... ADD PRIMARY KEY USING INDEX) or a unique index over NOT NULL columns",
+				"table %s has no primary key or unique NOT NULL column: zdm cannot page it", t))
+		}
+		if len(t.Publications) > 0 {
+			errs = append(errs, m.Errorf("table",
+				"add the new columns on the subscribers first and run the migration without the table in the publication, or change it by hand in a maintenance window",
+				"table %s is published for logical replication (%s): subscribers would receive columns they do not have", t, strings.Join(t.Publications, ", ")))
+		}
+		errs = append(errs, triggerOrder(m, t, TriggerName(m.Name))...)
+		if quiet := userUpdateTriggers(t); len(quiet) > 0 {
+			if !opts.CanQuietTriggers {
+				errs = append(errs, m.Errorf("table",
+					"let zdm's role keep them quiet during the backfill (as a superuser: GRANT SET ON PARAMETER session_replication_role TO <zdm's role>), or drop them for the migration",
+					"table %s has trigger(s) %s, which would fire once per backfilled row (touching updated_at columns, filling audit tables)", t, strings.Join(quiet, ", ")))
+			}
+			p.QuietTriggers = true
+		}
 	}
 	for _, k := range t.Key {
 		p.Key = append(p.Key, KeyColumn{Name: k, Type: t.Column(k).Type})
 	}
-	for i, op := range m.Operations {
-		planned, opErrs := planOp(m, t, i, op, opts)
-		errs = append(errs, opErrs...)
-		if planned != nil {
-			p.Ops = append(p.Ops, *planned)
-		}
-	}
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
-	p.render(t)
+	p.render(t, changes)
 	return p, nil
 }
 
-func planOp(m *spec.Migration, t *schema.Table, i int, op spec.Operation, opts Options) (*Op, spec.Errors) {
-	field := fmt.Sprintf("operations[%d].%s", i, op.Kind())
+// triggerOrder refuses a table with a BEFORE row trigger that would fire after zdm's
+// (triggers fire in name order): it could change a column after the sync.
+func triggerOrder(m *spec.Migration, t *schema.Table, ours string) spec.Errors {
 	var errs spec.Errors
-	fail := func(sub, fix, format string, args ...any) {
-		errs = append(errs, m.Errorf(field+sub, fix, format, args...))
-	}
-	// existing checks that a column the operation reads is there and can be moved.
-	existing := func(sub, name string) *schema.Column {
-		c := t.Column(name)
-		if c == nil {
-			fail(sub, "use one of: "+strings.Join(visibleColumns(t), ", "), "column %q does not exist in %s", name, t)
-			return nil
-		}
-		for _, k := range t.Key {
-			if k == name {
-				fail(sub, "zdm pages the table by this column; change key columns with a dedicated tool", "column %q is part of the key of %s (%s)", name, t, t.KeySource)
-				return c
-			}
-		}
-		if c.Generated || c.Identity {
-			fail(sub, "change generated and identity columns by hand", "column %q is a generated or identity column", name)
-		}
-		if len(c.Views) > 0 {
-			fail(sub, "drop or change the views first, or leave this column alone", "column %q is used by view(s) %s, which would block dropping it at contract", name, strings.Join(c.Views, ", "))
-		}
-		for _, fk := range t.ForeignKeys {
-			for _, fc := range fk.Columns {
-				if fc == name {
-					fail(sub, "drop the foreign key first and add it back NOT VALID after the migration", "column %q is used by foreign key %s on %s", name, fk.Name, fk.Table)
-				}
-			}
-		}
-		for _, ix := range t.IndexesOn(name) {
-			if why := carryable(ix); why != "" {
-				fail(sub, "drop the index (DROP INDEX CONCURRENTLY) and create it on the new column after the migration",
-					"column %q is used by index %s, which zdm cannot carry over: %s", name, ix.Name, why)
-			}
-		}
-		return c
-	}
-	// fresh checks that a column the operation adds is not there yet (unless this run
-	// added it).
-	fresh := func(sub, name string) {
-		if t.Column(name) != nil && !opts.Resuming {
-			fail(sub, "choose another name, or drop the existing column", "column %q already exists in %s", name, t)
+	for _, tr := range t.TriggerInfo {
+		if tr.Before && tr.Row && tr.Name > ours && !strings.HasPrefix(tr.Name, "zz_zdm_sync_") {
+			errs = append(errs, m.Errorf("table", "rename the trigger so that its name sorts before "+ours,
+				"trigger %s on %s fires after zdm's sync trigger %s and could leave old and new columns out of step", tr.Name, t, ours))
 		}
 	}
-	expr := func(sub, v string) {
-		// Expressions and types are pasted into SQL; one statement each, always.
-		if strings.Contains(v, ";") || strings.Contains(v, "$zdm$") {
-			fail(sub, "write a single SQL expression", "must be one SQL expression without ';'")
-		}
-	}
-
-	switch {
-	case op.ChangeType != nil:
-		ct := op.ChangeType
-		c := existing(".column", ct.Column)
-		shadow := ShadowName(ct.Column)
-		fresh(".column", shadow)
-		expr(".type", ct.Type)
-		expr(".up", ct.Up)
-		expr(".down", ct.Down)
-		if c == nil {
-			return nil, errs
-		}
-		if strings.EqualFold(strings.TrimSpace(ct.Type), c.Type) {
-			fail(".type", "nothing to do: remove this operation", "column %q is already of type %s", ct.Column, c.Type)
-		}
-		up, down := ct.Up, ct.Down
-		if strings.TrimSpace(up) == "" {
-			up = Ident(ct.Column)
-		}
-		if strings.TrimSpace(down) == "" {
-			down = Ident(ct.Column)
-		}
-		planned := &Op{Kind: op.Kind(), Field: field, Old: ct.Column, New: shadow, Final: ct.Column,
-			OldType: c.Type, NewType: strings.TrimSpace(ct.Type), Up: up, Down: down,
-			NotNull: c.NotNull, Default: c.Default, CheckName: checkName(ct.Column, c.NotNull)}
-		return planned, append(errs, carry(m, t, planned)...)
-	case op.RenameColumn != nil:
-		rc := op.RenameColumn
-		c := existing(".column", rc.Column)
-		fresh(".to", rc.To)
-		if c == nil {
-			return nil, errs
-		}
-		planned := &Op{Kind: op.Kind(), Field: field, Old: rc.Column, New: rc.To, Final: rc.To,
-			OldType: c.Type, NewType: c.Type, Up: Ident(rc.Column), Down: Ident(rc.To),
-			NotNull: c.NotNull, Default: c.Default, CheckName: checkName(rc.To, c.NotNull)}
-		return planned, append(errs, carry(m, t, planned)...)
-	default:
-		ac := op.AddColumn
-		fresh(".column", ac.Column)
-		expr(".type", ac.Type)
-		expr(".backfill", ac.Backfill)
-		return &Op{Kind: op.Kind(), Field: field, New: ac.Column, Final: ac.Column,
-			NewType: strings.TrimSpace(ac.Type), Up: ac.Backfill,
-			NotNull: ac.NotNull, CheckName: checkName(ac.Column, ac.NotNull)}, errs
-	}
+	return errs
 }
 
-func checkName(col string, notNull bool) string {
-	if !notNull {
-		return ""
-	}
-	return "_zdm_nn_" + col
-}
-
-func visibleColumns(t *schema.Table) []string {
+// userUpdateTriggers lists the table's own row triggers that an UPDATE fires.
+func userUpdateTriggers(t *schema.Table) []string {
 	var out []string
-	for _, c := range t.Columns {
-		if !strings.HasPrefix(c.Name, "_zdm_") {
-			out = append(out, c.Name)
+	for _, tr := range t.TriggerInfo {
+		if tr.Row && tr.OnUpdate && tr.Enabled && !strings.HasPrefix(tr.Name, "zz_zdm_sync_") {
+			out = append(out, tr.Name)
 		}
 	}
 	return out
-}
-
-// carry plans the copies of the indexes on the column op replaces.
-func carry(m *spec.Migration, t *schema.Table, op *Op) spec.Errors {
-	var errs spec.Errors
-	for _, ix := range t.IndexesOn(op.Old) {
-		if carryable(ix) != "" {
-			continue // reported by existing
-		}
-		c, err := carryIndex(ix, t.Ident(), op.Old, op.New)
-		if err != nil {
-			errs = append(errs, m.Errorf(op.Field+".column", "drop the index and create it again after the migration", "%s", err))
-			continue
-		}
-		op.Indexes = append(op.Indexes, c)
-	}
-	return errs
 }

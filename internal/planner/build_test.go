@@ -20,9 +20,14 @@ func accounts() *schema.Table {
 			{Name: "abalance", Type: "integer", NotNull: true, Default: "0"},
 			{Name: "name", Type: "text", NotNull: true},
 			{Name: "email", Type: "text"},
-			{Name: "code", Type: "text"},
-			{Name: "in_view", Type: "text", Views: []string{"v_accounts"}},
-			{Name: "tag", Type: "text"},
+			{Name: "code", Type: "text", Dependents: []schema.Dependent{
+				{Type: "index", Name: "accounts_code_idx", Describe: "index accounts_code_idx"},
+				{Type: "index", Name: "accounts_code_key", Describe: "index accounts_code_key"},
+				{Type: "table constraint", ConstraintType: "u", Name: "accounts_code_key", Describe: "constraint accounts_code_key on table accounts"}}},
+			{Name: "in_view", Type: "text", Views: []string{"v_accounts"}, Dependents: []schema.Dependent{
+				{Type: "rule", Name: "_RETURN", Describe: "rule _RETURN on view v_accounts"}}},
+			{Name: "tag", Type: "text", Dependents: []schema.Dependent{
+				{Type: "index", Name: "accounts_tag_idx", Describe: "index accounts_tag_idx"}}},
 		},
 		Key: []string{"aid"}, KeySource: "primary key accounts_pkey",
 		Indexes: []schema.Index{
@@ -49,7 +54,7 @@ func parse(t *testing.T, ops string) *spec.Migration {
 func TestPlanAllOperations(t *testing.T) {
 	m := parse(t, `  - change_type: {column: abalance, type: bigint}
   - rename_column: {column: name, to: full_name}
-  - add_column: {column: email_lower, type: text, backfill: "lower(email)", not_null: true}
+  - add_column: {column: email_lower, type: text, backfill: "lower(email)", not_null: true, default: "''"}
 `)
 	p, err := planner.Build(m, accounts(), planner.Options{})
 	require.NoError(t, err)
@@ -69,21 +74,26 @@ func TestPlanAllOperations(t *testing.T) {
 	}
 	// The trigger must exist before any NOT NULL check: old code would write NULLs
 	// into the new columns in between.
-	assert.Equal(t, []string{"expand/add-columns", "expand/sync-function", "expand/sync-trigger",
+	assert.Equal(t, []string{"expand/add-column/_zdm_abalance", "expand/add-column/full_name", "expand/add-column/email_lower",
+		"expand/sync-function", "expand/sync-trigger",
 		"expand/not-null-check/_zdm_abalance", "expand/not-null-check/full_name", "expand/not-null-check/email_lower"}, ids)
 	assert.Contains(t, p.Expand[0].SQL, `ADD COLUMN IF NOT EXISTS "_zdm_abalance" bigint`)
 	assert.NotContains(t, p.Expand[0].SQL, "DEFAULT")
-	assert.Contains(t, p.Expand[2].SQL, "WHEN (current_setting('zdm.backfill', true) IS DISTINCT FROM 'on')")
-	assert.Contains(t, p.Expand[3].SQL, "NOT VALID")
+	assert.Contains(t, p.Expand[4].SQL, "WHEN (current_setting('zdm.backfill', true) IS DISTINCT FROM 'on')")
+	assert.Contains(t, p.Expand[5].SQL, "NOT VALID")
 
-	fn := p.Expand[1].SQL
+	fn := p.Expand[3].SQL
 	assert.Contains(t, fn, `CREATE OR REPLACE FUNCTION "zdm"."sync_m1"()`)
-	assert.Contains(t, fn, `zdm_new_2 := (lower(email))::text;`)
-	assert.Contains(t, fn, `"abalance" bigint := NEW."_zdm_abalance";`, "down sees the new type under the old name")
-	assert.Contains(t, fn, `"full_name" text := NEW."full_name";`)
+	assert.Contains(t, fn, "#variable_conflict use_column", "columns named found, new or old read as columns")
+	assert.Contains(t, fn, `SELECT coalesce((lower(email))::text, ('')::text) INTO zdm_new_2 FROM (SELECT zdm_row."aid"`)
+	assert.Contains(t, fn, `zdm_row."_zdm_abalance" AS "abalance"`, "down sees the new type under the old name")
+	assert.Contains(t, fn, `NEW."abalance" IS NOT DISTINCT FROM (0)::integer`, "an insert that left the old column at its default is new code's")
+	assert.Contains(t, fn, `AS "accounts"`, "expressions read the row under the table's name, as in the backfill")
 
-	assert.Equal(t, `"_zdm_abalance" = ("abalance")::bigint, "full_name" = ("name")::text, "email_lower" = (lower(email))::text`, p.BackfillSet)
-	assert.Contains(t, p.Mismatch, `"email_lower" IS DISTINCT FROM (lower(email))::text`)
+	assert.Equal(t, `"_zdm_abalance" = ("abalance")::bigint, "full_name" = ("name")::text, "email_lower" = coalesce("email_lower", coalesce((lower(email))::text, ('')::text))`, p.BackfillSet,
+		"add_column keeps what the application wrote")
+	assert.Contains(t, p.Mismatch, `"email_lower" IS NULL AND coalesce((lower(email))::text, ('')::text) IS NOT NULL`)
+	assert.Contains(t, p.Mismatch, `NOT ("_zdm_abalance" IS NOT DISTINCT FROM ("abalance")::bigint)`)
 	assert.Len(t, p.Validate, 3)
 
 	contract := sqlOf(p.Contract)
@@ -112,8 +122,10 @@ func TestPlanRefusals(t *testing.T) {
 		{"  - change_type: {column: tag, type: varchar(10)}\n", `column "tag" is used by index accounts_tag_idx, which zdm cannot carry over: it is a partial index`},
 		{"  - rename_column: {column: in_view, to: x}\n", `used by view(s) v_accounts`},
 		{"  - change_type: {column: abalance, type: integer}\n", `column "abalance" is already of type integer`},
-		{"  - add_column: {column: x, type: text, backfill: \"1; drop table accounts\"}\n", `must be one SQL expression without ';'`},
-		{"  - change_type: {column: abalance, type: \"bigint; drop table accounts\"}\n", `operations[0].change_type.type: must be one SQL expression`},
+		{"  - add_column: {column: x, type: text, backfill: \"1; drop table accounts\"}\n", `operations[0].add_column.backfill: is not one SQL expression`},
+		{"  - add_column: {column: x, type: text, backfill: \"lower(email)) , aid = (1\"}\n", `operations[0].add_column.backfill: `},
+		{"  - change_type: {column: abalance, type: \"bigint; drop table accounts\"}\n", `operations[0].change_type.type: `},
+		{"  - add_column: {column: x, type: text, backfill: \"lower(email)\", not_null: true}\n", `the backfill expression can be NULL (it reads the nullable column email)`},
 	}
 	for _, c := range cases {
 		_, err := planner.Build(parse(t, c.ops), accounts(), planner.Options{})
@@ -136,7 +148,7 @@ func TestPlanResumingAcceptsItsOwnColumns(t *testing.T) {
 	require.Error(t, err)
 	p, err := planner.Build(m, tbl, planner.Options{Resuming: true})
 	require.NoError(t, err)
-	assert.Equal(t, 1, strings.Count(p.Expand[1].SQL, `"full_name" text := NEW."full_name";`),
+	assert.Equal(t, 1, strings.Count(p.Expand[1].SQL, `zdm_row."full_name"`),
 		"the column this migration added belongs to the new row only, not the old")
 	assert.True(t, p.FlagsFinalReadNew())
 }

@@ -4,41 +4,41 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/zdmhq/zdm/internal/ops"
 	"github.com/zdmhq/zdm/internal/schema"
 )
 
-// render writes the SQL of every phase.
-func (p *Plan) render(t *schema.Table) {
+// render writes the SQL of every phase: the operations' own statements, and what they
+// share (the sync function and trigger, NOT NULL checks, copies of indexes).
+func (p *Plan) render(t *schema.Table, changes []*ops.Change) {
 	tbl := p.TableIdent()
 	lit := Literal(tbl)
+	syncing := len(p.Ops) > 0
 
-	// Expand: columns, NOT VALID checks, sync function and trigger.
-	var adds []string
-	for _, op := range p.Ops {
-		adds = append(adds, fmt.Sprintf("ADD COLUMN IF NOT EXISTS %s %s", Ident(op.New), op.NewType))
+	for _, ch := range changes {
+		p.Expand = append(p.Expand, ch.Expand...)
 	}
-	p.Expand = append(p.Expand, Statement{
-		ID:   "expand/add-columns",
-		SQL:  fmt.Sprintf("ALTER TABLE %s %s", tbl, strings.Join(adds, ", ")),
-		Lock: LockBriefExclusive,
-		Note: "nullable, no default: no row is touched",
-	})
-	p.Expand = append(p.Expand, Statement{
-		ID:   "expand/sync-function",
-		SQL:  p.syncFunction(t),
-		Lock: LockNone,
-	}, Statement{
-		ID: "expand/sync-trigger",
-		SQL: fmt.Sprintf(`DO $zdm$ BEGIN
+	if syncing {
+		p.Expand = append(p.Expand, Statement{
+			ID:   "expand/sync-function",
+			SQL:  p.syncFunction(t),
+			Lock: LockNone,
+		}, Statement{
+			ID: "expand/sync-trigger",
+			SQL: fmt.Sprintf(`DO $zdm$ BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = %s::regclass AND tgname = %s) THEN
     CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW
       WHEN (current_setting('zdm.backfill', true) IS DISTINCT FROM 'on')
       EXECUTE FUNCTION %s();
   END IF;
 END $zdm$`, lit, Literal(p.Trigger), Ident(p.Trigger), tbl, p.Function),
-		Lock: LockShareRowExcl,
-		Note: "from here every write from old or new code keeps both columns in step",
-	})
+			Lock: LockShareRowExcl,
+			Note: "from here every write from old or new code keeps both columns in step",
+		})
+	}
+	for _, ch := range changes {
+		p.Expand = append(p.Expand, ch.AfterSync...)
+	}
 	// NOT NULL checks come after the trigger: before it, old code would write NULLs.
 	for _, op := range p.Ops {
 		if op.CheckName == "" {
@@ -62,7 +62,9 @@ END $zdm$`, lit, Literal(op.CheckName), tbl, Ident(op.CheckName), Ident(op.New))
 			Note:  "reads and writes go on meanwhile",
 		})
 	}
-
+	for _, ch := range changes {
+		p.Validate = append(p.Validate, ch.Validate...)
+	}
 	// Copies of the indexes on replaced columns, built once the data is there.
 	for _, op := range p.Ops {
 		for _, ix := range op.Indexes {
@@ -77,35 +79,47 @@ END $zdm$`, lit, Literal(op.CheckName), tbl, Ident(op.CheckName), Ident(op.New))
 	// Backfill and verification.
 	var sets, mismatch []string
 	for _, op := range p.Ops {
-		up := fmt.Sprintf("(%s)::%s", op.Up, op.NewType)
-		sets = append(sets, fmt.Sprintf("%s = %s", Ident(op.New), up))
-		mismatch = append(mismatch, fmt.Sprintf("%s IS DISTINCT FROM %s", Ident(op.New), up))
+		n := Ident(op.New)
+		if op.KeepWritten {
+			sets = append(sets, fmt.Sprintf("%s = coalesce(%s, %s)", n, n, fill(op)))
+		} else {
+			sets = append(sets, fmt.Sprintf("%s = %s", n, fill(op)))
+		}
+		if op.KeepWritten || op.NotRecomputable {
+			// Values the application wrote, or that cannot be computed again, are not
+			// compared: verify proves that no row was missed.
+			mismatch = append(mismatch, fmt.Sprintf("%s IS NULL AND %s IS NOT NULL", n, fill(op)))
+		} else {
+			mismatch = append(mismatch, "NOT ("+same(n, fill(op), op.NewIncomparable)+")")
+		}
 	}
-	p.BackfillSet = strings.Join(sets, ", ")
-	p.Mismatch = "(" + strings.Join(mismatch, ") OR (") + ")"
+	if syncing {
+		p.BackfillSet = strings.Join(sets, ", ")
+		p.Mismatch = "(" + strings.Join(mismatch, ") OR (") + ")"
+	}
 
 	// Contract: one transaction.
-	p.Contract = append(p.Contract, Statement{
-		ID:   "contract/drop-trigger",
-		SQL:  fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s", Ident(p.Trigger), tbl),
-		Lock: LockBriefExclusive,
-	})
+	if syncing {
+		p.Contract = append(p.Contract, Statement{
+			ID:   "contract/drop-trigger",
+			SQL:  fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s", Ident(p.Trigger), tbl),
+			Lock: LockBriefExclusive,
+		})
+	}
+	for _, ch := range changes {
+		p.Contract = append(p.Contract, ch.Contract...)
+	}
 	for _, op := range p.Ops {
 		final := op.Final
-		switch op.Kind {
-		case "change_type":
-			p.Contract = append(p.Contract,
-				Statement{ID: "contract/drop-old/" + op.Old, SQL: fmt.Sprintf("ALTER TABLE %s DROP COLUMN %s", tbl, Ident(op.Old)), Lock: LockBriefExclusive},
-				Statement{ID: "contract/rename/" + op.New, SQL: fmt.Sprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", tbl, Ident(op.New), Ident(op.Old)), Lock: LockBriefExclusive})
-		case "rename_column":
-			p.Contract = append(p.Contract,
-				Statement{ID: "contract/drop-old/" + op.Old, SQL: fmt.Sprintf("ALTER TABLE %s DROP COLUMN %s", tbl, Ident(op.Old)), Lock: LockBriefExclusive})
-		}
 		for _, ix := range op.Indexes {
 			// The old index went with the old column; its copy takes its name.
 			if ix.Constraint != "" {
+				def := ""
+				if ix.Deferrable != "" {
+					def = " " + ix.Deferrable
+				}
 				p.Contract = append(p.Contract, Statement{ID: "contract/unique/" + ix.Constraint,
-					SQL:  fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s UNIQUE USING INDEX %s", tbl, Ident(ix.Constraint), Ident(ix.Building)),
+					SQL:  fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s UNIQUE USING INDEX %s%s", tbl, Ident(ix.Constraint), Ident(ix.Building), def),
 					Lock: LockBriefExclusive, Note: "the constraint takes over the built index: no scan"})
 			} else {
 				p.Contract = append(p.Contract, Statement{ID: "contract/index/" + ix.Name,
@@ -128,114 +142,109 @@ END $zdm$`, lit, Literal(op.CheckName), tbl, Ident(op.CheckName), Ident(op.New))
 					Lock: LockBriefExclusive})
 		}
 	}
-	p.Contract = append(p.Contract, Statement{
-		ID:   "contract/drop-function",
-		SQL:  fmt.Sprintf("DROP FUNCTION IF EXISTS %s()", p.Function),
-		Lock: LockNone,
-	})
+	if syncing {
+		p.Contract = append(p.Contract, Statement{
+			ID:   "contract/drop-function",
+			SQL:  fmt.Sprintf("DROP FUNCTION IF EXISTS %s()", p.Function),
+			Lock: LockNone,
+		})
+	}
 
-	// Rollback: undo expand, newest first.
-	p.Rollback = append(p.Rollback,
-		Statement{ID: "rollback/drop-trigger", SQL: fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s", Ident(p.Trigger), tbl), Lock: LockBriefExclusive},
-		Statement{ID: "rollback/drop-function", SQL: fmt.Sprintf("DROP FUNCTION IF EXISTS %s()", p.Function), Lock: LockNone})
-	var drops []string
+	// Rollback: undo expand in one transaction, newest first.
+	if syncing {
+		p.Rollback = append(p.Rollback,
+			Statement{ID: "rollback/drop-trigger", SQL: fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s", Ident(p.Trigger), tbl), Lock: LockBriefExclusive},
+			Statement{ID: "rollback/drop-function", SQL: fmt.Sprintf("DROP FUNCTION IF EXISTS %s()", p.Function), Lock: LockNone})
+	}
 	for _, op := range p.Ops {
 		if op.CheckName != "" {
-			drops = append(drops, "DROP CONSTRAINT IF EXISTS "+Ident(op.CheckName))
+			p.Rollback = append(p.Rollback, Statement{ID: "rollback/drop-check/" + op.CheckName,
+				SQL:  fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", tbl, Ident(op.CheckName)),
+				Lock: LockBriefExclusive})
 		}
 	}
-	for i := len(p.Ops) - 1; i >= 0; i-- {
-		drops = append(drops, "DROP COLUMN IF EXISTS "+Ident(p.Ops[i].New))
+	for i := len(changes) - 1; i >= 0; i-- {
+		p.Rollback = append(p.Rollback, changes[i].Rollback...)
 	}
-	p.Rollback = append(p.Rollback, Statement{
-		ID:   "rollback/drop-columns",
-		SQL:  fmt.Sprintf("ALTER TABLE %s %s", tbl, strings.Join(drops, ", ")),
-		Lock: LockBriefExclusive,
-		Note: "catalog only; the table is as it was before the migration",
-	})
 
 	// Checks: the expressions must compile against the old and new shapes of a row.
+	for _, ch := range changes {
+		p.Checks = append(p.Checks, ch.Checks...)
+	}
 	for _, op := range p.Ops {
-		p.Checks = append(p.Checks, Check{Field: op.Field + ".type", Group: op.Field,
-			SQL: fmt.Sprintf("EXPLAIN SELECT NULL::%s", op.NewType)})
-		upField := op.Field + ".up"
-		switch op.Kind {
-		case "add_column":
-			upField = op.Field + ".backfill"
-		case "rename_column":
-			upField = op.Field + ".column"
-		}
-		p.Checks = append(p.Checks, Check{Field: upField, Group: op.Field,
-			SQL: fmt.Sprintf("EXPLAIN SELECT (%s)::%s FROM %s", op.Up, op.NewType, tbl)})
-		if op.Down != "" {
+		if op.Down != "" && op.Kind != "rename_column" {
 			p.Checks = append(p.Checks, Check{Field: op.Field + ".down", Group: op.Field,
-				SQL: fmt.Sprintf("EXPLAIN SELECT (%s)::%s FROM (SELECT %s FROM %s) AS new_row", op.Down, op.OldType, p.newRowSelect(t), tbl)})
+				SQL: fmt.Sprintf("EXPLAIN SELECT (%s)::%s FROM %s", op.Down, op.OldType, p.rowSource(t, "NULL", true))})
 		}
 	}
 }
 
-// rowVar is a column as the sync function sees it: a PL/pgSQL variable named like the
-// column, so that up/down expressions written over column names compile unchanged.
-type rowVar struct{ name, typ, from string }
-
-// oldRow is the row as old code sees it: the table's own columns.
-func (p *Plan) oldRow(t *schema.Table) []rowVar {
-	var out []rowVar
-	for _, c := range t.Columns {
-		if p.isNewColumn(c.Name) {
-			continue
-		}
-		out = append(out, rowVar{c.Name, c.Type, "NEW." + Ident(c.Name)})
+// fill is the value the backfill and the trigger give op.New: Up cast to the new type,
+// or Fill where Up is NULL.
+func fill(op Op) string {
+	v := fmt.Sprintf("(%s)::%s", op.Up, op.NewType)
+	if op.Fill != "" {
+		v = fmt.Sprintf("coalesce(%s, (%s)::%s)", v, op.Fill, op.NewType)
 	}
-	return out
+	return v
 }
 
-// newRow is the row as new code sees it: renamed and retyped columns under their new
-// names and types, added columns present.
-func (p *Plan) newRow(t *schema.Table) []rowVar {
-	var out []rowVar
-	for _, v := range p.oldRow(t) {
-		if op := p.opFor(v.name); op != nil {
-			switch op.Kind {
-			case "change_type":
-				v = rowVar{op.Old, op.NewType, "NEW." + Ident(op.New)}
-			case "rename_column":
-				v = rowVar{op.New, op.NewType, "NEW." + Ident(op.New)}
-			}
-		}
-		out = append(out, v)
+// same compares two values of one type: IS NOT DISTINCT FROM, or as text for types
+// without an equality operator (json, xml, point).
+func same(a, b string, incomparable bool) string {
+	if incomparable {
+		return fmt.Sprintf("(%s)::text IS NOT DISTINCT FROM (%s)::text", a, b)
 	}
-	for _, op := range p.Ops {
-		if op.Kind == "add_column" {
-			out = append(out, rowVar{op.New, op.NewType, "NEW." + Ident(op.New)})
-		}
-	}
-	return out
+	return fmt.Sprintf("%s IS NOT DISTINCT FROM %s", a, b)
 }
 
-// newRowSelect is newRow as a SELECT list over the old table, for checking Down: values
-// of retyped and added columns are NULLs of their new type, renamed ones read the old name.
-func (p *Plan) newRowSelect(t *schema.Table) string {
+// rowSource is a FROM item that shows row (NEW or OLD in the trigger; "NULL" for a plan
+// check over the table itself) under the table's name, the way the backfill's UPDATE
+// shows it: expressions written over the table, qualified by its name or not, with
+// subqueries, read the same in both. Stored generated columns, which a BEFORE trigger
+// does not see yet, are computed from their expressions. With newShape, columns
+// appear as new code sees them: a retyped column under its own name with the new type,
+// added and renamed ones present.
+func (p *Plan) rowSource(t *schema.Table, row string, newShape bool) string {
 	var cols []string
 	for _, c := range t.Columns {
 		if p.isNewColumn(c.Name) {
 			continue
 		}
 		switch op := p.opFor(c.Name); {
-		case op == nil:
-			cols = append(cols, Ident(c.Name))
-		case op.Kind == "change_type":
-			cols = append(cols, fmt.Sprintf("NULL::%s AS %s", op.NewType, Ident(op.Old)))
+		case newShape && op != nil && op.Kind == "change_type":
+			if row == "NULL" {
+				cols = append(cols, fmt.Sprintf("NULL::%s AS %s", op.NewType, Ident(c.Name)))
+			} else {
+				cols = append(cols, fmt.Sprintf("zdm_row.%s AS %s", Ident(op.New), Ident(c.Name)))
+			}
+		case c.Generated && row != "NULL":
+			cols = append(cols, fmt.Sprintf("(%s) AS %s", c.Default, Ident(c.Name)))
 		default:
-			cols = append(cols, fmt.Sprintf("%s AS %s", Ident(op.Old), Ident(op.New)))
+			cols = append(cols, "zdm_row."+Ident(c.Name))
 		}
 	}
-	for _, op := range p.Ops {
-		if op.Kind == "add_column" {
-			cols = append(cols, fmt.Sprintf("NULL::%s AS %s", op.NewType, Ident(op.New)))
+	if newShape {
+		for _, op := range p.Ops {
+			if op.Kind == "change_type" {
+				continue
+			}
+			if row == "NULL" {
+				if op.Old != "" {
+					cols = append(cols, fmt.Sprintf("zdm_row.%s AS %s", Ident(op.Old), Ident(op.New)))
+				} else {
+					cols = append(cols, fmt.Sprintf("NULL::%s AS %s", op.NewType, Ident(op.New)))
+				}
+			} else {
+				cols = append(cols, "zdm_row."+Ident(op.New))
+			}
 		}
 	}
-	return strings.Join(cols, ", ")
+	from := fmt.Sprintf("(SELECT %s.*) AS zdm_row", row)
+	if row == "NULL" {
+		from = p.TableIdent() + " AS zdm_row"
+	}
+	return fmt.Sprintf("(SELECT %s FROM %s) AS %s", strings.Join(cols, ", "), from, Ident(p.Table))
 }
 
 func (p *Plan) isNewColumn(name string) bool { return p.opByNew(name) != nil }
@@ -258,29 +267,18 @@ func (p *Plan) opByNew(name string) *Op {
 	return nil
 }
 
-// reservedVars are names a PL/pgSQL block must not redeclare.
-var reservedVars = map[string]bool{"new": true, "old": true, "found": true}
-
-func declare(vars []rowVar) string {
-	var b strings.Builder
-	for _, v := range vars {
-		if reservedVars[strings.ToLower(v.name)] || strings.HasPrefix(strings.ToLower(v.name), "tg_") {
-			continue
-		}
-		fmt.Fprintf(&b, "      %s %s := %s;\n", Ident(v.name), v.typ, v.from)
-	}
-	return b.String()
-}
-
 // syncFunction writes the trigger function that keeps old and new columns in step. For
 // each operation: a write that left the new column alone (old code, or new code touching
-// other columns) recomputes it from the old row; a write that set only the new column
-// (new code) recomputes the old one from the new row; a write that set both (dual-write)
-// is kept as written.
+// other columns) recomputes it from the row; a write that set only the new column (new
+// code) recomputes the old one from the new row; a write that set both (dual-write) is
+// kept as written. Expressions are evaluated by a SELECT over the row shown under the
+// table's name, exactly as the backfill's UPDATE evaluates them.
 func (p *Plan) syncFunction(t *schema.Table) string {
-	oldVars, newVars := declare(p.oldRow(t)), declare(p.newRow(t))
+	oldRow, oldRowOld, newRow := p.rowSource(t, "NEW", false), p.rowSource(t, "OLD", false), p.rowSource(t, "NEW", true)
 	var b strings.Builder
 	fmt.Fprintf(&b, "CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS $zdm$\n", p.Function)
+	// Column names win over PL/pgSQL's own (found, new, old) inside the expressions.
+	b.WriteString("#variable_conflict use_column\n")
 	fmt.Fprintf(&b, "-- zdm migration %s: keeps old and new columns of %s in step for old and new\n-- application code. Dropped at contract or rollback.\n", p.Migration, p.TableName())
 	b.WriteString("DECLARE\n")
 	for i, op := range p.Ops {
@@ -291,16 +289,36 @@ func (p *Plan) syncFunction(t *schema.Table) string {
 	}
 	b.WriteString("BEGIN\n")
 	for i, op := range p.Ops {
-		n := Ident(op.New)
+		n := "NEW." + Ident(op.New)
 		fmt.Fprintf(&b, "  -- %s: %s\n", op.Field, describe(op))
-		fmt.Fprintf(&b, "  IF (TG_OP = 'INSERT' AND NEW.%[1]s IS NULL) OR (TG_OP = 'UPDATE' AND NEW.%[1]s IS NOT DISTINCT FROM OLD.%[1]s) THEN\n", n)
-		fmt.Fprintf(&b, "    DECLARE\n%s    BEGIN\n      zdm_new_%d := (%s)::%s;\n    END;\n", oldVars, i, op.Up, op.NewType)
-		fmt.Fprintf(&b, "    NEW.%s := zdm_new_%d;\n", n, i)
+		var unwritten string
+		switch {
+		case op.KeepWritten && !op.NotRecomputable:
+			// New follows the row only while it still holds what the expression gave:
+			// a value new code wrote is kept.
+			unwritten = fmt.Sprintf("%s IS NULL OR (TG_OP = 'UPDATE' AND %s AND %s)", n,
+				same(n, "OLD."+Ident(op.New), op.NewIncomparable),
+				same("OLD."+Ident(op.New), fmt.Sprintf("(SELECT %s FROM %s)", fill(op), oldRowOld), op.NewIncomparable))
+		case op.KeepWritten:
+			unwritten = n + " IS NULL"
+		default:
+			unwritten = fmt.Sprintf("(TG_OP = 'INSERT' AND %s IS NULL) OR (TG_OP = 'UPDATE' AND %s)", n, same(n, "OLD."+Ident(op.New), op.NewIncomparable))
+		}
+		fmt.Fprintf(&b, "  IF %s THEN\n", unwritten)
+		fmt.Fprintf(&b, "    SELECT %s INTO zdm_new_%d FROM %s;\n", fill(op), i, oldRow)
+		fmt.Fprintf(&b, "    %s := zdm_new_%d;\n", n, i)
 		if op.Down != "" {
-			o := Ident(op.Old)
-			fmt.Fprintf(&b, "  ELSIF (TG_OP = 'INSERT' AND NEW.%[1]s IS NULL) OR (TG_OP = 'UPDATE' AND NEW.%[1]s IS NOT DISTINCT FROM OLD.%[1]s) THEN\n", o)
-			fmt.Fprintf(&b, "    DECLARE\n%s    BEGIN\n      zdm_old_%d := (%s)::%s;\n    END;\n", newVars, i, op.Down, op.OldType)
-			fmt.Fprintf(&b, "    NEW.%s := zdm_old_%d;\n", o, i)
+			o := "NEW." + Ident(op.Old)
+			insertUnwritten := o + " IS NULL"
+			if op.OldDefault != "" {
+				// A default fills the old column before any trigger runs: an insert
+				// that set the new column and left the old one at its default is new
+				// code's.
+				insertUnwritten += " OR " + same(o, fmt.Sprintf("(%s)::%s", op.OldDefault, op.OldType), op.OldIncomparable)
+			}
+			fmt.Fprintf(&b, "  ELSIF (TG_OP = 'INSERT' AND (%s)) OR (TG_OP = 'UPDATE' AND %s) THEN\n", insertUnwritten, same(o, "OLD."+Ident(op.Old), op.OldIncomparable))
+			fmt.Fprintf(&b, "    SELECT (%s)::%s INTO zdm_old_%d FROM %s;\n", op.Down, op.OldType, i, newRow)
+			fmt.Fprintf(&b, "    %s := zdm_old_%d;\n", o, i)
 		}
 		b.WriteString("  END IF;\n")
 	}
@@ -317,5 +335,3 @@ func describe(op Op) string {
 	}
 	return fmt.Sprintf("%s added, computed from the row", op.New)
 }
-
-func pgxIdent(schema, name string) string { return Ident(schema) + "." + Ident(name) }

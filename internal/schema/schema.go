@@ -28,7 +28,15 @@ type Table struct {
 	// reference it.
 	ForeignKeys   []ForeignKey `json:"foreign_keys"`
 	Triggers      []string     `json:"triggers"`
+	TriggerInfo   []Trigger    `json:"trigger_info,omitempty"`
 	EstimatedRows int64        `json:"estimated_rows"`
+	// Kind says what sort of table this is when zdm cannot migrate it as a plain one
+	// ("partitioned table", "partition", "inheritance parent", "inheritance child",
+	// "temporary table"); "" for a plain table. KindFix says what to do instead.
+	Kind    string `json:"kind,omitempty"`
+	KindFix string `json:"kind_fix,omitempty"`
+	// Publications the table is part of (logical replication).
+	Publications []string `json:"publications,omitempty"`
 }
 
 // Column is one column.
@@ -41,6 +49,17 @@ type Column struct {
 	Identity  bool   `json:"identity,omitempty"`
 	// Views that read this column; dropping it would fail.
 	Views []string `json:"views,omitempty"`
+	// Collation is the column's collation, quoted and qualified, when it is not its
+	// type's default.
+	Collation string `json:"collation,omitempty"`
+	Comment   string `json:"comment,omitempty"`
+	// StatTarget is ALTER COLUMN ... SET STATISTICS; nil for the default.
+	StatTarget *int `json:"stat_target,omitempty"`
+	// DefaultVolatile is true when the default calls a volatile function (nextval).
+	DefaultVolatile bool    `json:"default_volatile,omitempty"`
+	Grants          []Grant `json:"grants,omitempty"`
+	// Dependents are the objects PostgreSQL records as depending on the column.
+	Dependents []Dependent `json:"dependents,omitempty"`
 }
 
 // Index is one index of the table.
@@ -58,7 +77,9 @@ type Index struct {
 	// index backs, with its type.
 	Constraint     string `json:"constraint,omitempty"`
 	ConstraintType string `json:"constraint_type,omitempty"`
-	Def            string `json:"def"`
+	// Deferrable is the constraint's DEFERRABLE [INITIALLY DEFERRED] clause, or "".
+	Deferrable string `json:"deferrable,omitempty"`
+	Def        string `json:"def"`
 }
 
 // ForeignKey is a foreign key touching the table.
@@ -123,11 +144,18 @@ func (t *Table) ColumnNames() []string {
 func Inspect(ctx context.Context, q Querier, schemaName, tableName string) (*Table, error) {
 	t := &Table{Schema: schemaName, Name: tableName}
 	var oid uint32
-	var kind string
+	var kind, persistence string
+	var partition, parent, child bool
+	var estimated float64
 	err := q.QueryRow(ctx, `
-		SELECT c.oid, c.relkind::text, greatest(c.reltuples, 0)::bigint
+		SELECT c.oid, c.relkind::text, c.relpersistence::text, c.reltuples::float8, c.relispartition,
+		       EXISTS (SELECT 1 FROM pg_inherits WHERE inhparent = c.oid),
+		       EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = c.oid),
+		       coalesce((SELECT array_agg(p.pubname ORDER BY p.pubname) FROM pg_publication p
+		                 WHERE p.puballtables OR EXISTS (SELECT 1 FROM pg_publication_rel pr WHERE pr.prpubid = p.oid AND pr.prrelid = c.oid)
+		                    OR EXISTS (SELECT 1 FROM pg_publication_namespace pn WHERE pn.pnpubid = p.oid AND pn.pnnspid = c.relnamespace)), '{}')
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE n.nspname = $1 AND c.relname = $2`, schemaName, tableName).Scan(&oid, &kind, &t.EstimatedRows)
+		WHERE n.nspname = $1 AND c.relname = $2`, schemaName, tableName).Scan(&oid, &kind, &persistence, &estimated, &partition, &parent, &child, &t.Publications)
 	if errors.Is(err, pgx.ErrNoRows) {
 		similar, serr := similarTables(ctx, q, schemaName, tableName)
 		if serr != nil {
@@ -141,6 +169,23 @@ func Inspect(ctx context.Context, q Querier, schemaName, tableName string) (*Tab
 	if kind != "r" && kind != "p" {
 		return nil, fmt.Errorf("%s.%s is not a table (relkind %s): zdm migrates plain tables", schemaName, tableName, kind)
 	}
+	switch {
+	case kind == "p":
+		t.Kind, t.KindFix = "partitioned table", "migrate each partition's data with a plain ALTER TABLE in a maintenance window, or use a non-partitioned table; zdm does not yet build the trigger and indexes per partition"
+	case partition:
+		t.Kind, t.KindFix = "partition", "change the partitioned table, not one of its partitions"
+	case parent:
+		t.Kind, t.KindFix = "inheritance parent", "detach the child tables (ALTER TABLE ... NO INHERIT) first; a change to the parent would reach them without their own trigger and backfill"
+	case child:
+		t.Kind, t.KindFix = "inheritance child", "change the parent table's columns together with its children by hand; a child's inherited columns cannot be dropped on their own"
+	case persistence == "t":
+		t.Kind, t.KindFix = "temporary table", "temporary tables belong to one session: change them in that session"
+	}
+	if estimated >= 0 {
+		t.EstimatedRows = int64(estimated)
+	} else if t.EstimatedRows, err = plannerEstimate(ctx, q, t); err != nil {
+		return nil, err
+	}
 	if err := t.readColumns(ctx, q, oid); err != nil {
 		return nil, err
 	}
@@ -153,8 +198,26 @@ func Inspect(ctx context.Context, q Querier, schemaName, tableName string) (*Tab
 	if err := t.readTriggers(ctx, q, oid); err != nil {
 		return nil, err
 	}
+	if err := t.readAttached(ctx, q, oid); err != nil {
+		return nil, err
+	}
 	t.chooseKey()
 	return t, nil
+}
+
+// plannerEstimate asks the planner how many rows a table never analyzed holds: it
+// estimates from the table's size on disk.
+func plannerEstimate(ctx context.Context, q Querier, t *Table) (int64, error) {
+	var plan []map[string]map[string]any
+	if err := q.QueryRow(ctx, "EXPLAIN (FORMAT JSON) SELECT 1 FROM "+t.Ident()).Scan(&plan); err != nil {
+		return 0, fmt.Errorf("estimate the rows of %s: %w", t, err)
+	}
+	if len(plan) == 1 {
+		if n, ok := plan[0]["Plan"]["Plan Rows"].(float64); ok {
+			return int64(n), nil
+		}
+	}
+	return 0, nil
 }
 
 func similarTables(ctx context.Context, q Querier, schemaName, tableName string) ([]string, error) {
@@ -216,6 +279,7 @@ func (t *Table) readIndexes(ctx context.Context, q Querier, oid uint32) error {
 		SELECT c.relname, i.indisprimary, i.indisunique, i.indisvalid, i.indpred IS NOT NULL,
 		       i.indnatts > i.indnkeyatts, am.amname,
 		       coalesce(con.conname, ''), coalesce(con.contype::text, ''),
+		       CASE WHEN con.condeferrable THEN 'DEFERRABLE' || CASE WHEN con.condeferred THEN ' INITIALLY DEFERRED' ELSE '' END ELSE '' END,
 		       pg_get_indexdef(i.indexrelid),
 		       array(SELECT coalesce(a.attname, '')
 		             FROM unnest(i.indkey[0:i.indnkeyatts - 1]) WITH ORDINALITY k(attnum, ord)
@@ -232,7 +296,7 @@ func (t *Table) readIndexes(ctx context.Context, q Querier, oid uint32) error {
 	t.Indexes, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Index, error) {
 		var ix Index
 		err := r.Scan(&ix.Name, &ix.Primary, &ix.Unique, &ix.Valid, &ix.Partial, &ix.Include, &ix.Method,
-			&ix.Constraint, &ix.ConstraintType, &ix.Def, &ix.Columns)
+			&ix.Constraint, &ix.ConstraintType, &ix.Deferrable, &ix.Def, &ix.Columns)
 		return ix, err
 	})
 	if err != nil {
@@ -264,14 +328,33 @@ func (t *Table) readForeignKeys(ctx context.Context, q Querier, oid uint32) erro
 	return nil
 }
 
+// Trigger is one of the table's own triggers.
+type Trigger struct {
+	Name string `json:"name"`
+	// Row, Before and OnUpdate decode tgtype; Enabled is false for a disabled one.
+	Row      bool `json:"row"`
+	Before   bool `json:"before"`
+	OnUpdate bool `json:"on_update"`
+	Enabled  bool `json:"enabled"`
+}
+
 func (t *Table) readTriggers(ctx context.Context, q Querier, oid uint32) error {
-	rows, err := q.Query(ctx, `SELECT tgname FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal ORDER BY tgname`, oid)
+	rows, err := q.Query(ctx, `SELECT tgname, tgtype & 1 <> 0, tgtype & 2 <> 0, tgtype & 16 <> 0, tgenabled <> 'D'
+		FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal ORDER BY tgname`, oid)
 	if err != nil {
 		return fmt.Errorf("read triggers of %s: %w", t, err)
 	}
-	t.Triggers, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	t.TriggerInfo, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Trigger, error) {
+		var tr Trigger
+		err := r.Scan(&tr.Name, &tr.Row, &tr.Before, &tr.OnUpdate, &tr.Enabled)
+		return tr, err
+	})
 	if err != nil {
 		return fmt.Errorf("read triggers of %s: %w", t, err)
+	}
+	t.Triggers = nil
+	for _, tr := range t.TriggerInfo {
+		t.Triggers = append(t.Triggers, tr.Name)
 	}
 	return nil
 }

@@ -38,66 +38,14 @@ func (m *Migration) Check() error {
 	}
 
 	if len(m.Operations) == 0 {
-		add(m.Errorf("operations", "list at least one of change_type, add_column, rename_column", "needs at least one operation"))
+		add(m.Errorf("operations", "list at least one of "+strings.Join(OpKinds(), ", "), "needs at least one operation"))
 	}
 	seen := map[string]string{}
-	claim := func(field, col string) {
-		if col == "" {
-			return
-		}
-		if prev, ok := seen[col]; ok {
-			add(m.Errorf(field, "split the changes to one column into separate migrations", "column %q is already changed by %s", col, prev))
-			return
-		}
-		seen[col] = field
-	}
 	for i, op := range m.Operations {
-		p := fmt.Sprintf("operations[%d]", i)
-		n := 0
-		for _, set := range []bool{op.ChangeType != nil, op.AddColumn != nil, op.RenameColumn != nil} {
-			if set {
-				n++
-			}
+		if op.Op == nil {
+			continue // reported where it was read
 		}
-		if n != 1 {
-			add(m.Errorf(p, "give each list item exactly one of change_type, add_column, rename_column", "has %d operations", n))
-			continue
-		}
-		p += "." + op.Kind()
-		ident := func(field, v string) {
-			switch {
-			case v == "":
-				add(m.Errorf(p+"."+field, "add the "+field+" field", "is required"))
-			case !identRE.MatchString(v) || len(v) > 50:
-				add(m.Errorf(p+"."+field, "use a plain column name (letters, digits, _; at most 50 characters)", "%q is not a column name zdm can manage", v))
-			case strings.HasPrefix(v, "_zdm"):
-				add(m.Errorf(p+"."+field, "choose a name that does not start with _zdm", "%q is reserved for zdm's own columns", v))
-			}
-		}
-		required := func(field, v, example string) {
-			if strings.TrimSpace(v) == "" {
-				add(m.Errorf(p+"."+field, "add it, e.g. "+example, "is required"))
-			}
-		}
-		switch {
-		case op.ChangeType != nil:
-			ident("column", op.ChangeType.Column)
-			required("type", op.ChangeType.Type, "`type: bigint`")
-			claim(p+".column", op.ChangeType.Column)
-		case op.AddColumn != nil:
-			ident("column", op.AddColumn.Column)
-			required("type", op.AddColumn.Type, "`type: text`")
-			required("backfill", op.AddColumn.Backfill, "`backfill: \"lower(email)\"`")
-			claim(p+".column", op.AddColumn.Column)
-		case op.RenameColumn != nil:
-			ident("column", op.RenameColumn.Column)
-			ident("to", op.RenameColumn.To)
-			claim(p+".column", op.RenameColumn.Column)
-			claim(p+".to", op.RenameColumn.To)
-			if op.RenameColumn.Column != "" && op.RenameColumn.Column == op.RenameColumn.To {
-				add(m.Errorf(p+".to", "give the new name", "is the same as column"))
-			}
-		}
+		op.Op.CheckFile(&OpCheck{m: m, field: fmt.Sprintf("operations[%d].%s", i, op.Kind), errs: &errs, seen: seen})
 	}
 
 	if b := m.Backfill.BatchSize; b < 1 || b > MaxBatchSize {
@@ -137,7 +85,7 @@ func (m *Migration) Check() error {
 		if r := f.AppRefresh.D(); r < 0 || r > 10*time.Minute {
 			add(m.Errorf("flags.app_refresh", "use the applications' Unleash refresh interval, e.g. 15s", "%s is out of range", r))
 		}
-		if m.changesTypeAndMoves() {
+		if m.movesBothWays() {
 			add(m.Errorf("flags", "split change_type and rename_column/add_column into two migrations",
 				"one pair of flags cannot serve change_type (the new type lands under the old name) together with rename_column/add_column (the application moves to the new column)"))
 		}
@@ -159,11 +107,18 @@ func (m *Migration) Check() error {
 	return errs.Err()
 }
 
-func (m *Migration) changesTypeAndMoves() bool {
-	var ct, moves bool
+// movesBothWays says whether some operations move applications to new columns while
+// others land their new data under the old names: one pair of flags cannot say both.
+func (m *Migration) movesBothWays() bool {
+	var toNew, inPlace bool
 	for _, op := range m.Operations {
-		ct = ct || op.ChangeType != nil
-		moves = moves || op.AddColumn != nil || op.RenameColumn != nil
+		if op.Op == nil {
+			continue
+		}
+		if mv := op.Op.Moves(); mv != nil {
+			toNew = toNew || *mv
+			inPlace = inPlace || !*mv
+		}
 	}
-	return ct && moves
+	return toNew && inPlace
 }

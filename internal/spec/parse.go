@@ -17,15 +17,24 @@ import (
 )
 
 // knownKeys lists the keys each mapping of a migration file may hold, by path pattern
-// ("[]" stands for any sequence index).
-var knownKeys = map[string][]string{
-	"":                           {"name", "table", "operations", "backfill", "lock_timeout", "flags", "gates"},
-	"operations[]":               {"change_type", "add_column", "rename_column"},
-	"operations[].change_type":   {"column", "type", "up", "down"},
-	"operations[].add_column":    {"column", "type", "backfill", "not_null"},
-	"operations[].rename_column": {"column", "to"},
-	"backfill":                   {"batch_size", "max_rows_per_second", "pause", "max_replication_lag", "throttle_query", "target_batch_time"},
-	"flags":                      {"dual_write", "read_new", "app_refresh"},
+// ("[]" stands for any sequence index). The operations' keys come from their registration.
+func knownKeys(pattern string) ([]string, bool) {
+	switch pattern {
+	case "":
+		return []string{"name", "table", "operations", "backfill", "lock_timeout", "flags", "gates"}, true
+	case "operations[]":
+		return OpKinds(), true
+	case "backfill":
+		return []string{"batch_size", "max_rows_per_second", "pause", "max_replication_lag", "throttle_query", "target_batch_time"}, true
+	case "flags":
+		return []string{"dual_write", "read_new", "app_refresh"}, true
+	}
+	if kind, ok := strings.CutPrefix(pattern, "operations[]."); ok {
+		if t, ok := lookupOp(kind); ok {
+			return t.keys, true
+		}
+	}
+	return nil, false
 }
 
 var indexRE = regexp.MustCompile(`\[\d+\]`)
@@ -44,7 +53,7 @@ func ParseFile(path string) (*Migration, error) {
 func Parse(file string, data []byte) (*Migration, error) {
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
-		return nil, yamlError(file, err)
+		return nil, Errors{yamlError(file, err)}
 	}
 	if len(f.Docs) != 1 || f.Docs[0].Body == nil {
 		return nil, &FieldError{File: file, Msg: "expected exactly one YAML document holding one migration", Fix: "see examples/ for the shape of a migration file"}
@@ -54,32 +63,35 @@ func Parse(file string, data []byte) (*Migration, error) {
 	walk(f.Docs[0].Body, "", m.Source.Lines, func(path string, line int, msg, fix string) {
 		errs = append(errs, &FieldError{File: file, Line: line, Field: path, Msg: msg, Fix: fix})
 	})
-	if err := errs.Err(); err != nil {
-		return nil, err
+	// Every problem is collected before anything is refused: a person fixes a file in
+	// one round.
+	bad := map[string]bool{}
+	for _, e := range errs {
+		bad[e.Field] = true
 	}
 	for _, field := range []string{"lock_timeout", "backfill.pause", "backfill.max_replication_lag", "backfill.target_batch_time", "flags.app_refresh"} {
 		if _, ok := m.Source.Lines[field]; !ok {
 			continue
 		}
-		path, err := yaml.PathString("$." + field)
-		if err != nil {
-			continue
-		}
-		node, err := path.FilterFile(f)
-		if err != nil || node == nil {
+		node := fieldNode(f, field)
+		if node == nil {
 			continue
 		}
 		var d Duration
 		if err := d.UnmarshalText([]byte(strings.Trim(node.String(), `"'`))); err != nil {
 			errs = append(errs, m.Errorf(field, "write it like 500ms, 2s or 1m", "%s", err))
+			bad[field] = true
 		}
 	}
-	if err := errs.Err(); err != nil {
-		return nil, err
+	if len(bad) == 0 {
+		if err := yaml.NodeToValue(f.Docs[0].Body, m); err != nil {
+			errs = append(errs, yamlError(file, err))
+		}
+	} else {
+		// Decode field by field, leaving out the ones already refused.
+		decodeTopLevel(f.Docs[0].Body, m, bad, func(e *FieldError) { errs = append(errs, e) })
 	}
-	if err := yaml.NodeToValue(f.Docs[0].Body, m); err != nil {
-		return nil, yamlError(file, err)
-	}
+	m.Operations = decodeOperations(m, f.Docs[0].Body, func(e *FieldError) { errs = append(errs, e) })
 	if _, ok := m.Source.Lines["gates"]; !ok {
 		m.Gates = []string{GateContract}
 	}
@@ -88,12 +100,111 @@ func Parse(file string, data []byte) (*Migration, error) {
 	}
 	m.applyDefaults()
 	if err := m.Check(); err != nil {
+		for _, e := range err.(Errors) {
+			if !bad[e.Field] {
+				errs = append(errs, e)
+			}
+		}
+	}
+	if err := errs.Err(); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
 
-func yamlError(file string, err error) error {
+func fieldNode(f *ast.File, field string) ast.Node {
+	path, err := yaml.PathString("$." + field)
+	if err != nil {
+		return nil
+	}
+	node, err := path.FilterFile(f)
+	if err != nil {
+		return nil
+	}
+	return node
+}
+
+// decodeTopLevel decodes each top-level field on its own, skipping those in bad (and
+// their children), so that one bad value does not hide the others.
+func decodeTopLevel(body ast.Node, m *Migration, bad map[string]bool, report func(*FieldError)) {
+	mapping, ok := body.(*ast.MappingNode)
+	if !ok {
+		return
+	}
+	for _, mv := range mapping.Values {
+		key := mv.Key.String()
+		if bad[key] || key == "operations" {
+			continue
+		}
+		var skip bool
+		for b := range bad {
+			if strings.HasPrefix(b, key+".") {
+				skip = true
+			}
+		}
+		if skip {
+			continue
+		}
+		one := &ast.MappingNode{BaseNode: &ast.BaseNode{}, Start: mapping.Start, Values: []*ast.MappingValueNode{mv}}
+		if err := yaml.NodeToValue(one, m); err != nil {
+			report(yamlError(m.Source.File, err))
+		}
+	}
+}
+
+// decodeOperations reads each item of the operations list into its registered type.
+func decodeOperations(m *Migration, body ast.Node, report func(*FieldError)) []Operation {
+	mapping, ok := body.(*ast.MappingNode)
+	if !ok {
+		return nil
+	}
+	var seq *ast.SequenceNode
+	for _, mv := range mapping.Values {
+		if mv.Key.String() == "operations" {
+			seq, _ = mv.Value.(*ast.SequenceNode)
+			if seq == nil {
+				if _, null := mv.Value.(*ast.NullNode); !null {
+					report(m.Errorf("operations", "write a list: each item starts with '- '", "must be a list of operations"))
+				}
+			}
+		}
+	}
+	if seq == nil {
+		return nil
+	}
+	out := make([]Operation, 0, len(seq.Values))
+	for i, item := range seq.Values {
+		field := fmt.Sprintf("operations[%d]", i)
+		var pairs []*ast.MappingValueNode
+		switch v := item.(type) {
+		case *ast.MappingNode:
+			pairs = v.Values
+		case *ast.MappingValueNode:
+			pairs = []*ast.MappingValueNode{v}
+		}
+		if len(pairs) != 1 {
+			report(m.Errorf(field, "give each list item exactly one of "+strings.Join(OpKinds(), ", "), "has %d operations", len(pairs)))
+			out = append(out, Operation{})
+			continue
+		}
+		kind := pairs[0].Key.String()
+		t, ok := lookupOp(kind)
+		if !ok {
+			out = append(out, Operation{Kind: kind})
+			continue // reported by walk as an unknown key
+		}
+		op := t.new()
+		if _, null := pairs[0].Value.(*ast.NullNode); !null {
+			if err := yaml.NodeToValue(pairs[0].Value, op); err != nil {
+				report(yamlError(m.Source.File, err))
+			}
+		}
+		out = append(out, Operation{Kind: kind, Op: op})
+	}
+	return out
+}
+
+func yamlError(file string, err error) *FieldError {
 	var ye yaml.Error
 	if errors.As(err, &ye) {
 		line := 0
@@ -134,7 +245,7 @@ func walkPair(mv *ast.MappingValueNode, path string, lines map[string]int, repor
 	}
 	line := mv.Key.GetToken().Position.Line
 	pattern := indexRE.ReplaceAllString(path, "[]")
-	if allowed, ok := knownKeys[pattern]; ok && !contains(allowed, key) {
+	if allowed, ok := knownKeys(pattern); ok && !contains(allowed, key) {
 		where := "at the top level"
 		if path != "" {
 			where = "in " + path

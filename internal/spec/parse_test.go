@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/zdmhq/zdm/internal/ops"
 	"github.com/zdmhq/zdm/internal/spec"
 )
 
@@ -30,9 +31,10 @@ func TestParseGood(t *testing.T) {
 	assert.Empty(t, m.Gates)
 	assert.NotNil(t, m.Gates)
 	require.Len(t, m.Operations, 3)
-	assert.Equal(t, "change_type", m.Operations[0].Kind())
-	assert.Equal(t, "lower(email)", m.Operations[1].AddColumn.Backfill)
-	assert.True(t, m.Operations[1].AddColumn.NotNull)
+	assert.Equal(t, "change_type", m.Operations[0].Kind)
+	add := m.Operations[1].Op.(*ops.AddColumn)
+	assert.Equal(t, "lower(email)", add.Backfill)
+	assert.True(t, add.NotNull)
 	assert.Equal(t, 5, m.Line("operations[1].add_column.backfill"))
 	assert.Equal(t, 6, m.Line("operations[2].rename_column.to"))
 }

@@ -14,7 +14,7 @@ import (
 type Migration struct {
 	Name        string      `yaml:"name" json:"name"`
 	Table       string      `yaml:"table" json:"table"`
-	Operations  []Operation `yaml:"operations" json:"operations"`
+	Operations  []Operation `yaml:"-" json:"operations"`
 	Backfill    Backfill    `yaml:"backfill" json:"backfill"`
 	LockTimeout Duration    `yaml:"lock_timeout" json:"lock_timeout"`
 	Flags       *Flags      `yaml:"flags" json:"flags,omitempty"`
@@ -30,36 +30,6 @@ type Migration struct {
 type Source struct {
 	File  string         `json:"file"`
 	Lines map[string]int `json:"lines,omitempty"`
-}
-
-// Operation is one change to the table. Exactly one of its fields is set.
-type Operation struct {
-	ChangeType   *ChangeType   `yaml:"change_type" json:"change_type,omitempty"`
-	AddColumn    *AddColumn    `yaml:"add_column" json:"add_column,omitempty"`
-	RenameColumn *RenameColumn `yaml:"rename_column" json:"rename_column,omitempty"`
-}
-
-// ChangeType changes a column's type. Up is computed from the old row, Down from the new
-// one; both name the column by its own name and default to plain casts.
-type ChangeType struct {
-	Column string `yaml:"column" json:"column"`
-	Type   string `yaml:"type" json:"type"`
-	Up     string `yaml:"up" json:"up,omitempty"`
-	Down   string `yaml:"down" json:"down,omitempty"`
-}
-
-// AddColumn adds a column whose value is computed from the row's existing columns.
-type AddColumn struct {
-	Column   string `yaml:"column" json:"column"`
-	Type     string `yaml:"type" json:"type"`
-	Backfill string `yaml:"backfill" json:"backfill"`
-	NotNull  bool   `yaml:"not_null" json:"not_null,omitempty"`
-}
-
-// RenameColumn renames a column without breaking code that still uses the old name.
-type RenameColumn struct {
-	Column string `yaml:"column" json:"column"`
-	To     string `yaml:"to" json:"to"`
 }
 
 // Backfill tunes the batched copy of existing rows.
@@ -122,19 +92,6 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d)
 
 // D returns the duration as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
-
-// Kind is the operation's YAML key.
-func (o Operation) Kind() string {
-	switch {
-	case o.ChangeType != nil:
-		return "change_type"
-	case o.AddColumn != nil:
-		return "add_column"
-	case o.RenameColumn != nil:
-		return "rename_column"
-	}
-	return ""
-}
 
 // QualifiedTable splits Table into schema and name, the schema defaulting to public.
 func (m *Migration) QualifiedTable() (schema, name string) {

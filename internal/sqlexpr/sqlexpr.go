@@ -613,3 +613,50 @@ func walk(m protoreflect.Message, visit func(protoreflect.Message) bool) bool {
 	}
 	return true
 }
+
+// OnlyStrictNodes reports whether the expression is built only of column references,
+// non-NULL constants, casts, operators and function calls: nodes that give NULL only
+// when an input is NULL, provided the functions and operators are strict (which the
+// caller checks against the catalog). CASE, COALESCE, NULLIF, subqueries, boolean
+// connectives and the like make it false.
+func (e *Expr) OnlyStrictNodes() bool {
+	ok := true
+	walk(e.root().ProtoReflect(), func(m protoreflect.Message) bool {
+		switch n := m.Interface().(type) {
+		case *pg_query.Node, *pg_query.ColumnRef, *pg_query.String, *pg_query.TypeCast,
+			*pg_query.TypeName, *pg_query.Integer, *pg_query.Float, *pg_query.Boolean,
+			*pg_query.BitString, *pg_query.A_Star:
+		case *pg_query.A_Const:
+			if n.GetIsnull() {
+				ok = false
+			}
+		case *pg_query.A_Expr:
+			if n.GetKind() != pg_query.A_Expr_Kind_AEXPR_OP {
+				ok = false
+			}
+		case *pg_query.FuncCall:
+			if n.GetAggStar() || n.GetAggDistinct() || n.GetOver() != nil || len(n.GetAggOrder()) > 0 || n.GetAggFilter() != nil {
+				ok = false
+			}
+		default:
+			ok = false
+		}
+		return ok
+	})
+	return ok
+}
+
+// OperatorNames returns the name of every operator in the expression (A_Expr), for
+// checking their strictness against the catalog.
+func (e *Expr) OperatorNames() []string {
+	var out []string
+	walk(e.root().ProtoReflect(), func(m protoreflect.Message) bool {
+		if a, ok := m.Interface().(*pg_query.A_Expr); ok {
+			for _, n := range a.GetName() {
+				out = append(out, n.GetString_().GetSval())
+			}
+		}
+		return true
+	})
+	return out
+}

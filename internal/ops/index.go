@@ -1,20 +1,12 @@
-package planner
+package ops
 
 import (
 	"fmt"
 	"strings"
 
+	"github.com/zdmhq/zdm/internal/plan"
 	"github.com/zdmhq/zdm/internal/schema"
 )
-
-// CarriedIndex is an index on a column an operation replaces, built again on the new
-// column (CONCURRENTLY, after the backfill) and given the old name at contract.
-type CarriedIndex struct {
-	Name       string `json:"name"`     // the index today
-	Building   string `json:"building"` // the copy's name until contract
-	Create     string `json:"create"`
-	Constraint string `json:"constraint,omitempty"` // UNIQUE constraint to restore on it
-}
 
 // carryable says why an index on the column cannot be carried over, or "" when it can.
 func carryable(ix schema.Index) string {
@@ -48,20 +40,20 @@ func buildingName(name string) string {
 }
 
 // carryIndex writes the CREATE INDEX CONCURRENTLY of ix with column old replaced by new.
-func carryIndex(ix schema.Index, tableIdent, old, new string) (CarriedIndex, error) {
+func carryIndex(ix schema.Index, tableIdent, old, new string) (plan.CarriedIndex, error) {
 	def := ix.Def
 	using := strings.Index(def, " USING ")
 	if using < 0 {
-		return CarriedIndex{}, fmt.Errorf("cannot read the definition of index %s", ix.Name)
+		return plan.CarriedIndex{}, fmt.Errorf("cannot read the definition of index %s", ix.Name)
 	}
 	open := strings.IndexByte(def[using:], '(')
 	if open < 0 {
-		return CarriedIndex{}, fmt.Errorf("cannot read the definition of index %s", ix.Name)
+		return plan.CarriedIndex{}, fmt.Errorf("cannot read the definition of index %s", ix.Name)
 	}
 	open += using
 	closeAt, elems := splitTopLevel(def, open+1)
 	if closeAt < 0 {
-		return CarriedIndex{}, fmt.Errorf("cannot read the definition of index %s", ix.Name)
+		return plan.CarriedIndex{}, fmt.Errorf("cannot read the definition of index %s", ix.Name)
 	}
 	for i, e := range elems {
 		e = strings.TrimSpace(e)
@@ -76,14 +68,14 @@ func carryIndex(ix schema.Index, tableIdent, old, new string) (CarriedIndex, err
 		unique = "UNIQUE "
 	}
 	building := buildingName(ix.Name)
-	c := CarriedIndex{
+	c := plan.CarriedIndex{
 		Name:     ix.Name,
 		Building: building,
 		Create: fmt.Sprintf("CREATE %sINDEX CONCURRENTLY IF NOT EXISTS %s ON %s USING %s (%s)%s",
 			unique, Ident(building), tableIdent, ix.Method, strings.Join(elems, ", "), def[closeAt+1:]),
 	}
 	if ix.ConstraintType == "u" {
-		c.Constraint = ix.Constraint
+		c.Constraint, c.Deferrable = ix.Constraint, ix.Deferrable
 	}
 	return c, nil
 }

@@ -1,0 +1,124 @@
+package ops
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/zdmhq/zdm/internal/plan"
+	"github.com/zdmhq/zdm/internal/spec"
+	"github.com/zdmhq/zdm/internal/sqlexpr"
+)
+
+// AddColumn adds a column whose value is computed from the row's other columns: for
+// existing rows by the backfill, for writes that leave it out by the trigger. A value
+// the application writes itself is kept. With NotNull the column becomes NOT NULL
+// after the backfill; Default is used where the expression is NULL and becomes the
+// column's default at contract, so that old code's inserts keep working.
+type AddColumn struct {
+	Column   string `yaml:"column" json:"column"`
+	Type     string `yaml:"type" json:"type"`
+	Backfill string `yaml:"backfill" json:"backfill"`
+	NotNull  bool   `yaml:"not_null" json:"not_null,omitempty"`
+	Default  string `yaml:"default" json:"default,omitempty"`
+}
+
+func init() { spec.RegisterOp("add_column", func() spec.Op { return &AddColumn{} }) }
+
+var _ Operation = (*AddColumn)(nil)
+
+// CheckFile implements spec.Op.
+func (o *AddColumn) CheckFile(c *spec.OpCheck) {
+	c.Ident("column", o.Column)
+	c.Required("type", o.Type, "`type: text`")
+	c.Required("backfill", o.Backfill, "`backfill: \"lower(email)\"`")
+	c.Claim("column", o.Column)
+}
+
+// Moves implements spec.Op: applications move to the new column.
+func (o *AddColumn) Moves() *bool { return ptr(true) }
+
+// Plan implements Operation.
+func (o *AddColumn) Plan(e *Env) *Change {
+	e.Fresh("column", o.Column)
+	typ := e.Type("type", o.Type)
+	up := e.Expr("backfill", o.Backfill)
+	def := ""
+	if strings.TrimSpace(o.Default) != "" {
+		def = e.Expr("default", o.Default)
+	}
+	if typ == nil || up == "" || (o.Default != "" && def == "") {
+		return nil
+	}
+	if o.NotNull && def == "" {
+		if why := mayBeNull(e, up); why != "" {
+			e.Errorf("default", "add `default:`, the value for rows and writes where the backfill expression is NULL (it also becomes the column's default at contract), or wrap the expression in coalesce(...)",
+				"not_null needs a value for every row, but the backfill expression can be NULL (%s): application writes would fail", why)
+			return nil
+		}
+	}
+	tbl := e.TableIdent()
+	sync := &plan.Op{Kind: "add_column", Field: e.Field, New: o.Column, Final: o.Column,
+		NewType: typ.Name, Up: up, Fill: def, NotNull: o.NotNull, Default: def,
+		CheckName: notNullCheckName(o.Column, o.NotNull), KeepWritten: true,
+		NewIncomparable: !typ.Comparable, NotRecomputable: !e.recomputable(up)}
+	ch := &Change{
+		Summary: fmt.Sprintf("%s %s added, = %s", o.Column, typ.Name, up),
+		Sync:    sync,
+		Expand:  []plan.Statement{addColumn(e, o.Column, typ.Name, "")},
+	}
+	if def != "" {
+		ch.Summary += ", else " + def
+	}
+	if o.NotNull {
+		ch.Summary += "; NOT NULL after the backfill"
+		if def == "" {
+			ch.Notes = append(ch.Notes, fmt.Sprintf("after contract, inserts that leave out %s fail (NOT NULL, no default): add `default:` to keep old code's inserts working", o.Column))
+		}
+	}
+	ch.Rollback = append(ch.Rollback, dropColumnRollback(e, o.Column))
+	ch.Checks = append(ch.Checks,
+		plan.Check{Field: e.Path("backfill"), Group: e.Field, SQL: fmt.Sprintf("EXPLAIN SELECT (%s)::%s FROM %s", up, typ.Name, tbl)})
+	if def != "" {
+		ch.Checks = append(ch.Checks, plan.Check{Field: e.Path("default"), Group: e.Field,
+			SQL: fmt.Sprintf("EXPLAIN SELECT (%s)::%s", def, typ.Name),
+			Fix: "write a constant or an expression without column references, of the column's type"})
+	}
+	return ch
+}
+
+// mayBeNull says why expr may be NULL on some row, or "" when it cannot: it reads only
+// NOT NULL columns, through casts and functions that are strict (NULL only for NULL
+// input) in every overload, with no subquery.
+func mayBeNull(e *Env, expr string) string {
+	x, err := sqlexpr.ParseExpr(expr)
+	if err != nil {
+		return err.Error()
+	}
+	if x.HasSubquery() {
+		return "it has a subquery"
+	}
+	for _, ref := range x.ColumnRefs() {
+		name := ref[len(ref)-1]
+		c := e.Table.Column(name)
+		if c == nil || !c.NotNull {
+			return "it reads the nullable column " + name
+		}
+	}
+	if e.Catalog == nil {
+		return "its functions cannot be checked without the database"
+	}
+	for _, fn := range x.FuncNames() {
+		if !e.Catalog.StrictFunction(fn) {
+			return "it calls " + strings.Join(fn, ".") + ", which may return NULL"
+		}
+	}
+	for _, op := range x.OperatorNames() {
+		if !e.Catalog.StrictOperator(op) {
+			return "it uses the operator " + op + ", which may give NULL"
+		}
+	}
+	if !x.OnlyStrictNodes() {
+		return "it has CASE, COALESCE, NULLIF or another construct that may give NULL"
+	}
+	return ""
+}

@@ -1,0 +1,100 @@
+// Package plan holds the plain values a migration plan is made of: statements with the
+// locks they take, the columns the backfill fills, the key it pages by. It imports no
+// database driver, so the workflow, the operations and the planner can all share it.
+package plan
+
+// Statement is one SQL statement with what it costs the application.
+type Statement struct {
+	ID   string `json:"id"`
+	SQL  string `json:"sql"`
+	Lock string `json:"lock"`
+	// Rewrites is true when the statement rewrites every row while holding Lock.
+	Rewrites bool `json:"rewrites,omitempty"`
+	// Scans is true when the statement reads every row while holding Lock.
+	Scans bool `json:"scans,omitempty"`
+	// Concurrent statements run outside a transaction (CREATE INDEX CONCURRENTLY); Index
+	// is the quoted, qualified index they build, so an invalid leftover of a failed try
+	// is dropped first.
+	Concurrent bool   `json:"concurrent,omitempty"`
+	Index      string `json:"index,omitempty"`
+	Note       string `json:"note,omitempty"`
+}
+
+// Check is an EXPLAIN that must succeed.
+type Check struct {
+	Field string `json:"field"`
+	// Group names the operation; after one failure the rest of its group is skipped.
+	Group string `json:"group"`
+	SQL   string `json:"sql"`
+	// Fix is what the person should do when the check fails ("" for the usual advice on
+	// expressions).
+	Fix string `json:"fix,omitempty"`
+}
+
+// KeyColumn is one column of the key the backfill pages by.
+type KeyColumn struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+// Op is the part of an operation the sync trigger and the backfill serve: a column New
+// kept in step with Old (in both directions when Down is set) and filled for existing
+// rows. Operations that need no backfill have none.
+type Op struct {
+	Kind    string `json:"kind"`
+	Field   string `json:"field"` // operations[i].kind, for error messages
+	Old     string `json:"old"`   // column old code uses ("" for add_column)
+	New     string `json:"new"`   // column the backfill fills
+	Final   string `json:"final"` // name the new data has after contract
+	OldType string `json:"old_type"`
+	NewType string `json:"new_type"`
+	Up      string `json:"up"`   // SQL over the old row giving New
+	Down    string `json:"down"` // SQL over the new row giving Old ("" for add_column)
+	NotNull bool   `json:"not_null"`
+	// Default is carried to the final column at contract.
+	Default   string `json:"default,omitempty"`
+	CheckName string `json:"check_name,omitempty"`
+	// Indexes on Old, built again on New.
+	Indexes []CarriedIndex `json:"indexes,omitempty"`
+
+	// Fill is the value used where Up is NULL (add_column's default); "" for none.
+	Fill string `json:"fill,omitempty"`
+	// KeepWritten: a value the application wrote into New is never recomputed by the
+	// trigger or overwritten by the backfill (add_column); New follows Up only while it
+	// still holds what Up gave.
+	KeepWritten bool `json:"keep_written,omitempty"`
+	// Recomputable is false when Up cannot be computed again later with the same result
+	// (volatile or stable functions, subqueries): verify then checks only that no row
+	// was missed.
+	NotRecomputable bool `json:"not_recomputable,omitempty"`
+	// NewComparable / OldComparable are false for types without an equality operator
+	// (json, xml, point): they are compared as text.
+	NewIncomparable bool `json:"new_incomparable,omitempty"`
+	OldIncomparable bool `json:"old_incomparable,omitempty"`
+	// OldDefault is the old column's default when it can be evaluated again in the
+	// trigger: an insert that left the old column to its default while setting the new
+	// one is new code's.
+	OldDefault string `json:"old_default,omitempty"`
+	// InPlace is true when the new data lands under the old name at contract
+	// (change_type): applications then read the original name again.
+	InPlace bool `json:"in_place,omitempty"`
+}
+
+// CarriedIndex is an index on a column an operation replaces, built again on the new
+// column (CONCURRENTLY, after the backfill) and given the old name at contract.
+type CarriedIndex struct {
+	Name       string `json:"name"`     // the index today
+	Building   string `json:"building"` // the copy's name until contract
+	Create     string `json:"create"`
+	Constraint string `json:"constraint,omitempty"` // UNIQUE constraint to restore on it
+	// Deferrable carries the constraint's DEFERRABLE [INITIALLY DEFERRED] clause.
+	Deferrable string `json:"deferrable,omitempty"`
+}
+
+// Lock descriptions.
+const (
+	LockBriefExclusive = "ACCESS EXCLUSIVE, brief (catalog only)"
+	LockShareRowExcl   = "SHARE ROW EXCLUSIVE, brief (blocks writes while held)"
+	LockShareUpdExcl   = "SHARE UPDATE EXCLUSIVE (reads and writes go on)"
+	LockNone           = "none"
+)

@@ -1,0 +1,220 @@
+package schema
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Dependent is an object PostgreSQL records as depending on a column (pg_depend): what
+// dropping the column would drop or be refused by.
+type Dependent struct {
+	// Type is pg_identify_object's type: "table constraint", "index", "rule",
+	// "policy", "trigger", "default value", "sequence", "statistics object",
+	// "table column", "publication relation", ...
+	Type string `json:"type"`
+	// Name is the object's name; Identity its qualified identity.
+	Name     string `json:"name"`
+	Identity string `json:"identity"`
+	// Describe is pg_describe_object's text, for messages.
+	Describe string `json:"describe"`
+	// ConstraintType is pg_constraint.contype for table constraints.
+	ConstraintType string `json:"constraint_type,omitempty"`
+	// Expr is a CHECK constraint's expression; Deferrable its DEFERRABLE clause.
+	Expr string `json:"expr,omitempty"`
+	// Own is true for the column's own default and owned sequence.
+	Own bool `json:"own,omitempty"`
+	// Validated is false for a NOT VALID constraint.
+	Validated bool `json:"validated,omitempty"`
+}
+
+// Grant is one column privilege (GRANT priv (col) ON table TO grantee).
+type Grant struct {
+	Grantee   string `json:"grantee"` // "" for PUBLIC
+	Privilege string `json:"privilege"`
+	Grantable bool   `json:"grantable,omitempty"`
+}
+
+// Type is a type as the live database knows it.
+type Type struct {
+	// Name is the type as format_type writes it, modifiers included.
+	Name string `json:"name"`
+	// Comparable is false for types without an equality operator (json, xml, point, and
+	// arrays or composites of them): zdm compares their values as text.
+	Comparable bool `json:"comparable"`
+	// Collatable types take a COLLATE clause.
+	Collatable bool `json:"collatable"`
+}
+
+// ResolveType asks the database what the type written as name is. name must already be
+// known to be one type name (sqlexpr.ParseType): it is pasted into a cast.
+func ResolveType(ctx context.Context, q Querier, name string) (Type, error) {
+	rows, err := q.Query(ctx, "SELECT NULL::"+name+" LIMIT 0")
+	if err != nil {
+		return Type{}, fmt.Errorf("type %s: %w", name, err)
+	}
+	fd := rows.FieldDescriptions()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return Type{}, fmt.Errorf("type %s: %w", name, err)
+	}
+	if len(fd) != 1 {
+		return Type{}, fmt.Errorf("%s is not one type", name)
+	}
+	var t Type
+	if err := q.QueryRow(ctx, `SELECT format_type($1, nullif($2, -1)), typcollation <> 0 FROM pg_type WHERE oid = $1`,
+		fd[0].DataTypeOID, fd[0].TypeModifier).Scan(&t.Name, &t.Collatable); err != nil {
+		return Type{}, fmt.Errorf("type %s: %w", name, err)
+	}
+	t.Comparable, err = comparable(ctx, q, fd[0].DataTypeOID, 0)
+	return t, err
+}
+
+// comparable says whether values of the type can be compared with IS DISTINCT FROM:
+// PostgreSQL must find an equality operator for it (and, for arrays, domains and
+// composites, for what they are made of).
+func comparable(ctx context.Context, q Querier, oid uint32, depth int) (bool, error) {
+	if depth > 8 {
+		return false, nil
+	}
+	var typtype, category string
+	var elem, base, relid uint32
+	var name string
+	err := q.QueryRow(ctx, `SELECT typtype::text, typcategory::text, typelem, typbasetype, typrelid, format_type(oid, NULL)
+		FROM pg_type WHERE oid = $1`, oid).Scan(&typtype, &category, &elem, &base, &relid, &name)
+	if err != nil {
+		return false, fmt.Errorf("read type %d: %w", oid, err)
+	}
+	switch {
+	case typtype == "d":
+		return comparable(ctx, q, base, depth+1)
+	case category == "A" && elem != 0:
+		return comparable(ctx, q, elem, depth+1)
+	case typtype == "c":
+		rows, err := q.Query(ctx, `SELECT atttypid FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped`, relid)
+		if err != nil {
+			return false, err
+		}
+		types, err := pgx.CollectRows(rows, pgx.RowTo[uint32])
+		if err != nil {
+			return false, err
+		}
+		for _, t := range types {
+			if ok, err := comparable(ctx, q, t, depth+1); err != nil || !ok {
+				return false, err
+			}
+		}
+		return true, nil
+	}
+	// The parser itself finds the operator, the way IS DISTINCT FROM will.
+	var ok bool
+	err = q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_operator o
+		WHERE o.oprname = '=' AND o.oprleft = o.oprright AND o.oprresult = 'bool'::regtype
+		  AND (o.oprleft = $1 OR EXISTS (SELECT 1 FROM pg_cast c WHERE c.castsource = $1 AND c.casttarget = o.oprleft AND c.castmethod = 'b' AND c.castcontext = 'i')
+		       OR (o.oprleft = 'anyenum'::regtype AND $2 = 'e') OR (o.oprleft = 'anyrange'::regtype AND $2 = 'r')
+		       OR (o.oprleft = 'anymultirange'::regtype AND $2 = 'm')))`, oid, typtype).Scan(&ok)
+	return ok, err
+}
+
+// readAttached reads, for every column, what is attached to it: its dependents in
+// pg_depend, its privileges, comment, statistics target and collation.
+func (t *Table) readAttached(ctx context.Context, q Querier, oid uint32) error {
+	rows, err := q.Query(ctx, `
+		SELECT a.attname,
+		       coalesce(CASE WHEN a.attcollation <> ty.typcollation AND a.attcollation <> 0
+		                     THEN quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END, ''),
+		       coalesce(col_description(a.attrelid, a.attnum), ''),
+		       a.attstattarget,
+		       coalesce((SELECT bool_or(p.provolatile = 'v')
+		                 FROM pg_depend dd JOIN pg_proc p ON dd.refclassid = 'pg_proc'::regclass AND p.oid = dd.refobjid
+		                 WHERE dd.classid = 'pg_attrdef'::regclass AND dd.objid = ad.oid), false)
+		         OR coalesce((SELECT bool_or(p.provolatile = 'v')
+		                 FROM pg_depend dd JOIN pg_operator o ON dd.refclassid = 'pg_operator'::regclass AND o.oid = dd.refobjid
+		                 JOIN pg_proc p ON p.oid = o.oprcode
+		                 WHERE dd.classid = 'pg_attrdef'::regclass AND dd.objid = ad.oid), false)
+		FROM pg_attribute a
+		JOIN pg_type ty ON ty.oid = a.atttypid
+		LEFT JOIN pg_collation co ON co.oid = a.attcollation
+		LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
+		LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+		WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped`, oid)
+	if err != nil {
+		return fmt.Errorf("read columns of %s: %w", t, err)
+	}
+	for rows.Next() {
+		var name, coll, comment string
+		var stat int
+		var volatile bool
+		if err := rows.Scan(&name, &coll, &comment, &stat, &volatile); err != nil {
+			return err
+		}
+		if c := t.Column(name); c != nil {
+			c.Collation, c.Comment, c.DefaultVolatile = coll, comment, volatile
+			if stat >= 0 {
+				c.StatTarget = &stat
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read columns of %s: %w", t, err)
+	}
+
+	rows, err = q.Query(ctx, `
+		SELECT a.attname, coalesce(r.rolname, ''), x.privilege_type, x.is_grantable
+		FROM pg_attribute a, aclexplode(a.attacl) x
+		LEFT JOIN pg_roles r ON r.oid = x.grantee
+		WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attacl IS NOT NULL
+		ORDER BY 1, 2, 3`, oid)
+	if err != nil {
+		return fmt.Errorf("read column privileges of %s: %w", t, err)
+	}
+	for rows.Next() {
+		var col string
+		var g Grant
+		if err := rows.Scan(&col, &g.Grantee, &g.Privilege, &g.Grantable); err != nil {
+			return err
+		}
+		if c := t.Column(col); c != nil {
+			c.Grants = append(c.Grants, g)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read column privileges of %s: %w", t, err)
+	}
+
+	rows, err = q.Query(ctx, `
+		SELECT a.attname, o.type, coalesce(o.name, ''), coalesce(o.identity, ''),
+		       pg_describe_object(d.classid, d.objid, d.objsubid),
+		       coalesce(con.contype::text, ''),
+		       coalesce(CASE WHEN con.contype = 'c' THEN pg_get_expr(con.conbin, con.conrelid) END, ''),
+		       (d.classid = 'pg_attrdef'::regclass AND ad.adnum = a.attnum)
+		         OR (d.classid = 'pg_class'::regclass AND d.deptype = 'a' AND sq.relkind = 'S'),
+		       coalesce(con.convalidated, true)
+		FROM pg_depend d
+		JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+		CROSS JOIN LATERAL pg_identify_object(d.classid, d.objid, d.objsubid) o
+		LEFT JOIN pg_constraint con ON d.classid = 'pg_constraint'::regclass AND con.oid = d.objid
+		LEFT JOIN pg_attrdef ad ON d.classid = 'pg_attrdef'::regclass AND ad.oid = d.objid
+		LEFT JOIN pg_class sq ON d.classid = 'pg_class'::regclass AND sq.oid = d.objid
+		WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = $1 AND d.refobjsubid > 0
+		  AND NOT (d.classid = 'pg_class'::regclass AND d.objid = $1 AND d.objsubid = d.refobjsubid)
+		ORDER BY 1, 2, 3`, oid)
+	if err != nil {
+		return fmt.Errorf("read what depends on the columns of %s: %w", t, err)
+	}
+	for rows.Next() {
+		var col string
+		var d Dependent
+		if err := rows.Scan(&col, &d.Type, &d.Name, &d.Identity, &d.Describe, &d.ConstraintType, &d.Expr, &d.Own, &d.Validated); err != nil {
+			return err
+		}
+		if c := t.Column(col); c != nil {
+			c.Dependents = append(c.Dependents, d)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read what depends on the columns of %s: %w", t, err)
+	}
+	return nil
+}
