@@ -56,7 +56,12 @@ func (r replacement) carry(e *Env, ch *Change, sync *plan.Op) {
 		case d.Type == "table constraint" && d.ConstraintType == "f":
 			refuse(d.Describe, "drop the foreign key first and add it back NOT VALID, then VALIDATE it, after the migration")
 		case d.Type == "table constraint" && (d.ConstraintType == "u" || d.ConstraintType == "p"):
-			// Its index is a dependent too: carried (or refused) with the indexes.
+			// The constraint's index carries it.
+			for _, ix := range e.Table.Indexes {
+				if d.Name != "" && ix.Constraint == d.Name {
+					r.carryIndex(e, ch, sync, schema.Dependent{Type: "index", Name: ix.Name, Describe: "index " + ix.Name})
+				}
+			}
 		case d.Type == "table constraint":
 			refuse(d.Describe, "drop the constraint first and create it again after the migration")
 		case d.Type == "index":
@@ -213,6 +218,11 @@ func (r replacement) carryIndex(e *Env, ch *Change, sync *plan.Op, d schema.Depe
 			ix = &e.Table.Indexes[i]
 		}
 	}
+	for _, have := range sync.Indexes {
+		if ix != nil && have.Name == ix.Name {
+			return
+		}
+	}
 	if ix == nil {
 		e.Errorf(r.sub, "drop the index (DROP INDEX CONCURRENTLY) and create it on the new column after the migration", "column %q is used by %s, which zdm cannot read", r.old.Name, d.Describe)
 		return
@@ -226,6 +236,11 @@ func (r replacement) carryIndex(e *Env, ch *Change, sync *plan.Op, d schema.Depe
 	if err != nil {
 		e.Errorf(r.sub, "drop the index and create it again after the migration", "%s", err)
 		return
+	}
+	for _, have := range sync.Indexes {
+		if have.Name == c.Name {
+			return // reached both as the column's index and as its constraint's
+		}
 	}
 	sync.Indexes = append(sync.Indexes, c)
 	how := "rebuilt CONCURRENTLY on the new column after the backfill, renamed at contract"

@@ -2,9 +2,11 @@ package schema
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Dependent is an object PostgreSQL records as depending on a column (pg_depend): what
@@ -52,12 +54,12 @@ type Type struct {
 func ResolveType(ctx context.Context, q Querier, name string) (Type, error) {
 	rows, err := q.Query(ctx, "SELECT NULL::"+name+" LIMIT 0")
 	if err != nil {
-		return Type{}, fmt.Errorf("type %s: %w", name, err)
+		return Type{}, pgMessage(err)
 	}
 	fd := rows.FieldDescriptions()
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return Type{}, fmt.Errorf("type %s: %w", name, err)
+		return Type{}, pgMessage(err)
 	}
 	if len(fd) != 1 {
 		return Type{}, fmt.Errorf("%s is not one type", name)
@@ -69,6 +71,15 @@ func ResolveType(ctx context.Context, q Querier, name string) (Type, error) {
 	}
 	t.Comparable, err = comparable(ctx, q, fd[0].DataTypeOID, 0)
 	return t, err
+}
+
+// pgMessage is the server's own message of err, for errors a person has to fix.
+func pgMessage(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return errors.New(pe.Message)
+	}
+	return err
 }
 
 // comparable says whether values of the type can be compared with IS DISTINCT FROM:
@@ -184,7 +195,7 @@ func (t *Table) readAttached(ctx context.Context, q Querier, oid uint32) error {
 	}
 
 	rows, err = q.Query(ctx, `
-		SELECT a.attname, o.type, coalesce(o.name, ''), coalesce(o.identity, ''),
+		SELECT a.attname, o.type, coalesce(con.conname, pol.polname, tg.tgname, o.name, ''), coalesce(o.identity, ''),
 		       pg_describe_object(d.classid, d.objid, d.objsubid),
 		       coalesce(con.contype::text, ''),
 		       coalesce(CASE WHEN con.contype = 'c' THEN pg_get_expr(con.conbin, con.conrelid) END, ''),
@@ -195,6 +206,8 @@ func (t *Table) readAttached(ctx context.Context, q Querier, oid uint32) error {
 		JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
 		CROSS JOIN LATERAL pg_identify_object(d.classid, d.objid, d.objsubid) o
 		LEFT JOIN pg_constraint con ON d.classid = 'pg_constraint'::regclass AND con.oid = d.objid
+		LEFT JOIN pg_policy pol ON d.classid = 'pg_policy'::regclass AND pol.oid = d.objid
+		LEFT JOIN pg_trigger tg ON d.classid = 'pg_trigger'::regclass AND tg.oid = d.objid
 		LEFT JOIN pg_attrdef ad ON d.classid = 'pg_attrdef'::regclass AND ad.oid = d.objid
 		LEFT JOIN pg_class sq ON d.classid = 'pg_class'::regclass AND sq.oid = d.objid
 		WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = $1 AND d.refobjsubid > 0

@@ -78,6 +78,8 @@ func (c *cluster) throwaway(role string, dbs ...string) {
 		for _, db := range dbs {
 			c.sql(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, db)
 		}
+		// What stack.sh granted it (pg_checkpoint, SET on session_replication_role).
+		c.sql(`DO $$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = '%s') THEN EXECUTE 'DROP OWNED BY %s'; END IF; END $$`, role, role)
 		c.sql(`DROP ROLE IF EXISTS %s`, role)
 	})
 }
