@@ -94,10 +94,18 @@ func Plan(ctx context.Context, a *Activities, m *spec.Migration, resuming bool) 
 	if err != nil {
 		return nil, err
 	}
+	if q := m.Backfill.ThrottleQuery; q != "" {
+		if err := pgexec.CheckThrottleQuery(ctx, a.DB, q); err != nil {
+			failures["backfill.throttle_query"] = err
+		}
+	}
 	if len(failures) > 0 {
 		var errs spec.Errors
 		for field, ferr := range failures {
 			fix := "write an SQL expression over the table's columns that yields the column's type"
+			if field == "backfill.throttle_query" {
+				fix = "write one read-only SELECT returning one boolean, true meaning wait"
+			}
 			for _, c := range plan.Checks {
 				if c.Field == field && c.Fix != "" {
 					fix = c.Fix

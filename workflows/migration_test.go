@@ -11,6 +11,7 @@ import (
 
 	"github.com/zdmhq/zdm/activities"
 	"github.com/zdmhq/zdm/internal/pgexec"
+	"github.com/zdmhq/zdm/internal/planner"
 	"github.com/zdmhq/zdm/workflows"
 )
 
@@ -179,6 +180,22 @@ func TestNoFlagsNoGatesRunsStraightThrough(t *testing.T) {
 	require.True(t, env.IsWorkflowCompleted())
 	require.NoError(t, env.GetWorkflowError())
 	assert.Equal(t, seq("Prepare", "RunDDL expand", "Rehearse rollback", "BackfillBounds", repeat("BackfillSlice", 3), "Verify", "Rehearse contract", "Contract", "Finish completed"), db.labels())
+}
+
+func TestAnOperationThatFillsNoColumnSkipsBackfillAndVerify(t *testing.T) {
+	env := newEnv()
+	m := parse(t, noFlagsYAML)
+	db := newFakeDB(env, m)
+	db.plan.Ops, db.plan.NoBackfill = nil, true
+	db.plan.Validate = []planner.Statement{{ID: "validate/fk", SQL: "ALTER TABLE t VALIDATE CONSTRAINT fk"}}
+	db.install()
+
+	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
+
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+	assert.Equal(t, seq("Prepare", "RunDDL expand", "Rehearse rollback", "RunDDL validate", "Rehearse contract", "Contract", "Finish completed"), db.labels(),
+		"no bounds, slices or verification; the validation still runs")
 }
 
 func TestRejectAtContractRollsBack(t *testing.T) {

@@ -203,3 +203,22 @@ func TestAdaptAimsAtTheTargetBatchTime(t *testing.T) {
 	}
 	assert.Equal(t, 50_000, b.Size)
 }
+
+func TestThrottleQueryIsOneBooleanReadOnly(t *testing.T) {
+	pool := testPool(t)
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, `CREATE SEQUENCE throttle_seq`)
+	require.NoError(t, err)
+	require.NoError(t, pgexec.CheckThrottleQuery(ctx, pool, `SELECT count(*) > 50 FROM pg_stat_activity WHERE state = 'active'`))
+	for q, want := range map[string]string{
+		`SELECT count(*) FROM pg_stat_activity`:   "returns bigint, not boolean",
+		`SELECT true, false`:                      "returns 2 columns",
+		`SELECT nextval('throttle_seq') > 0`:      "read-only transaction",
+		`SELECT no_such_column FROM pg_class`:     `column "no_such_column" does not exist`,
+		`SELECT pg_sleep(10) IS NULL AS too_slow`: "statement timeout",
+	} {
+		err := pgexec.CheckThrottleQuery(ctx, pool, q)
+		require.Error(t, err, q)
+		assert.Contains(t, err.Error(), want, q)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -34,7 +35,7 @@ func (t Throttle) Reason(ctx context.Context, pool *pgxpool.Pool) (string, error
 	}
 	if t.Query != "" {
 		var wait bool
-		err := pool.QueryRow(ctx, t.Query).Scan(&wait)
+		err := readOnly(ctx, pool, func(tx pgx.Tx) error { return tx.QueryRow(ctx, t.Query).Scan(&wait) })
 		if errors.Is(err, pgx.ErrNoRows) {
 			return "", nil
 		}
@@ -46,4 +47,49 @@ func (t Throttle) Reason(ctx context.Context, pool *pgxpool.Pool) (string, error
 		}
 	}
 	return "", nil
+}
+
+// readOnly runs fn in a READ ONLY transaction with a short statement timeout: a user's
+// query may read anything and change nothing.
+func readOnly(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
+	return pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT set_config('statement_timeout', '5s', true)"); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+}
+
+// CheckThrottleQuery runs the user's throttle query once, read-only, and checks that it
+// returns one boolean column.
+func CheckThrottleQuery(ctx context.Context, pool *pgxpool.Pool, q string) error {
+	err := readOnly(ctx, pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, q)
+		if err != nil {
+			return err
+		}
+		fd := rows.FieldDescriptions()
+		for rows.Next() {
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		switch {
+		case len(fd) != 1:
+			return fmt.Errorf("returns %d columns, not one boolean", len(fd))
+		case fd[0].DataTypeOID != 16:
+			var typ string
+			if err := tx.QueryRow(ctx, "SELECT format_type($1, NULL)", fd[0].DataTypeOID).Scan(&typ); err != nil {
+				return err
+			}
+			return fmt.Errorf("returns %s, not boolean", typ)
+		}
+		return nil
+	})
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return errors.New(pe.Message)
+	}
+	return err
 }

@@ -2,6 +2,8 @@ package spec
 
 import (
 	"fmt"
+
+	"github.com/zdmhq/zdm/internal/sqlexpr"
 	"regexp"
 	"strings"
 	"time"
@@ -63,8 +65,10 @@ func (m *Migration) Check() error {
 	if l := m.Backfill.MaxReplicationLag.D(); l < 0 {
 		add(m.Errorf("backfill.max_replication_lag", "use a duration such as 5s, or leave it out", "is negative"))
 	}
-	if q := m.Backfill.ThrottleQuery; q != "" && (strings.Contains(q, ";") || !strings.HasPrefix(strings.ToLower(strings.TrimSpace(q)), "select")) {
-		add(m.Errorf("backfill.throttle_query", "write one SELECT returning one boolean, true meaning wait", "must be a single SELECT"))
+	if q := m.Backfill.ThrottleQuery; q != "" {
+		if err := sqlexpr.ParseQuery(q); err != nil {
+			add(m.Errorf("backfill.throttle_query", "write one SELECT returning one boolean, true meaning wait", "must be a single SELECT: %s", err))
+		}
 	}
 	if lt := m.LockTimeout.D(); lt < 10*time.Millisecond || lt > time.Minute {
 		add(m.Errorf("lock_timeout", "use a duration from 10ms to 1m; 500ms keeps the application safe", "%s is out of range", lt))
