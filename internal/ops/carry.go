@@ -72,7 +72,7 @@ func (r replacement) carry(e *Env, ch *Change, sync *plan.Op) {
 				refuse(d.Describe, "drop the rule first and create it again after the migration")
 			}
 		case d.Type == "policy":
-			refuse(d.Describe, "drop the row-level security policy's use of this column (ALTER POLICY) before the migration and restore it after; zdm will not leave a table's policies half-changed")
+			r.carryPolicy(e, ch, d)
 		case d.Type == "trigger":
 			refuse(d.Describe, "drop the trigger (it names the column in UPDATE OF or WHEN) and create it again on the final column after the migration")
 		case d.Type == "default value" && d.Own:
@@ -81,7 +81,7 @@ func (r replacement) carry(e *Env, ch *Change, sync *plan.Op) {
 			refuse(d.Describe+" (a generated column computed from it)", "drop the generated column, migrate, and add it back computed from the final column")
 		case d.Type == "sequence" && d.Own:
 			ch.Contract = append(ch.Contract, plan.Statement{
-				ID:   "contract/sequence-owner/" + d.Name,
+				ID:   contractBeforeDrop + "sequence-owner/" + d.Name,
 				SQL:  fmt.Sprintf("ALTER SEQUENCE %s OWNED BY %s.%s", d.Identity, tbl, Ident(r.newName)),
 				Lock: plan.LockBriefExclusive,
 				Note: "the serial's sequence moves to the new column before the old one is dropped (it would be dropped with it)",
@@ -194,6 +194,37 @@ END $zdm$`, Literal(tbl), Literal(copyName), tbl, Ident(copyName), expr),
 	ch.Carried = append(ch.Carried, fmt.Sprintf("CHECK %s: rebuilt NOT VALID on the new column, validated after the backfill", d.Name))
 }
 
+// contractBeforeDrop starts the IDs of contract statements that must run before the old
+// column is dropped (the drop would take the object with it, or be refused by it).
+const contractBeforeDrop = "contract/before-drop/"
+
+// carryPolicy moves a row-level security policy to the new column at contract, in the
+// contract's one transaction: no moment exists where the table has no policy.
+func (r replacement) carryPolicy(e *Env, ch *Change, d schema.Dependent) {
+	var parts []string
+	for _, x := range []struct{ clause, expr string }{{"USING", d.Using}, {"WITH CHECK", d.WithCheck}} {
+		if x.expr == "" {
+			continue
+		}
+		expr, err := renameColumn(x.expr, r.old.Name, r.newName)
+		if err != nil {
+			e.Errorf(r.sub, "ALTER POLICY it to not use the column before the migration, and back after", "cannot read %s: %s", d.Describe, err)
+			return
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s)", x.clause, expr))
+	}
+	if len(parts) == 0 {
+		return
+	}
+	ch.Contract = append(ch.Contract, plan.Statement{
+		ID:   contractBeforeDrop + "policy/" + d.Name,
+		SQL:  fmt.Sprintf("ALTER POLICY %s ON %s %s", Ident(d.Name), e.TableIdent(), strings.Join(parts, " ")),
+		Lock: plan.LockBriefExclusive,
+		Note: "the policy reads the new column before the old one is dropped, in the same transaction",
+	})
+	ch.Carried = append(ch.Carried, fmt.Sprintf("row-level security policy %s: its expressions read the new column from contract on", d.Name))
+}
+
 // renameColumn rewrites the references to column from in expr to column to.
 func renameColumn(expr, from, to string) (string, error) {
 	x, err := sqlexpr.ParseExpr(expr)
@@ -232,7 +263,7 @@ func (r replacement) carryIndex(e *Env, ch *Change, sync *plan.Op, d schema.Depe
 			"column %q is used by index %s, which zdm cannot carry over: %s", r.old.Name, ix.Name, why)
 		return
 	}
-	c, err := carryIndex(*ix, e.TableIdent(), r.old.Name, r.newName)
+	c, err := carryIndex(*ix, r.old.Name, r.newName)
 	if err != nil {
 		e.Errorf(r.sub, "drop the index and create it again after the migration", "%s", err)
 		return

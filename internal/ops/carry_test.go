@@ -50,12 +50,22 @@ func TestAttachedObjectsAreCarriedToTheFinalColumn(t *testing.T) {
 	assert.Contains(t, sqlOf(ch.Rollback), `DROP CONSTRAINT IF EXISTS "_zdm_email_has_at"`)
 }
 
+func TestPoliciesReadTheNewColumnFromContract(t *testing.T) {
+	tbl := accounts()
+	tbl.Column("email").Dependents = []schema.Dependent{{Type: "policy", Name: "own_rows", Describe: "policy own_rows on table accounts",
+		Using: "(email = CURRENT_USER)", WithCheck: "(email IS NOT NULL)"}}
+	ch, errs := planOp(t, "rename_column: {column: email, to: mail}", tbl)
+	require.Empty(t, errs)
+	require.NotEmpty(t, ch.Contract)
+	assert.Equal(t, `ALTER POLICY "own_rows" ON "public"."accounts" USING (mail = current_user) WITH CHECK (mail IS NOT NULL)`, ch.Contract[0].SQL,
+		"before the old column is dropped, in the contract's transaction")
+}
+
 func TestAttachedObjectsThatCannotBeCarriedAreRefusedWithTheFix(t *testing.T) {
 	cases := []struct {
 		dep  schema.Dependent
 		want string
 	}{
-		{schema.Dependent{Type: "policy", Describe: "policy own_rows on table accounts"}, "ALTER POLICY"},
 		{schema.Dependent{Type: "trigger", Describe: "trigger audit on table accounts"}, "UPDATE OF"},
 		{schema.Dependent{Type: "table column", Describe: "column email_domain of table accounts"}, "generated column"},
 		{schema.Dependent{Type: "statistics object", Describe: "statistics object s1"}, "DROP STATISTICS"},

@@ -69,19 +69,19 @@ func (o *ChangeType) Plan(e *Env) *Change {
 		{ID: "contract/drop-old/" + o.Column, SQL: fmt.Sprintf("ALTER TABLE %s DROP COLUMN %s", tbl, Ident(o.Column)), Lock: plan.LockBriefExclusive},
 		{ID: "contract/rename/" + shadow, SQL: fmt.Sprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", tbl, Ident(shadow), Ident(o.Column)), Lock: plan.LockBriefExclusive},
 	}, ch.Contract...)
-	// The sequence must change owner before its column is dropped.
-	reorderOwnedSequences(ch)
+	beforeDrop(ch)
 	ch.Rollback = append(ch.Rollback, dropColumnRollback(e, shadow))
 	ch.Checks = append(ch.Checks,
 		plan.Check{Field: e.Path("up"), Group: e.Field, SQL: fmt.Sprintf("EXPLAIN SELECT (%s)::%s FROM %s", up, typ.Name, tbl)})
 	return ch
 }
 
-// reorderOwnedSequences moves ALTER SEQUENCE ... OWNED BY to the front of the contract.
-func reorderOwnedSequences(ch *Change) {
+// beforeDrop moves the statements that must run before the old column is dropped (an
+// owned sequence's new owner, a policy's new expressions) to the front of the contract.
+func beforeDrop(ch *Change) {
 	var first, rest []plan.Statement
 	for _, s := range ch.Contract {
-		if strings.HasPrefix(s.ID, "contract/sequence-owner/") {
+		if strings.HasPrefix(s.ID, contractBeforeDrop) {
 			first = append(first, s)
 		} else {
 			rest = append(rest, s)

@@ -54,7 +54,7 @@ func (o *RenameColumn) Plan(e *Env) *Change {
 	r.carry(e, ch, sync)
 	ch.Contract = append([]plan.Statement{{ID: "contract/drop-old/" + o.Column,
 		SQL: fmt.Sprintf("ALTER TABLE %s DROP COLUMN %s", e.TableIdent(), Ident(o.Column)), Lock: plan.LockBriefExclusive}}, ch.Contract...)
-	reorderOwnedSequences(ch)
+	beforeDrop(ch)
 	ch.Rollback = append(ch.Rollback, dropColumnRollback(e, o.To))
 	ch.Notes = append(ch.Notes, fmt.Sprintf("after contract, code that still uses %s fails: the dual_write flag moves applications to %s first", o.Column, o.To))
 	return ch

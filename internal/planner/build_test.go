@@ -37,6 +37,8 @@ func accounts() *schema.Table {
 			{Name: "accounts_code_key", Columns: []string{"code"}, Valid: true, Unique: true, Method: "btree",
 				Constraint: "accounts_code_key", ConstraintType: "u",
 				Def: `CREATE UNIQUE INDEX accounts_code_key ON public.accounts USING btree (code)`},
+			{Name: "accounts_code_ex", Columns: []string{"code"}, Valid: true, Method: "gist", ConstraintType: "x", Constraint: "accounts_code_ex",
+				Def: `CREATE INDEX accounts_code_ex ON public.accounts USING gist (code)`},
 			{Name: "accounts_tag_idx", Columns: []string{"tag"}, Valid: true, Partial: true, Method: "btree",
 				Def: `CREATE INDEX accounts_tag_idx ON public.accounts USING btree (tag) WHERE tag IS NOT NULL`},
 		},
@@ -119,7 +121,6 @@ func TestPlanRefusals(t *testing.T) {
 		{"  - rename_column: {column: nope, to: x}\n", `m.yaml:4: operations[0].rename_column.column: column "nope" does not exist in public.accounts (fix: use one of: aid, abalance, name, email, code, in_view, tag)`},
 		{"  - rename_column: {column: name, to: email}\n", `operations[0].rename_column.to: column "email" already exists`},
 		{"  - change_type: {column: aid, type: numeric}\n", `column "aid" is part of the key`},
-		{"  - change_type: {column: tag, type: varchar(10)}\n", `column "tag" is used by index accounts_tag_idx, which zdm cannot carry over: it is a partial index`},
 		{"  - rename_column: {column: in_view, to: x}\n", `used by view(s) v_accounts`},
 		{"  - change_type: {column: abalance, type: integer}\n", `column "abalance" is already of type integer`},
 		{"  - add_column: {column: x, type: text, backfill: \"1; drop table accounts\"}\n", `operations[0].add_column.backfill: is not one SQL expression`},
@@ -133,9 +134,15 @@ func TestPlanRefusals(t *testing.T) {
 		assert.Contains(t, err.Error(), c.want)
 	}
 
+	excl := accounts()
+	excl.Column("code").Dependents = append(excl.Column("code").Dependents, schema.Dependent{Type: "index", Name: "accounts_code_ex", Describe: "index accounts_code_ex"})
+	_, err := planner.Build(parse(t, "  - change_type: {column: code, type: varchar(10)}\n"), excl, planner.Options{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `column "code" is used by index accounts_code_ex, which zdm cannot carry over: it backs an exclusion constraint`)
+
 	noKey := accounts()
 	noKey.Key = nil
-	_, err := planner.Build(parse(t, "  - rename_column: {column: name, to: x}\n"), noKey, planner.Options{})
+	_, err = planner.Build(parse(t, "  - rename_column: {column: name, to: x}\n"), noKey, planner.Options{})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "m.yaml:2: table: table public.accounts has no primary key or unique NOT NULL column")
 }
@@ -151,6 +158,13 @@ func TestPlanResumingAcceptsItsOwnColumns(t *testing.T) {
 	assert.Equal(t, 1, strings.Count(p.Expand[1].SQL, `zdm_row."full_name"`),
 		"the column this migration added belongs to the new row only, not the old")
 	assert.True(t, p.FlagsFinalReadNew())
+}
+
+func TestPartialIndexesAreCarriedWithTheirPredicate(t *testing.T) {
+	p, err := planner.Build(parse(t, "  - rename_column: {column: tag, to: label}\n"), accounts(), planner.Options{})
+	require.NoError(t, err)
+	require.Len(t, p.Ops[0].Indexes, 1)
+	assert.Equal(t, `CREATE INDEX CONCURRENTLY IF NOT EXISTS _zdm_accounts_tag_idx ON public.accounts USING btree (label) WHERE label IS NOT NULL`, p.Ops[0].Indexes[0].Create)
 }
 
 func TestCompositeKey(t *testing.T) {
@@ -184,8 +198,8 @@ func TestIndexesOnReplacedColumnsAreCarriedOver(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []string{
-		`CREATE INDEX CONCURRENTLY IF NOT EXISTS "_zdm_accounts_code_idx" ON "public"."accounts" USING btree ("sku" text_pattern_ops DESC, aid) WITH (fillfactor='90')`,
-		`CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "_zdm_accounts_code_key" ON "public"."accounts" USING btree ("sku")`,
+		`CREATE INDEX CONCURRENTLY IF NOT EXISTS _zdm_accounts_code_idx ON public.accounts USING btree (sku text_pattern_ops DESC, aid) WITH (fillfactor='90')`,
+		`CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS _zdm_accounts_code_key ON public.accounts USING btree (sku)`,
 	}, builds)
 	contract := sqlOf(p.Contract)
 	assert.Contains(t, contract, `ALTER INDEX "public"."_zdm_accounts_code_idx" RENAME TO "accounts_code_idx"`)

@@ -29,6 +29,9 @@ type Dependent struct {
 	Own bool `json:"own,omitempty"`
 	// Validated is false for a NOT VALID constraint.
 	Validated bool `json:"validated,omitempty"`
+	// Using and WithCheck are a row-level security policy's expressions.
+	Using     string `json:"using,omitempty"`
+	WithCheck string `json:"with_check,omitempty"`
 }
 
 // Grant is one column privilege (GRANT priv (col) ON table TO grantee).
@@ -201,7 +204,8 @@ func (t *Table) readAttached(ctx context.Context, q Querier, oid uint32) error {
 		       coalesce(CASE WHEN con.contype = 'c' THEN pg_get_expr(con.conbin, con.conrelid) END, ''),
 		       (d.classid = 'pg_attrdef'::regclass AND ad.adnum = a.attnum)
 		         OR (d.classid = 'pg_class'::regclass AND d.deptype = 'a' AND sq.relkind = 'S'),
-		       coalesce(con.convalidated, true)
+		       coalesce(con.convalidated, true),
+		       coalesce(pg_get_expr(pol.polqual, pol.polrelid), ''), coalesce(pg_get_expr(pol.polwithcheck, pol.polrelid), '')
 		FROM pg_depend d
 		JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
 		CROSS JOIN LATERAL pg_identify_object(d.classid, d.objid, d.objsubid) o
@@ -219,7 +223,7 @@ func (t *Table) readAttached(ctx context.Context, q Querier, oid uint32) error {
 	for rows.Next() {
 		var col string
 		var d Dependent
-		if err := rows.Scan(&col, &d.Type, &d.Name, &d.Identity, &d.Describe, &d.ConstraintType, &d.Expr, &d.Own, &d.Validated); err != nil {
+		if err := rows.Scan(&col, &d.Type, &d.Name, &d.Identity, &d.Describe, &d.ConstraintType, &d.Expr, &d.Own, &d.Validated, &d.Using, &d.WithCheck); err != nil {
 			return err
 		}
 		if c := t.Column(col); c != nil {
