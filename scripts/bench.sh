@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 scripts/stack.sh up --deps >&2
 eval "$(scripts/stack.sh env)"
 echo "zdm bench: ${ZDM_BENCH_ROWS:-1000000} rows, batches of ${ZDM_BENCH_BATCH:-10000}" >&2
-go test -run '^$' -bench 'BenchmarkBackfill' -benchtime 1x -benchmem -timeout 60m ./internal/pgexec/ | tee .stack/bench.txt
+go test -run '^$' -bench 'BenchmarkBackfill|BenchmarkTriggerWrites' -benchtime 1x -benchmem -timeout 60m ./internal/pgexec/ | tee .stack/bench.txt

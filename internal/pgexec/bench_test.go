@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -129,5 +130,64 @@ func checkpoint(b *testing.B, pool *pgxpool.Pool) {
 	b.Helper()
 	if _, err := pool.Exec(context.Background(), "CHECKPOINT"); err != nil {
 		b.Logf("no CHECKPOINT before measuring (%v): the figures may carry the other run's WAL", err)
+	}
+}
+
+// BenchmarkTriggerWrites measures what the sync trigger costs the application: the same
+// single-row UPDATEs and INSERTs that old code makes, timed one by one, on a table
+// without zdm and on the same table after expand (rename_column and add_column, whose
+// trigger computes both new columns with the expressions of the file). It reports the
+// median and 99th percentile latency of each, in microseconds.
+func BenchmarkTriggerWrites(b *testing.B) {
+	dsn := os.Getenv("DATABASE_URL")
+	if dsn == "" {
+		b.Skip("needs DATABASE_URL (run make bench)")
+	}
+	const rows, writes = 200_000, 5_000
+	ctx := context.Background()
+	pool := benchDB(b, dsn)
+	for i := 0; i < b.N; i++ {
+		mustExec(b, pool, "DROP TABLE IF EXISTS accounts")
+		mustExec(b, pool, "DROP SCHEMA IF EXISTS zdm CASCADE")
+		mustExec(b, pool, `CREATE TABLE accounts (aid bigint PRIMARY KEY, bid int NOT NULL, abalance int NOT NULL DEFAULT 0,
+			name text NOT NULL, email text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`)
+		mustExec(b, pool, `INSERT INTO accounts SELECT g, g % 10, 0, 'Name ' || g, 'User.' || g || '@Example.COM', now() FROM generate_series(1, $1::int) g`, rows)
+		mustExec(b, pool, "VACUUM ANALYZE accounts")
+
+		measure := func(label string, from int64) (p50, p99 time.Duration) {
+			lat := make([]time.Duration, 0, 2*writes)
+			for w := int64(0); w < writes; w++ {
+				start := time.Now()
+				mustExec(b, pool, `UPDATE accounts SET abalance = abalance + 1, email = $2 WHERE aid = $1`, 1+(w*7919)%rows, "u"+strconv.FormatInt(w, 10)+"@Example.COM")
+				lat = append(lat, time.Since(start))
+				start = time.Now()
+				mustExec(b, pool, `INSERT INTO accounts (aid, bid, name, email) VALUES ($1, 1, 'new', 'N@Example.COM')`, from+w)
+				lat = append(lat, time.Since(start))
+			}
+			slices.Sort(lat)
+			p50, p99 = lat[len(lat)/2], lat[len(lat)*99/100]
+			b.Logf("%s: %d writes, p50 %s, p99 %s", label, len(lat), p50, p99)
+			return p50, p99
+		}
+		plainP50, plainP99 := measure("no trigger", 10_000_000)
+
+		m, err := spec.Parse("bench.yaml", []byte(`name: bench-trigger
+table: accounts
+operations:
+  - rename_column: {column: name, to: full_name}
+  - add_column: {column: email_lower, type: text, backfill: "lower(email)", not_null: true}
+`))
+		require.NoError(b, err)
+		plan, err := activities.Plan(ctx, &activities.Activities{DB: pool}, m, false)
+		require.NoError(b, err)
+		require.NoError(b, pgexec.EnsureState(ctx, pool))
+		_, err = pgexec.Exec(ctx, pool, plan.Expand, plan.LockTimeout, pgexec.DefaultRetry)
+		require.NoError(b, err)
+		syncP50, syncP99 := measure("zdm sync trigger", 20_000_000)
+
+		b.ReportMetric(float64(plainP50.Microseconds()), "plain_p50_us")
+		b.ReportMetric(float64(plainP99.Microseconds()), "plain_p99_us")
+		b.ReportMetric(float64(syncP50.Microseconds()), "trigger_p50_us")
+		b.ReportMetric(float64(syncP99.Microseconds()), "trigger_p99_us")
 	}
 }
