@@ -215,16 +215,20 @@ operations:
 		})),
 
 		func() opstest.Case {
-			c := add("expression over a stored generated column", opstest.Accounts(
+			c := nullable(add("expression over a stored generated column", opstest.Accounts(
 				"abalance_cents bigint GENERATED ALWAYS AS (abalance::bigint * 100) STORED"), `table: accounts
 operations:
-  - add_column: {column: abalance_units, type: bigint, backfill: "abalance_cents / 100", not_null: true}
+  - add_column: {column: abalance_units, type: bigint, backfill: "abalance_cents / 100"}
 `, added{col: "abalance_units",
 				src:    func(_ string, i int) []opstest.Col { return []opstest.Col{{Name: "abalance", Value: i}} },
 				derive: func(_ string, i int) (any, bool) { return int64(i), true },
 			}, func(t *testing.T, pool *pgxpool.Pool) {
-				zero(t, pool, "every row has its units", `SELECT count(*) FROM accounts WHERE abalance_units IS DISTINCT FROM abalance_cents / 100`)
-			})
+				// Old code still writes after contract, leaving the column out: look at the
+				// rows it never wrote.
+				zero(t, pool, "every row has its units",
+					`SELECT count(*) FROM accounts WHERE abalance_units IS DISTINCT FROM abalance_cents / 100 AND (aid > $1 AND aid <= $2 OR aid >= 2000000)`,
+					opstest.Hot, opstest.AccountsRows)
+			}))
 			// A BEFORE trigger cannot see a generated column's value: refusing is right too.
 			c.MayRefuse = "generated"
 			return c
