@@ -25,6 +25,11 @@ const (
 	ErrSQL              = "SQLError"
 	ErrFlagsUnavailable = "FlagsUnavailable"
 	ErrMismatch         = "BackfillMismatch"
+	// ErrWrongDatabase: the worker is not connected to the database the migration was
+	// validated against. Final wherever a failure fails the migration; the steps that
+	// must finish (contract, rollback, release) retry it until a worker on the right
+	// database takes them.
+	ErrWrongDatabase = "WrongDatabase"
 )
 
 // Activities is registered with the worker; the workflow calls its methods through a nil
@@ -40,6 +45,9 @@ type Activities struct {
 	Metrics Metrics
 	// Notifier posts to Slack; when nil or without a token, Notify does nothing.
 	Notifier *notify.Notifier
+
+	// db caches the identity of DB's database, read once per pool.
+	db dbIdentity
 }
 
 // Metrics receives what the worker exports.

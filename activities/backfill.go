@@ -30,6 +30,9 @@ type Bounds struct {
 // BackfillBounds reads the largest key now in the table. It runs after the sync trigger
 // exists, so every row past it is written with its new columns already set.
 func (a *Activities) BackfillBounds(ctx context.Context, in BoundsInput) (*Bounds, error) {
+	if err := a.onRecordedDatabase(ctx, in.Target.Database); err != nil {
+		return nil, err
+	}
 	upper, err := pgexec.Upper(ctx, a.DB, in.Target)
 	if err != nil {
 		return nil, classify(fmt.Errorf("find the last key of %s.%s: %w", in.Target.Schema, in.Target.Table, err))
@@ -78,6 +81,9 @@ type SliceProgress struct {
 // the cursor committed in the database, so a retried slice never redoes a committed batch.
 func (a *Activities) BackfillSlice(ctx context.Context, in SliceInput) (*SliceProgress, error) {
 	t := in.Target
+	if err := a.onRecordedDatabase(ctx, t.Database); err != nil {
+		return nil, err
+	}
 	logger := activity.GetLogger(ctx)
 	st, err := pgexec.ReadProgress(ctx, a.DB, t.Migration)
 	if err != nil {
@@ -195,6 +201,9 @@ type VerifyResult struct {
 // Verify pages through the backfilled range and counts mismatched rows. Any mismatch is a
 // non-retryable error naming some of the rows.
 func (a *Activities) Verify(ctx context.Context, in VerifyInput) (*VerifyResult, error) {
+	if err := a.onRecordedDatabase(ctx, in.Target.Database); err != nil {
+		return nil, err
+	}
 	res := &VerifyResult{}
 	if in.Upper == nil {
 		return res, nil

@@ -21,6 +21,9 @@ type PrepareInput struct {
 	RunID string `json:"run_id"`
 	// DryRun plans without claiming the table.
 	DryRun bool `json:"dry_run,omitempty"`
+	// CheckedAgainst is the database zdm start checked the file against (nil when the
+	// CLI had no DATABASE_URL): the worker refuses to migrate another.
+	CheckedAgainst *planner.Identity `json:"checked_against,omitempty"`
 }
 
 // PrepareResult is the plan of a valid migration.
@@ -42,6 +45,15 @@ func (a *Activities) Prepare(ctx context.Context, in PrepareInput) (*PrepareResu
 			m.Errorf("flags", "set UNLEASH_URL and UNLEASH_ADMIN_TOKEN in the worker's environment, or remove flags", "the worker has no Unleash configuration").Error(),
 			ErrFlagsUnavailable, nil)
 	}
+	// The worker migrates the database of its own DATABASE_URL: it must be the one the
+	// file was checked against, and the plan records it for every later activity.
+	db, err := a.database(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkedElsewhere(in.CheckedAgainst, db); err != nil {
+		return nil, invalid(err)
+	}
 	resuming := false
 	if !in.DryRun {
 		if st, err := pgexec.ReadProgress(ctx, a.DB, m.Name); err == nil && st.RunID == in.RunID && st.Status == pgexec.StatusRunning {
@@ -52,6 +64,7 @@ func (a *Activities) Prepare(ctx context.Context, in PrepareInput) (*PrepareResu
 	if err != nil {
 		return nil, err
 	}
+	plan.Database = db
 	if in.DryRun {
 		return &PrepareResult{Plan: *plan}, nil
 	}

@@ -22,6 +22,8 @@ type DDLInput struct {
 	// OneTransaction runs the statements in one transaction (Concurrent ones after
 	// it, each alone); a rollback runs so, so that no write meets a half-undone table.
 	OneTransaction bool `json:"one_transaction,omitempty"`
+	// Database is the migration's database (the plan's); another is refused.
+	Database planner.Identity `json:"database,omitzero"`
 }
 
 // DDLResult tells how hard the statements had to try.
@@ -33,6 +35,9 @@ type DDLResult struct {
 // timeouts with backoff. Every statement is idempotent, so a retried activity is safe.
 // It heartbeats while a long statement (VALIDATE CONSTRAINT) runs.
 func (a *Activities) RunDDL(ctx context.Context, in DDLInput) (*DDLResult, error) {
+	if err := a.onRecordedDatabase(ctx, in.Database); err != nil {
+		return nil, err
+	}
 	stop := keepAlive(ctx, 5*time.Second, func() any { return in.Phase })
 	defer stop()
 	run := pgexec.Exec
@@ -53,6 +58,9 @@ func (a *Activities) RunDDL(ctx context.Context, in DDLInput) (*DDLResult, error
 // would make them fail is found before anyone approves (contract) or before anything
 // depends on them (rollback). A statement that fails is a non-retryable SQLError.
 func (a *Activities) Rehearse(ctx context.Context, in DDLInput) (*DDLResult, error) {
+	if err := a.onRecordedDatabase(ctx, in.Database); err != nil {
+		return nil, err
+	}
 	stop := keepAlive(ctx, 5*time.Second, func() any { return "rehearse " + in.Phase })
 	defer stop()
 	n, err := pgexec.Rehearse(ctx, a.DB, "rehearse/"+in.Phase, in.Statements, in.LockTimeout, a.retry(ctx, in.Migration))
@@ -73,6 +81,9 @@ type ContractInput struct {
 // activity) and nothing is run.
 func (a *Activities) Contract(ctx context.Context, in ContractInput) (*DDLResult, error) {
 	p := &in.Plan
+	if err := a.onRecordedDatabase(ctx, p.Database); err != nil {
+		return nil, err
+	}
 	stop := keepAlive(ctx, 5*time.Second, func() any { return "contract" })
 	defer stop()
 	n, err := pgexec.ExecTx(ctx, a.DB, "contract", p.Contract, p.LockTimeout, a.retry(ctx, p.Migration),
@@ -92,10 +103,16 @@ type FinishInput struct {
 	Status    string `json:"status"`
 	// RunID, when set, releases the claim only if this run holds it.
 	RunID string `json:"run_id,omitempty"`
+	// Database is the migration's database (the plan's); another is refused. Zero
+	// when the migration ended before it had a plan.
+	Database planner.Identity `json:"database,omitzero"`
 }
 
 // Finish releases the table for the next migration. It creates nothing: where zdm's
 // bookkeeping table does not exist, there is no claim to release.
 func (a *Activities) Finish(ctx context.Context, in FinishInput) error {
+	if err := a.onRecordedDatabase(ctx, in.Database); err != nil {
+		return err
+	}
 	return pgexec.Release(ctx, a.DB, in.Migration, in.Status, in.RunID)
 }

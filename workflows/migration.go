@@ -110,7 +110,7 @@ func (r *run) forward(ctx workflow.Context, ch *channels) error {
 		r.setPhase(ctx, PhaseValidating)
 		var res activities.PrepareResult
 		err := workflow.ExecuteActivity(prepareOptions(ctx), a.Prepare, activities.PrepareInput{
-			Migration: *r.m, RunID: workflow.GetInfo(ctx).FirstRunID,
+			Migration: *r.m, RunID: workflow.GetInfo(ctx).FirstRunID, CheckedAgainst: r.in.CheckedAgainst,
 		}).Get(ctx, &res)
 		if err != nil {
 			return err
@@ -220,7 +220,8 @@ func (r *run) forward(ctx workflow.Context, ch *channels) error {
 		return err
 	}
 	r.st.LockRetries += res.LockRetries
-	if err := workflow.ExecuteActivity(untilDoneOptions(ctx), a.Finish, activities.FinishInput{Migration: r.m.Name, Status: pgexec.StatusCompleted}).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(untilDoneOptions(ctx), a.Finish, activities.FinishInput{Migration: r.m.Name, Status: pgexec.StatusCompleted,
+		Database: p.Database}).Get(ctx, nil); err != nil {
 		return err
 	}
 	r.setPhase(ctx, PhaseCompleted)
@@ -365,12 +366,13 @@ func (r *run) rollback(ctx workflow.Context) error {
 		var res activities.DDLResult
 		err := workflow.ExecuteActivity(untilDoneOptions(ctx), a.RunDDL, activities.DDLInput{
 			Migration: p.Migration, Phase: "rollback", Statements: p.Rollback, LockTimeout: p.LockTimeout,
-			OneTransaction: p.RollbackTx,
+			OneTransaction: p.RollbackTx, Database: p.Database,
 		}).Get(ctx, &res)
 		if err != nil {
 			return err
 		}
-		if err := workflow.ExecuteActivity(untilDoneOptions(ctx), a.Finish, activities.FinishInput{Migration: r.m.Name, Status: pgexec.StatusRolledBack}).Get(ctx, nil); err != nil {
+		if err := workflow.ExecuteActivity(untilDoneOptions(ctx), a.Finish, activities.FinishInput{Migration: r.m.Name, Status: pgexec.StatusRolledBack,
+			Database: p.Database}).Get(ctx, nil); err != nil {
 			return err
 		}
 	}
@@ -385,6 +387,7 @@ func (r *run) ddl(ctx workflow.Context, phase string, stmts []planner.Statement)
 	var res activities.DDLResult
 	err := workflow.ExecuteActivity(longOptions(ctx, time.Hour), a.RunDDL, activities.DDLInput{
 		Migration: r.m.Name, Phase: phase, Statements: stmts, LockTimeout: r.st.Plan.LockTimeout,
+		Database: r.st.Plan.Database,
 	}).Get(ctx, &res)
 	r.st.LockRetries += res.LockRetries
 	return err
@@ -398,6 +401,7 @@ func (r *run) rehearse(ctx workflow.Context, phase string, stmts []planner.State
 	var res activities.DDLResult
 	err := workflow.ExecuteActivity(longOptions(ctx, 10*time.Minute), a.Rehearse, activities.DDLInput{
 		Migration: r.m.Name, Phase: phase, Statements: stmts, LockTimeout: r.st.Plan.LockTimeout,
+		Database: r.st.Plan.Database,
 	}).Get(ctx, &res)
 	r.st.LockRetries += res.LockRetries
 	return err

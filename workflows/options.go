@@ -9,7 +9,8 @@ import (
 	"github.com/zdmhq/zdm/activities"
 )
 
-var final = []string{activities.ErrInvalidMigration, activities.ErrTableBusy, activities.ErrSQL, activities.ErrFlagsUnavailable, activities.ErrMismatch}
+var final = []string{activities.ErrInvalidMigration, activities.ErrTableBusy, activities.ErrSQL, activities.ErrFlagsUnavailable, activities.ErrMismatch,
+	activities.ErrWrongDatabase}
 
 func prepareOptions(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
@@ -37,7 +38,9 @@ func longOptions(ctx workflow.Context, d time.Duration) workflow.Context {
 }
 
 // untilDoneOptions are for steps that must finish (contract, rollback, release): they
-// retry without limit; the Temporal UI shows the pending activity's last failure.
+// retry without limit, a worker on the wrong database included, until one on the
+// migration's database takes them; the Temporal UI shows the pending activity's last
+// failure.
 func untilDoneOptions(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 10 * time.Minute,

@@ -86,6 +86,10 @@ type MigrationInput struct {
 	Migration spec.Migration `json:"migration"`
 	Options   Options        `json:"options"`
 	State     *State         `json:"state,omitempty"`
+	// CheckedAgainst is the database zdm start checked the file against (its system
+	// identifier and name, never a URL); the worker refuses to migrate another. Nil
+	// when the CLI had no DATABASE_URL.
+	CheckedAgainst *planner.Identity `json:"checked_against,omitempty"`
 }
 
 // Options tune the workflow itself; zero values take defaults.

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/zdmhq/zdm/activities"
+	"github.com/zdmhq/zdm/internal/pgexec"
 	"github.com/zdmhq/zdm/internal/planner"
 	"github.com/zdmhq/zdm/internal/spec"
 )
@@ -91,6 +92,11 @@ func (e *env) livePlan(ctx context.Context, m *spec.Migration, required bool) (*
 		return nil, exitf(ExitUsage, "%s", app.Message())
 	}
 	if err != nil {
+		return nil, exitf(ExitFailed, "plan %s: %v", m.Name, err)
+	}
+	// Which database this is (system identifier and name, no URL): zdm start hands it
+	// to the worker, which refuses to migrate another.
+	if p.Database, err = pgexec.DatabaseIdentity(ctx, pool); err != nil {
 		return nil, exitf(ExitFailed, "plan %s: %v", m.Name, err)
 	}
 	return p, nil

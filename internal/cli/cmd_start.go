@@ -25,7 +25,8 @@ func (e *env) startCommand() *cobra.Command {
 		Short: "Start the migration a file describes",
 		Long: `Start checks the migration file, then starts its workflow (ID zdm-NAME) on task
 queue "zdm". A file with mistakes starts nothing: each is printed as file:line.
-When DATABASE_URL is set, the file is also checked against the live table first.
+When DATABASE_URL is set, the file is also checked against the live table first,
+and the worker refuses the migration if its own DATABASE_URL names another database.
 A migration that is still running cannot be started again; one that has ended can.
 With --wait, zdm then watches it like 'zdm watch'.`,
 		Args: cobra.NoArgs,
@@ -41,11 +42,17 @@ With --wait, zdm then watches it like 'zdm watch'.`,
 				return exitf(ExitUsage, "%v", err)
 			}
 			// With DATABASE_URL at hand, a migration that does not fit the live table
-			// is refused here, before any workflow starts; the worker checks again.
-			if _, err := e.livePlan(cmd.Context(), m, false); err != nil {
+			// is refused here, before any workflow starts; the worker checks again, and
+			// refuses to migrate any database but the one checked here.
+			p, err := e.livePlan(cmd.Context(), m, false)
+			if err != nil {
 				return err
 			}
-			if err := e.start(cmd.Context(), m); err != nil {
+			in := workflows.MigrationInput{Migration: *m}
+			if p != nil {
+				in.CheckedAgainst = &p.Database
+			}
+			if err := e.start(cmd.Context(), in); err != nil {
 				return err
 			}
 			if !wait {
@@ -77,7 +84,8 @@ func startOptions(m *spec.Migration) client.StartWorkflowOptions {
 	}
 }
 
-func (e *env) start(ctx context.Context, m *spec.Migration) error {
+func (e *env) start(ctx context.Context, in workflows.MigrationInput) error {
+	m := &in.Migration
 	c, err := e.client(ctx)
 	if err != nil {
 		return err
@@ -85,7 +93,7 @@ func (e *env) start(ctx context.Context, m *spec.Migration) error {
 	opts := startOptions(m)
 	sctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	run, err := c.ExecuteWorkflow(sctx, opts, workflows.MigrationWorkflow, workflows.MigrationInput{Migration: *m})
+	run, err := c.ExecuteWorkflow(sctx, opts, workflows.MigrationWorkflow, in)
 	if err != nil {
 		return e.startError(m, err)
 	}

@@ -27,12 +27,16 @@ type Target struct {
 	// QuietTriggers runs each batch with session_replication_role = replica, so that
 	// the table's own triggers (updated_at, audit) do not fire for backfilled rows.
 	QuietTriggers bool `json:"quiet_triggers,omitempty"`
+	// Database is the database the plan was made against; the activities refuse
+	// another. Zero in targets recorded before it existed.
+	Database planner.Identity `json:"database,omitzero"`
 }
 
 // TargetOf extracts the backfill target of a plan.
 func TargetOf(p *planner.Plan) Target {
 	return Target{Migration: p.Migration, Schema: p.Schema, Table: p.Table, Key: p.Key,
-		Set: p.BackfillSet, Mismatch: p.Mismatch, LockTimeout: p.LockTimeout, QuietTriggers: p.QuietTriggers}
+		Set: p.BackfillSet, Mismatch: p.Mismatch, LockTimeout: p.LockTimeout, QuietTriggers: p.QuietTriggers,
+		Database: p.Database}
 }
 
 // Cursor is a key value as text, one element per key column. Nil is before the first row.

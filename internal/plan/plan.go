@@ -3,6 +3,8 @@
 // database driver, so the workflow, the operations and the planner can all share it.
 package plan
 
+import "strconv"
+
 // Statement is one SQL statement with what it costs the application.
 type Statement struct {
 	ID   string `json:"id"`
@@ -98,3 +100,33 @@ const (
 	LockShareUpdExcl   = "SHARE UPDATE EXCLUSIVE (reads and writes go on)"
 	LockNone           = "none"
 )
+
+// Identity names the database a migration belongs to: the cluster's system identifier
+// and the database's name. It holds no host, user or password, so it may travel in
+// workflow inputs and history. SystemID is "" where the role could not read it (see
+// pgexec.DatabaseIdentity); the zero Identity is what plans and inputs recorded before
+// zdm recorded identities carry, and names no database.
+type Identity struct {
+	SystemID string `json:"system_id,omitempty"`
+	Database string `json:"database,omitempty"`
+}
+
+// IsZero is true for an identity never recorded: there is nothing to compare it with.
+func (i Identity) IsZero() bool { return i == Identity{} }
+
+// Same says whether i and o name the same database. A system identifier that one side
+// could not read is not compared: the database names alone decide then.
+func (i Identity) Same(o Identity) bool {
+	if i.Database != o.Database {
+		return false
+	}
+	return i.SystemID == "" || o.SystemID == "" || i.SystemID == o.SystemID
+}
+
+// String is how messages name the database: database "app" on cluster 7642011472967116994.
+func (i Identity) String() string {
+	if i.SystemID == "" {
+		return "database " + strconv.Quote(i.Database) + " (cluster unknown)"
+	}
+	return "database " + strconv.Quote(i.Database) + " on cluster " + i.SystemID
+}

@@ -21,6 +21,7 @@ type (
 	KeyColumn    = plan.KeyColumn
 	Op           = plan.Op
 	CarriedIndex = plan.CarriedIndex
+	Identity     = plan.Identity
 )
 
 // Lock descriptions.
@@ -74,6 +75,9 @@ type Plan struct {
 	// Checks are EXPLAIN statements that prove the expressions and types are valid
 	// against the live table without running them.
 	Checks []Check `json:"checks"`
+	// Database is the database the plan was made against (Prepare records it); every
+	// activity refuses to act on another. Zero in plans recorded before it existed.
+	Database Identity `json:"database,omitzero"`
 }
 
 // Change is one operation as zdm plan shows it.
