@@ -110,3 +110,10 @@ func canQuietTriggers(ctx context.Context, pool *pgxpool.Pool) bool {
 		FROM pg_roles WHERE rolname = current_user`).Scan(&ok)
 	return err == nil && ok
 }
+
+// rowSecurityActive says whether row-level security filters what this role sees of t.
+func rowSecurityActive(ctx context.Context, pool *pgxpool.Pool, t *schema.Table) bool {
+	var on bool
+	err := pool.QueryRow(ctx, `SELECT row_security_active($1::regclass)`, t.Ident()).Scan(&on)
+	return err != nil || on
+}

@@ -99,7 +99,7 @@ func Plan(ctx context.Context, a *Activities, m *spec.Migration, resuming bool) 
 		return nil, err
 	}
 	plan, err := planner.Build(m, t, planner.Options{Resuming: resuming, Catalog: newCatalog(ctx, a.DB, t),
-		CanQuietTriggers: canQuietTriggers(ctx, a.DB)})
+		CanQuietTriggers: canQuietTriggers(ctx, a.DB), RowSecurityActive: rowSecurityActive(ctx, a.DB, t)})
 	if err != nil {
 		return nil, invalid(err)
 	}

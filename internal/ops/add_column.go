@@ -86,39 +86,38 @@ func (o *AddColumn) Plan(e *Env) *Change {
 	return ch
 }
 
-// mayBeNull says why expr may be NULL on some row, or "" when it cannot: it reads only
-// NOT NULL columns, through casts and functions that are strict (NULL only for NULL
-// input) in every overload, with no subquery.
+// mayBeNull says why expr may be NULL on some row, or "" when it cannot: PostgreSQL's
+// parser reads it, the catalog says which columns are NOT NULL and which functions and
+// operators are strict.
 func mayBeNull(e *Env, expr string) string {
 	x, err := sqlexpr.ParseExpr(expr)
 	if err != nil {
 		return err.Error()
 	}
-	if x.HasSubquery() {
-		return "it has a subquery"
+	if e.Catalog != nil && x.NeverNull(nullCatalog{e}) {
+		return ""
 	}
 	for _, ref := range x.ColumnRefs() {
-		name := ref[len(ref)-1]
-		c := e.Table.Column(name)
-		if c == nil || !c.NotNull {
-			return "it reads the nullable column " + name
+		if c := e.Table.Column(ref[len(ref)-1]); c == nil || !c.NotNull {
+			return "it reads the nullable column " + ref[len(ref)-1]
 		}
 	}
 	if e.Catalog == nil {
 		return "its functions cannot be checked without the database"
 	}
-	for _, fn := range x.FuncNames() {
-		if !e.Catalog.StrictFunction(fn) {
-			return "it calls " + strings.Join(fn, ".") + ", which may return NULL"
-		}
-	}
-	for _, op := range x.OperatorNames() {
-		if !e.Catalog.StrictOperator(op) {
-			return "it uses the operator " + op + ", which may give NULL"
-		}
-	}
-	if !x.OnlyStrictNodes() {
-		return "it has CASE, COALESCE, NULLIF or another construct that may give NULL"
-	}
-	return ""
+	return "it uses a function, operator or construct that may give NULL"
 }
+
+// nullCatalog answers sqlexpr.NeverNull from the table and the database.
+type nullCatalog struct{ e *Env }
+
+func (n nullCatalog) NotNullColumn(parts []string) bool {
+	if len(parts) > 1 && parts[len(parts)-2] != n.e.Table.Name {
+		return false
+	}
+	c := n.e.Table.Column(parts[len(parts)-1])
+	return c != nil && c.NotNull
+}
+
+func (n nullCatalog) StrictFunction(name []string) bool { return n.e.Catalog.StrictFunction(name) }
+func (n nullCatalog) StrictOperator(name string) bool   { return n.e.Catalog.StrictOperator(name) }

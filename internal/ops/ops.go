@@ -152,7 +152,7 @@ func (e *Env) comparable(typ string) bool {
 		return true
 	}
 	t, err := e.Catalog.Type(typ)
-	return err != nil || t.Comparable
+	return err == nil && t.Comparable // when in doubt, compare as text: always possible
 }
 
 // recomputable says whether expr can be computed again later with the same result, so

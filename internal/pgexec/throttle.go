@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -68,7 +69,7 @@ func CheckThrottleQuery(ctx context.Context, pool *pgxpool.Pool, q string) error
 		if err != nil {
 			return err
 		}
-		fd := rows.FieldDescriptions()
+		fd := slices.Clone(rows.FieldDescriptions())
 		for rows.Next() {
 		}
 		rows.Close()

@@ -58,6 +58,11 @@ func Build(m *spec.Migration, t *schema.Table, opts Options) (*Plan, error) {
 				"add the new columns on the subscribers first and run the migration without the table in the publication, or change it by hand in a maintenance window",
 				"table %s is published for logical replication (%s): subscribers would receive columns they do not have", t, strings.Join(t.Publications, ", ")))
 		}
+		if opts.RowSecurityActive {
+			errs = append(errs, m.Errorf("table",
+				"run the worker as the table's owner (without FORCE ROW LEVEL SECURITY), or as a role with BYPASSRLS",
+				"row-level security policies on %s hide rows from zdm's role: the backfill would leave them unfilled", t))
+		}
 		errs = append(errs, triggerOrder(m, t, TriggerName(m.Name))...)
 		if quiet := userUpdateTriggers(t); len(quiet) > 0 {
 			if !opts.CanQuietTriggers {

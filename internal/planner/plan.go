@@ -99,6 +99,9 @@ type Options struct {
 	Catalog ops.Catalog
 	// CanQuietTriggers says whether the role may set session_replication_role.
 	CanQuietTriggers bool
+	// RowSecurityActive is set when row-level security policies filter what zdm's role
+	// sees of the table: the backfill would miss the rows they hide.
+	RowSecurityActive bool
 }
 
 // Ident quotes one identifier.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -55,24 +56,39 @@ type Type struct {
 // ResolveType asks the database what the type written as name is. name must already be
 // known to be one type name (sqlexpr.ParseType): it is pasted into a cast.
 func ResolveType(ctx context.Context, q Querier, name string) (Type, error) {
-	rows, err := q.Query(ctx, "SELECT NULL::"+name+" LIMIT 0")
+	// pg_typeof names a domain as itself (a row description gives its base type); the
+	// description gives the modifiers (numeric(12,2)).
+	rows, err := q.Query(ctx, "SELECT pg_typeof(NULL::"+name+")::oid, NULL::"+name)
 	if err != nil {
 		return Type{}, pgMessage(err)
 	}
-	fd := rows.FieldDescriptions()
+	// Copied: the descriptions live in the connection's buffer, which the next query
+	// on it overwrites.
+	fd := slices.Clone(rows.FieldDescriptions())
+	var oid uint32
+	for rows.Next() {
+		if err := rows.Scan(&oid, nil); err != nil {
+			rows.Close()
+			return Type{}, err
+		}
+	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return Type{}, pgMessage(err)
 	}
-	if len(fd) != 1 {
+	if len(fd) != 2 || oid == 0 {
 		return Type{}, fmt.Errorf("%s is not one type", name)
+	}
+	mod := fd[1].TypeModifier
+	if fd[1].DataTypeOID != oid {
+		mod = -1 // a domain: its modifiers are its base type's
 	}
 	var t Type
 	if err := q.QueryRow(ctx, `SELECT format_type($1, nullif($2, -1)), typcollation <> 0 FROM pg_type WHERE oid = $1`,
-		fd[0].DataTypeOID, fd[0].TypeModifier).Scan(&t.Name, &t.Collatable); err != nil {
+		oid, mod).Scan(&t.Name, &t.Collatable); err != nil {
 		return Type{}, fmt.Errorf("type %s: %w", name, err)
 	}
-	t.Comparable, err = comparable(ctx, q, fd[0].DataTypeOID, 0)
+	t.Comparable, err = comparable(ctx, q, oid, 0)
 	return t, err
 }
 
@@ -226,7 +242,11 @@ func (t *Table) readAttached(ctx context.Context, q Querier, oid uint32) error {
 		if err := rows.Scan(&col, &d.Type, &d.Name, &d.Identity, &d.Describe, &d.ConstraintType, &d.Expr, &d.Own, &d.Validated, &d.Using, &d.WithCheck); err != nil {
 			return err
 		}
-		if c := t.Column(col); c != nil {
+		// A constraint depends on a column once for its key and once for its
+		// expression: keep one.
+		if c := t.Column(col); c != nil && !slices.ContainsFunc(c.Dependents, func(x Dependent) bool {
+			return x.Type == d.Type && x.Identity == d.Identity && x.Describe == d.Describe
+		}) {
 			c.Dependents = append(c.Dependents, d)
 		}
 	}

@@ -614,49 +614,89 @@ func walk(m protoreflect.Message, visit func(protoreflect.Message) bool) bool {
 	return true
 }
 
-// OnlyStrictNodes reports whether the expression is built only of column references,
-// non-NULL constants, casts, operators and function calls: nodes that give NULL only
-// when an input is NULL, provided the functions and operators are strict (which the
-// caller checks against the catalog). CASE, COALESCE, NULLIF, subqueries, boolean
-// connectives and the like make it false.
-func (e *Expr) OnlyStrictNodes() bool {
-	ok := true
-	walk(e.root().ProtoReflect(), func(m protoreflect.Message) bool {
-		switch n := m.Interface().(type) {
-		case *pg_query.Node, *pg_query.ColumnRef, *pg_query.String, *pg_query.TypeCast,
-			*pg_query.TypeName, *pg_query.Integer, *pg_query.Float, *pg_query.Boolean,
-			*pg_query.BitString, *pg_query.A_Star:
-		case *pg_query.A_Const:
-			if n.GetIsnull() {
-				ok = false
-			}
-		case *pg_query.A_Expr:
-			if n.GetKind() != pg_query.A_Expr_Kind_AEXPR_OP {
-				ok = false
-			}
-		case *pg_query.FuncCall:
-			if n.GetAggStar() || n.GetAggDistinct() || n.GetOver() != nil || len(n.GetAggOrder()) > 0 || n.GetAggFilter() != nil {
-				ok = false
-			}
-		default:
-			ok = false
-		}
-		return ok
-	})
-	return ok
+// Catalog answers what NeverNull needs to know of the database.
+type Catalog interface {
+	// NotNullColumn says whether the column reference names a NOT NULL column.
+	NotNullColumn(parts []string) bool
+	// StrictFunction and StrictOperator say whether every function or operator of
+	// that name is strict: NULL only for NULL input.
+	StrictFunction(name []string) bool
+	StrictOperator(name string) bool
 }
 
-// OperatorNames returns the name of every operator in the expression (A_Expr), for
-// checking their strictness against the catalog.
-func (e *Expr) OperatorNames() []string {
-	var out []string
-	walk(e.root().ProtoReflect(), func(m protoreflect.Message) bool {
-		if a, ok := m.Interface().(*pg_query.A_Expr); ok {
-			for _, n := range a.GetName() {
-				out = append(out, n.GetString_().GetSval())
+// NeverNull reports whether the expression can be shown never to give NULL: non-NULL
+// constants, NOT NULL columns, casts, strict functions and operators of such inputs,
+// COALESCE with one such argument, CASE whose every branch and ELSE are such, IS [NOT]
+// NULL tests, and boolean connectives of such. Anything else may be NULL.
+func (e *Expr) NeverNull(c Catalog) bool { return neverNull(e.root(), c) }
+
+func neverNull(n *pg_query.Node, c Catalog) bool {
+	if n == nil {
+		return false
+	}
+	switch {
+	case n.GetAConst() != nil:
+		return !n.GetAConst().GetIsnull()
+	case n.GetColumnRef() != nil:
+		return c.NotNullColumn(columnRefParts(n.GetColumnRef()))
+	case n.GetTypeCast() != nil:
+		return neverNull(n.GetTypeCast().GetArg(), c)
+	case n.GetNullTest() != nil, n.GetBooleanTest() != nil:
+		return true
+	case n.GetCoalesceExpr() != nil:
+		for _, a := range n.GetCoalesceExpr().GetArgs() {
+			if neverNull(a, c) {
+				return true
+			}
+		}
+		return false
+	case n.GetCaseExpr() != nil:
+		ce := n.GetCaseExpr()
+		if ce.GetDefresult() == nil || !neverNull(ce.GetDefresult(), c) {
+			return false
+		}
+		for _, w := range ce.GetArgs() {
+			if !neverNull(w.GetCaseWhen().GetResult(), c) {
+				return false
 			}
 		}
 		return true
-	})
-	return out
+	case n.GetBoolExpr() != nil:
+		for _, a := range n.GetBoolExpr().GetArgs() {
+			if !neverNull(a, c) {
+				return false
+			}
+		}
+		return true
+	case n.GetAExpr() != nil:
+		a := n.GetAExpr()
+		if a.GetKind() != pg_query.A_Expr_Kind_AEXPR_OP {
+			return false
+		}
+		for _, name := range a.GetName() {
+			if !c.StrictOperator(name.GetString_().GetSval()) {
+				return false
+			}
+		}
+		return (a.GetLexpr() == nil || neverNull(a.GetLexpr(), c)) && neverNull(a.GetRexpr(), c)
+	case n.GetFuncCall() != nil:
+		f := n.GetFuncCall()
+		if f.GetAggStar() || f.GetAggDistinct() || f.GetOver() != nil || len(f.GetAggOrder()) > 0 || f.GetAggFilter() != nil {
+			return false
+		}
+		parts := make([]string, 0, len(f.GetFuncname()))
+		for _, p := range f.GetFuncname() {
+			parts = append(parts, p.GetString_().GetSval())
+		}
+		if !c.StrictFunction(parts) {
+			return false
+		}
+		for _, a := range f.GetArgs() {
+			if !neverNull(a, c) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
