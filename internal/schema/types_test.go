@@ -42,3 +42,17 @@ func TestResolveTypeKnowsWhichTypesHaveEquality(t *testing.T) {
 	_, err = schema.ResolveType(ctx, pool, "bigintt")
 	assert.EqualError(t, err, `type "bigintt" does not exist`)
 }
+
+// A table loaded a moment ago has never been analyzed: its estimate comes from the
+// planner (the table's size on disk), not "about 0 rows".
+func TestInspectEstimatesATableNeverAnalyzed(t *testing.T) {
+	t.Parallel()
+	_, pool := testenv.DB(t, "zdm_estimate")
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, `CREATE TABLE fresh (id bigint PRIMARY KEY, v text) WITH (autovacuum_enabled = off);
+		INSERT INTO fresh SELECT g, 'value ' || g FROM generate_series(1, 100000) g`)
+	require.NoError(t, err)
+	tbl, err := schema.Inspect(ctx, pool, "public", "fresh")
+	require.NoError(t, err)
+	assert.InDelta(t, 100_000, tbl.EstimatedRows, 30_000)
+}

@@ -92,6 +92,12 @@ func Parse(file string, data []byte) (*Migration, error) {
 		decodeTopLevel(f.Docs[0].Body, m, bad, func(e *FieldError) { errs = append(errs, e) })
 	}
 	m.Operations = decodeOperations(m, f.Docs[0].Body, func(e *FieldError) { errs = append(errs, e) })
+	for _, e := range errs {
+		if e.Field == "" && e.Line > 0 {
+			e.Field = m.fieldAt(e.Line)
+			bad[e.Field] = true
+		}
+	}
 	if _, ok := m.Source.Lines["gates"]; !ok {
 		m.Gates = []string{GateContract}
 	}
@@ -110,6 +116,27 @@ func Parse(file string, data []byte) (*Migration, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// fieldAt names the field written on line, for decoding errors that know only the line;
+// where a line holds several (a flow mapping), their common parent.
+func (m *Migration) fieldAt(line int) string {
+	var on []string
+	for f, l := range m.Source.Lines {
+		if l == line {
+			on = append(on, f)
+		}
+	}
+	if len(on) == 0 {
+		return ""
+	}
+	common := on[0]
+	for _, f := range on[1:] {
+		for !strings.HasPrefix(f, common) {
+			common = parentPath(common)
+		}
+	}
+	return common
 }
 
 func fieldNode(f *ast.File, field string) ast.Node {

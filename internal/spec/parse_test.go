@@ -103,3 +103,29 @@ func TestParseThrottle(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `m.yaml:5: backfill.max_replication_lag: "soon" is not a duration`)
 }
+
+// A person fixes a file in one round: problems of every kind come back together.
+func TestParseReportsEveryProblemAtOnce(t *testing.T) {
+	src := `name: Bad Name
+tabel: t
+lock_timeout: soon
+operations:
+  - rename_column: {column: a, too: b}
+  - change_type: {column: c}
+backfill: {batch_size: many, throttle_query: "DELETE FROM t"}
+gates: [deploy]
+`
+	_, err := spec.Parse("m.yaml", []byte(src))
+	require.Error(t, err)
+	for _, want := range []string{
+		`m.yaml:1: name: "Bad Name" is not a valid migration name`,
+		`m.yaml:2: tabel: unknown field "tabel"`,
+		`m.yaml:3: lock_timeout: "soon" is not a duration`,
+		`m.yaml:5: operations[0].rename_column.too: unknown field "too"`,
+		`m.yaml:6: operations[1].change_type.type: is required`,
+		`m.yaml:7`,
+		`m.yaml:8: gates[0]: unknown gate "deploy"`,
+	} {
+		assert.Contains(t, err.Error(), want)
+	}
+}
