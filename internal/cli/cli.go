@@ -143,6 +143,8 @@ Exit codes: 0 ok; 1 migration failed or rolled back, or operation refused;
 		e.listCommand(),
 		e.planCommand(),
 		e.cancelCommand(),
+		e.leftoversCommand(),
+		e.cleanupCommand(),
 	)
 	for _, cmd := range root.Commands() {
 		if run := cmd.RunE; run != nil {
