@@ -12,6 +12,8 @@ import (
 	"github.com/zdmhq/zdm/internal/sqlexpr"
 )
 
+func init() { spec.CheckQuery = sqlexpr.ParseQuery }
+
 // Operation is one kind of change. Its file-level fields and checks come from spec.Op;
 // Plan checks it against the live table and says what it does in each phase.
 type Operation interface {

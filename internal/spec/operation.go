@@ -22,10 +22,12 @@ type Op interface {
 }
 
 // Operation is one item of the file's operations list: its kind (the YAML key) and
-// its fields.
+// its fields. Where the kind's type is not registered in this program (the workflow,
+// which plans nothing, links no operation), the fields are kept as JSON, untouched.
 type Operation struct {
 	Kind string
 	Op   Op
+	Raw  json.RawMessage
 }
 
 type opType struct {
@@ -86,10 +88,13 @@ func yamlKeys(v any) []string {
 
 // MarshalJSON writes {"kind": {fields}}, the shape of the file.
 func (o Operation) MarshalJSON() ([]byte, error) {
-	if o.Op == nil {
-		return []byte("{}"), nil
+	switch {
+	case o.Op != nil:
+		return json.Marshal(map[string]Op{o.Kind: o.Op})
+	case o.Raw != nil:
+		return json.Marshal(map[string]json.RawMessage{o.Kind: o.Raw})
 	}
-	return json.Marshal(map[string]Op{o.Kind: o.Op})
+	return []byte("{}"), nil
 }
 
 // UnmarshalJSON reads {"kind": {fields}} into the registered type of kind.
@@ -104,7 +109,8 @@ func (o *Operation) UnmarshalJSON(b []byte) error {
 	for kind, body := range raw {
 		t, ok := lookupOp(kind)
 		if !ok {
-			return fmt.Errorf("unknown operation %q (known: %s)", kind, strings.Join(OpKinds(), ", "))
+			o.Kind, o.Raw = kind, append(json.RawMessage(nil), body...)
+			return nil
 		}
 		op := t.new()
 		if err := json.Unmarshal(body, op); err != nil {
