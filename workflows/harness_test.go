@@ -92,7 +92,7 @@ func planFor(m spec.Migration) planner.Plan {
 		Trigger:       planner.TriggerName(m.Name),
 		Function:      planner.FunctionIdent(m.Name),
 	}
-	ident := p.TableIdent()
+	ident := planner.TableIdent(&p)
 	for _, op := range m.Operations {
 		switch c := op.Op.(type) {
 		case *ops.RenameColumn:

@@ -238,7 +238,7 @@ func guardStatement(l *Leftover) planner.Statement {
 	lock := planner.LockNone
 	if l.ContractBegan && !l.TableGone {
 		lock = planner.LockBriefExclusive
-		tbl := p.TableIdent()
+		tbl := planner.TableIdent(p)
 		fmt.Fprintf(&b, "  LOCK TABLE %s IN ACCESS EXCLUSIVE MODE;\n", tbl)
 		fmt.Fprintf(&b, "  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = %s::regclass AND tgname = %s) THEN\n    RAISE EXCEPTION %s;\n  END IF;\n",
 			planner.Literal(tbl), planner.Literal(p.Trigger),

@@ -153,7 +153,7 @@ func RenderPlan(w io.Writer, m *spec.Migration, p *planner.Plan) {
 	}
 	section(w, 2, "backfill", fmt.Sprintf("batches of %d rows by %s, one transaction each (about %s batches); row locks of one batch only; the sync trigger is bypassed; the cursor commits with each batch",
 		m.Backfill.BatchSize, strings.Join(p.KeyNames(), ", "), Thousands(batches)))
-	fmt.Fprintf(w, "   UPDATE %s SET %s\n     WHERE <key> > <cursor> AND <key> <= <batch end>\n", p.TableIdent(), p.BackfillSet)
+	fmt.Fprintf(w, "   UPDATE %s SET %s\n     WHERE <key> > <cursor> AND <key> <= <batch end>\n", planner.TableIdent(p), p.BackfillSet)
 	if m.Backfill.MaxRowsPerSecond > 0 || m.Backfill.Pause > 0 {
 		fmt.Fprintf(w, "   throttled: at most %d rows/s, pause %s between batches\n", m.Backfill.MaxRowsPerSecond, m.Backfill.Pause.D())
 	}
@@ -168,7 +168,7 @@ func RenderPlan(w io.Writer, m *spec.Migration, p *planner.Plan) {
 	}
 
 	section(w, 3, "verify", "reads every row in pages; any mismatch fails the migration, which then rolls back")
-	fmt.Fprintf(w, "   SELECT count(*) FROM %s WHERE <page> AND (%s)\n", p.TableIdent(), p.Mismatch)
+	fmt.Fprintf(w, "   SELECT count(*) FROM %s WHERE <page> AND (%s)\n", planner.TableIdent(p), p.Mismatch)
 	statements(w, p.Validate)
 	renderTail(w, m, p, 4)
 }

@@ -344,7 +344,7 @@ func (in inspection) triggerLeft() bool {
 // inspect looks up each object of the plan in the catalog.
 func inspect(ctx context.Context, pool *pgxpool.Pool, p *planner.Plan) (inspection, error) {
 	var in inspection
-	tbl := p.TableIdent()
+	tbl := planner.TableIdent(p)
 	if err := pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, tbl).Scan(&in.TableExists); err != nil {
 		return in, fmt.Errorf("look for %s: %w", p.TableName(), err)
 	}

@@ -198,7 +198,7 @@ func TriggerExists(ctx context.Context, q interface {
 }, p *planner.Plan) (bool, error) {
 	var ok bool
 	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass($1) AND tgname = $2)`,
-		p.TableIdent(), p.Trigger).Scan(&ok)
+		planner.TableIdent(p), p.Trigger).Scan(&ok)
 	return ok, err
 }
 

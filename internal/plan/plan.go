@@ -3,7 +3,10 @@
 // database driver, so the workflow, the operations and the planner can all share it.
 package plan
 
-import "strconv"
+import (
+	"strconv"
+	"time"
+)
 
 // Statement is one SQL statement with what it costs the application.
 type Statement struct {
@@ -129,4 +132,86 @@ func (i Identity) String() string {
 		return "database " + strconv.Quote(i.Database) + " (cluster unknown)"
 	}
 	return "database " + strconv.Quote(i.Database) + " on cluster " + i.SystemID
+}
+
+// Plan is everything the workflow and its activities need to run one migration.
+type Plan struct {
+	Migration     string        `json:"migration"`
+	Schema        string        `json:"schema"`
+	Table         string        `json:"table"`
+	Key           []KeyColumn   `json:"key"`
+	KeySource     string        `json:"key_source"`
+	Ops           []Op          `json:"ops"`
+	LockTimeout   time.Duration `json:"lock_timeout"`
+	EstimatedRows int64         `json:"estimated_rows"`
+
+	Trigger  string `json:"trigger"`
+	Function string `json:"function"` // quoted, schema-qualified
+
+	// Changes describe each operation for a person: what it does, what it carries to
+	// the final columns, what to know.
+	Changes []Change `json:"changes,omitempty"`
+	// NoBackfill is set when no operation fills a column: the workflow skips the
+	// backfill and its verification.
+	NoBackfill bool `json:"no_backfill,omitempty"`
+	// Backfill runs with session_replication_role = replica so that the table's own
+	// triggers do not fire once per backfilled row.
+	QuietTriggers bool `json:"quiet_triggers,omitempty"`
+
+	// Expand runs first, statement by statement.
+	Expand []Statement `json:"expand"`
+	// BackfillSet is the SET list of the backfill UPDATE; Mismatch is true for a row whose
+	// new columns differ from what the old ones say they should be.
+	BackfillSet string `json:"backfill_set"`
+	Mismatch    string `json:"mismatch"`
+	// Validate checks the NOT VALID constraints once the backfill is done, and builds the
+	// copies of indexes on replaced columns.
+	Validate []Statement `json:"validate"`
+	// Contract runs in one transaction after the last gate.
+	Contract []Statement `json:"contract"`
+	// Rollback undoes Expand; each statement is idempotent. With RollbackTx set it runs
+	// in one transaction (statements marked Concurrent after it, each alone), so that
+	// no application write meets a half-undone table.
+	Rollback   []Statement `json:"rollback"`
+	RollbackTx bool        `json:"rollback_tx,omitempty"`
+	// Checks are EXPLAIN statements that prove the expressions and types are valid
+	// against the live table without running them.
+	Checks []Check `json:"checks"`
+	// Database is the database the plan was made against (Prepare records it); every
+	// activity refuses to act on another. Zero in plans recorded before it existed.
+	Database Identity `json:"database,omitzero"`
+}
+
+// Change is one operation as zdm plan shows it.
+type Change struct {
+	Field   string   `json:"field"`
+	Kind    string   `json:"kind"`
+	Summary string   `json:"summary"`
+	Carried []string `json:"carried,omitempty"`
+	Notes   []string `json:"notes,omitempty"`
+}
+
+
+// TableName is schema.table as a person writes it.
+func (p *Plan) TableName() string { return p.Schema + "." + p.Table }
+
+// KeyNames lists the key columns.
+func (p *Plan) KeyNames() []string {
+	out := make([]string, len(p.Key))
+	for i, k := range p.Key {
+		out[i] = k.Name
+	}
+	return out
+}
+
+// FlagsFinalReadNew says where the application reads once the migration is contracted:
+// on the new columns for rename_column and add_column, on the original name (which then
+// holds the new type) for change_type.
+func (p *Plan) FlagsFinalReadNew() bool {
+	for _, op := range p.Ops {
+		if op.Kind == "change_type" || op.InPlace {
+			return false
+		}
+	}
+	return true
 }

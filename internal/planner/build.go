@@ -79,7 +79,7 @@ func Build(m *spec.Migration, t *schema.Table, opts Options) (*Plan, error) {
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
-	p.render(t, changes)
+	planned{p}.render(t, changes)
 	return p, nil
 }
 

@@ -8,9 +8,15 @@ import (
 	"github.com/zdmhq/zdm/internal/schema"
 )
 
+// planned is a plan being written: the planner's methods on it.
+type planned struct{ *Plan }
+
+// TableIdent is the plan's quoted, schema-qualified table.
+func (p planned) TableIdent() string { return TableIdent(p.Plan) }
+
 // render writes the SQL of every phase: the operations' own statements, and what they
 // share (the sync function and trigger, NOT NULL checks, copies of indexes).
-func (p *Plan) render(t *schema.Table, changes []*ops.Change) {
+func (p planned) render(t *schema.Table, changes []*ops.Change) {
 	tbl := p.TableIdent()
 	lit := Literal(tbl)
 	syncing := len(p.Ops) > 0
@@ -205,7 +211,7 @@ func same(a, b string, incomparable bool) string {
 // does not see yet, are computed from their expressions. With newShape, columns
 // appear as new code sees them: a retyped column under its own name with the new type,
 // added and renamed ones present.
-func (p *Plan) rowSource(t *schema.Table, row string, newShape bool) string {
+func (p planned) rowSource(t *schema.Table, row string, newShape bool) string {
 	var cols []string
 	for _, c := range t.Columns {
 		if p.isNewColumn(c.Name) {
@@ -247,9 +253,9 @@ func (p *Plan) rowSource(t *schema.Table, row string, newShape bool) string {
 	return fmt.Sprintf("(SELECT %s FROM %s) AS %s", strings.Join(cols, ", "), from, Ident(p.Table))
 }
 
-func (p *Plan) isNewColumn(name string) bool { return p.opByNew(name) != nil }
+func (p planned) isNewColumn(name string) bool { return p.opByNew(name) != nil }
 
-func (p *Plan) opFor(old string) *Op {
+func (p planned) opFor(old string) *Op {
 	for i := range p.Ops {
 		if p.Ops[i].Old == old && old != "" {
 			return &p.Ops[i]
@@ -258,7 +264,7 @@ func (p *Plan) opFor(old string) *Op {
 	return nil
 }
 
-func (p *Plan) opByNew(name string) *Op {
+func (p planned) opByNew(name string) *Op {
 	for i := range p.Ops {
 		if p.Ops[i].New == name {
 			return &p.Ops[i]
@@ -273,7 +279,7 @@ func (p *Plan) opByNew(name string) *Op {
 // code) recomputes the old one from the new row; a write that set both (dual-write) is
 // kept as written. Expressions are evaluated by a SELECT over the row shown under the
 // table's name, exactly as the backfill's UPDATE evaluates them.
-func (p *Plan) syncFunction(t *schema.Table) string {
+func (p planned) syncFunction(t *schema.Table) string {
 	oldRow, oldRowOld, newRow := p.rowSource(t, "NEW", false), p.rowSource(t, "OLD", false), p.rowSource(t, "NEW", true)
 	var b strings.Builder
 	fmt.Fprintf(&b, "CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS $zdm$\n", p.Function)
