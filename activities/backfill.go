@@ -117,7 +117,7 @@ func (a *Activities) BackfillSlice(ctx context.Context, in SliceInput) (*SlicePr
 	for time.Since(start) < in.Budget {
 		// The throttle is asked at most once a second, not before every batch.
 		if in.Throttle.Enabled() && time.Since(checked) >= time.Second {
-			reason, err := in.Throttle.Reason(ctx, a.DB)
+			reason, err := pgexec.ThrottleReason(ctx, a.DB, in.Throttle)
 			if err != nil {
 				return nil, classify(err)
 			}

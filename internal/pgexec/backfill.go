@@ -11,40 +11,22 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/zdmhq/zdm/internal/plan"
 	"github.com/zdmhq/zdm/internal/planner"
 )
 
-// Target is what the backfill needs of a plan: small, because it travels with every slice
-// through the workflow's history.
-type Target struct {
-	Migration   string              `json:"migration"`
-	Schema      string              `json:"schema"`
-	Table       string              `json:"table"`
-	Key         []planner.KeyColumn `json:"key"`
-	Set         string              `json:"set"`
-	Mismatch    string              `json:"mismatch"`
-	LockTimeout time.Duration       `json:"lock_timeout"`
-	// QuietTriggers runs each batch with session_replication_role = replica, so that
-	// the table's own triggers (updated_at, audit) do not fire for backfilled rows.
-	QuietTriggers bool `json:"quiet_triggers,omitempty"`
-	// Database is the database the plan was made against; the activities refuse
-	// another. Zero in targets recorded before it existed.
-	Database planner.Identity `json:"database,omitzero"`
-}
+// The backfill's plain values live in package plan, which the workflow shares.
+type (
+	Target = plan.Target
+	Cursor = plan.Cursor
+)
 
 // TargetOf extracts the backfill target of a plan.
-func TargetOf(p *planner.Plan) Target {
-	return Target{Migration: p.Migration, Schema: p.Schema, Table: p.Table, Key: p.Key,
-		Set: p.BackfillSet, Mismatch: p.Mismatch, LockTimeout: p.LockTimeout, QuietTriggers: p.QuietTriggers,
-		Database: p.Database}
-}
+func TargetOf(p *planner.Plan) Target { return plan.TargetOf(p) }
 
-// Cursor is a key value as text, one element per key column. Nil is before the first row.
-type Cursor []string
+func targetIdent(t Target) string { return pgx.Identifier{t.Schema, t.Table}.Sanitize() }
 
-func (t Target) ident() string { return pgx.Identifier{t.Schema, t.Table}.Sanitize() }
-
-func (t Target) keyList() string {
+func keyList(t Target) string {
 	cols := make([]string, len(t.Key))
 	for i, k := range t.Key {
 		cols[i] = planner.Ident(k.Name)
@@ -52,7 +34,7 @@ func (t Target) keyList() string {
 	return strings.Join(cols, ", ")
 }
 
-func (t Target) keyText() string {
+func keyText(t Target) string {
 	cols := make([]string, len(t.Key))
 	for i, k := range t.Key {
 		// Aliased: ORDER BY "k" would otherwise sort by this text output column.
@@ -62,7 +44,7 @@ func (t Target) keyText() string {
 }
 
 // keyParams renders ($n::type, ...) starting at parameter first.
-func (t Target) keyParams(first int) string {
+func keyParams(t Target, first int) string {
 	ps := make([]string, len(t.Key))
 	for i, k := range t.Key {
 		ps[i] = fmt.Sprintf("$%d::text::%s", first+i, k.Type)
@@ -72,24 +54,24 @@ func (t Target) keyParams(first int) string {
 
 // cmp renders "(key) op (params)" using PostgreSQL's row comparison, which a btree index
 // on the key serves.
-func (t Target) cmp(op string, first int) string {
+func cmp(t Target, op string, first int) string {
 	if len(t.Key) == 1 {
-		return fmt.Sprintf("%s %s %s", t.keyList(), op, t.keyParams(first))
+		return fmt.Sprintf("%s %s %s", keyList(t), op, keyParams(t, first))
 	}
-	return fmt.Sprintf("(%s) %s (%s)", t.keyList(), op, t.keyParams(first))
+	return fmt.Sprintf("(%s) %s (%s)", keyList(t), op, keyParams(t, first))
 }
 
 // rangeWhere is the predicate for lo < key <= hi; lo nil means from the start.
-func (t Target) rangeWhere(lo, hi Cursor) (string, []any) {
+func rangeWhere(t Target, lo, hi Cursor) (string, []any) {
 	var conds []string
 	var args []any
 	if lo != nil {
-		conds = append(conds, t.cmp(">", len(args)+1))
+		conds = append(conds, cmp(t, ">", len(args)+1))
 		for _, v := range lo {
 			args = append(args, v)
 		}
 	}
-	conds = append(conds, t.cmp("<=", len(args)+1))
+	conds = append(conds, cmp(t, "<=", len(args)+1))
 	for _, v := range hi {
 		args = append(args, v)
 	}
@@ -104,7 +86,7 @@ func Upper(ctx context.Context, pool *pgxpool.Pool, t Target) (Cursor, error) {
 	for i, k := range t.Key {
 		desc[i] = planner.Ident(k.Name) + " DESC"
 	}
-	row := pool.QueryRow(ctx, fmt.Sprintf("SELECT %s FROM %s ORDER BY %s LIMIT 1", t.keyText(), t.ident(), strings.Join(desc, ", ")))
+	row := pool.QueryRow(ctx, fmt.Sprintf("SELECT %s FROM %s ORDER BY %s LIMIT 1", keyText(t), targetIdent(t), strings.Join(desc, ", ")))
 	c, err := scanCursor(row, len(t.Key))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
@@ -128,10 +110,10 @@ func scanCursor(row pgx.Row, n int) (Cursor, error) {
 func batchEnd(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
 }, t Target, lo, hi Cursor, size int) (Cursor, error) {
-	where, args := t.rangeWhere(lo, hi)
+	where, args := rangeWhere(t, lo, hi)
 	args = append(args, size-1)
 	sql := fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s OFFSET $%d LIMIT 1",
-		t.keyText(), t.ident(), where, t.keyList(), len(args))
+		keyText(t), targetIdent(t), where, keyList(t), len(args))
 	end, err := scanCursor(q.QueryRow(ctx, sql, args...), len(t.Key))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return hi, nil
@@ -178,8 +160,8 @@ func backfillBatch(ctx context.Context, pool *pgxpool.Pool, t Target, lo, hi Cur
 				return fmt.Errorf("find end of batch: %w", err)
 			}
 		}
-		where, args := t.rangeWhere(lo, end)
-		tag, err := tx.Exec(ctx, fmt.Sprintf("UPDATE %s SET %s WHERE %s", t.ident(), t.Set, where), args...)
+		where, args := rangeWhere(t, lo, end)
+		tag, err := tx.Exec(ctx, fmt.Sprintf("UPDATE %s SET %s WHERE %s", targetIdent(t), t.Set, where), args...)
 		if err != nil {
 			return fmt.Errorf("update batch after %v: %w", lo, err)
 		}
@@ -204,32 +186,19 @@ func backfillBatch(ctx context.Context, pool *pgxpool.Pool, t Target, lo, hi Cur
 // another attempt of the same backfill moved it.
 var ErrCursorMoved = errors.New("the backfill cursor moved under this batch: another attempt is running; this one stops")
 
-// Equal says whether two cursors point at the same key.
-func (a Cursor) Equal(b Cursor) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // Mismatches counts, between lo and hi, the rows whose new columns differ from what the
 // old ones say they should be, and returns the keys of up to five of them.
 func Mismatches(ctx context.Context, pool *pgxpool.Pool, t Target, lo, hi Cursor) (int64, []string, error) {
-	where, args := t.rangeWhere(lo, hi)
+	where, args := rangeWhere(t, lo, hi)
 	var n int64
-	if err := pool.QueryRow(ctx, fmt.Sprintf("SELECT count(*) FROM %s WHERE %s AND (%s)", t.ident(), where, t.Mismatch), args...).Scan(&n); err != nil {
+	if err := pool.QueryRow(ctx, fmt.Sprintf("SELECT count(*) FROM %s WHERE %s AND (%s)", targetIdent(t), where, t.Mismatch), args...).Scan(&n); err != nil {
 		return 0, nil, fmt.Errorf("count mismatches: %w", err)
 	}
 	if n == 0 {
 		return 0, nil, nil
 	}
 	rows, err := pool.Query(ctx, fmt.Sprintf("SELECT (%s)::text FROM %s WHERE %s AND (%s) ORDER BY %s LIMIT 5",
-		"row("+t.keyList()+")", t.ident(), where, t.Mismatch, t.keyList()), args...)
+		"row("+keyList(t)+")", targetIdent(t), where, t.Mismatch, keyList(t)), args...)
 	if err != nil {
 		return n, nil, err
 	}

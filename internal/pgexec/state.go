@@ -8,14 +8,16 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/zdmhq/zdm/internal/plan"
 )
 
 // Status of a migration in zdm.migrations.
 const (
-	StatusRunning    = "running"
-	StatusCompleted  = "completed"
-	StatusRolledBack = "rolled_back"
-	StatusFailed     = "failed"
+	StatusRunning    = plan.StatusRunning
+	StatusCompleted  = plan.StatusCompleted
+	StatusRolledBack = plan.StatusRolledBack
+	StatusFailed     = plan.StatusFailed
 )
 
 const stateDDL = `

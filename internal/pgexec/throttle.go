@@ -10,20 +10,15 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/zdmhq/zdm/internal/plan"
 )
 
-// Throttle says when the backfill should hold: a replica lagging too far behind, or a
-// query of the user's saying so.
-type Throttle struct {
-	MaxReplicationLag time.Duration `json:"max_replication_lag,omitempty"`
-	Query             string        `json:"query,omitempty"`
-}
+// Throttle says when the backfill should hold (package plan, shared with the workflow).
+type Throttle = plan.Throttle
 
-// Enabled says whether any check is set.
-func (t Throttle) Enabled() bool { return t.MaxReplicationLag > 0 || t.Query != "" }
-
-// Reason returns why the backfill should wait now, or "" when it may go on.
-func (t Throttle) Reason(ctx context.Context, pool *pgxpool.Pool) (string, error) {
+// ThrottleReason returns why the backfill should wait now, or "" when it may go on.
+func ThrottleReason(ctx context.Context, pool *pgxpool.Pool, t Throttle) (string, error) {
 	if t.MaxReplicationLag > 0 {
 		var lag float64
 		err := pool.QueryRow(ctx, `SELECT coalesce(max(extract(epoch FROM replay_lag)), 0) FROM pg_stat_replication`).Scan(&lag)

@@ -191,7 +191,6 @@ type Change struct {
 	Notes   []string `json:"notes,omitempty"`
 }
 
-
 // TableName is schema.table as a person writes it.
 func (p *Plan) TableName() string { return p.Schema + "." + p.Table }
 
