@@ -16,20 +16,35 @@ import (
 	"github.com/zdmhq/zdm/internal/flags"
 	"github.com/zdmhq/zdm/internal/notify"
 	"github.com/zdmhq/zdm/internal/pgexec"
+	"github.com/zdmhq/zdm/internal/wire"
 )
 
-// Error types the workflow's retry policies treat as final.
+// Error types the workflow's retry policies treat as final (package wire).
 const (
-	ErrInvalidMigration = "InvalidMigration"
-	ErrTableBusy        = "TableBusy"
-	ErrSQL              = "SQLError"
-	ErrFlagsUnavailable = "FlagsUnavailable"
-	ErrMismatch         = "BackfillMismatch"
-	// ErrWrongDatabase: the worker is not connected to the database the migration was
-	// validated against. Final wherever a failure fails the migration; the steps that
-	// must finish (contract, rollback, release) retry it until a worker on the right
-	// database takes them.
-	ErrWrongDatabase = "WrongDatabase"
+	ErrInvalidMigration = wire.ErrInvalidMigration
+	ErrTableBusy        = wire.ErrTableBusy
+	ErrSQL              = wire.ErrSQL
+	ErrFlagsUnavailable = wire.ErrFlagsUnavailable
+	ErrMismatch         = wire.ErrMismatch
+	ErrWrongDatabase    = wire.ErrWrongDatabase
+)
+
+// The activities' inputs and outputs live in package wire, which the workflow shares.
+type (
+	PrepareInput  = wire.PrepareInput
+	PrepareResult = wire.PrepareResult
+	DDLInput      = wire.DDLInput
+	DDLResult     = wire.DDLResult
+	ContractInput = wire.ContractInput
+	FinishInput   = wire.FinishInput
+	BoundsInput   = wire.BoundsInput
+	Bounds        = wire.Bounds
+	SliceInput    = wire.SliceInput
+	SliceProgress = wire.SliceProgress
+	VerifyInput   = wire.VerifyInput
+	VerifyResult  = wire.VerifyResult
+	FlagInput     = wire.FlagInput
+	NotifyInput   = wire.NotifyInput
 )
 
 // Activities is registered with the worker; the workflow calls its methods through a nil

@@ -14,19 +14,6 @@ import (
 	"github.com/zdmhq/zdm/internal/spec"
 )
 
-// BoundsInput asks where the backfill ends.
-type BoundsInput struct {
-	Target pgexec.Target `json:"target"`
-}
-
-// Bounds is the last key to backfill (nil for an empty table) and the committed progress
-// of this run so far.
-type Bounds struct {
-	Upper    pgexec.Cursor `json:"upper"`
-	Cursor   pgexec.Cursor `json:"cursor"`
-	RowsDone int64         `json:"rows_done"`
-}
-
 // BackfillBounds reads the largest key now in the table. It runs after the sync trigger
 // exists, so every row past it is written with its new columns already set.
 func (a *Activities) BackfillBounds(ctx context.Context, in BoundsInput) (*Bounds, error) {
@@ -42,38 +29,6 @@ func (a *Activities) BackfillBounds(ctx context.Context, in BoundsInput) (*Bound
 		return nil, err
 	}
 	return &Bounds{Upper: upper, Cursor: st.Cursor, RowsDone: st.RowsDone}, nil
-}
-
-// SliceInput is one slice of the backfill: batches from Cursor towards Upper for at most
-// Budget.
-type SliceInput struct {
-	Target           pgexec.Target `json:"target"`
-	Cursor           pgexec.Cursor `json:"cursor"`
-	Upper            pgexec.Cursor `json:"upper"`
-	BatchSize        int           `json:"batch_size"`
-	MaxRowsPerSecond int           `json:"max_rows_per_second,omitempty"`
-	Pause            time.Duration `json:"pause,omitempty"`
-	Budget           time.Duration `json:"budget"`
-	// Throttle holds the backfill while a replica lags or the user's query says so.
-	Throttle pgexec.Throttle `json:"throttle,omitzero"`
-	// TargetBatchTime, when set, adapts the batch size towards batches this long.
-	TargetBatchTime time.Duration `json:"target_batch_time,omitempty"`
-}
-
-// SliceProgress is heartbeated after every batch and returned at the end of the slice.
-type SliceProgress struct {
-	Cursor   pgexec.Cursor `json:"cursor"`
-	Rows     int64         `json:"rows"`      // rows updated by this slice
-	RowsDone int64         `json:"rows_done"` // rows updated by the whole run, as committed
-	Batches  int           `json:"batches"`
-	Done     bool          `json:"done"`
-	Elapsed  time.Duration `json:"elapsed"`
-	Retries  int           `json:"retries"`
-	// Throttled says why the backfill is holding, "" when it is not.
-	Throttled string `json:"throttled,omitempty"`
-	// BatchSize is the size the next batch would have (it changes with
-	// TargetBatchTime); the next slice starts from it.
-	BatchSize int `json:"batch_size,omitempty"`
 }
 
 // BackfillSlice runs batches until the budget is spent, the range is done, or the worker
@@ -182,20 +137,6 @@ func (a *Activities) BackfillSlice(ctx context.Context, in SliceInput) (*SlicePr
 		}
 	}
 	return p, nil
-}
-
-// VerifyInput asks for a check of the whole backfilled range.
-type VerifyInput struct {
-	Target pgexec.Target `json:"target"`
-	Upper  pgexec.Cursor `json:"upper"`
-	// PageSize is how many rows one verification query reads.
-	PageSize int `json:"page_size"`
-}
-
-// VerifyResult counts rows whose new columns differ from what the old ones say.
-type VerifyResult struct {
-	Mismatches int64    `json:"mismatches"`
-	Sample     []string `json:"sample,omitempty"`
 }
 
 // Verify pages through the backfilled range and counts mismatched rows. Any mismatch is a

@@ -9,14 +9,6 @@ import (
 	"github.com/zdmhq/zdm/internal/flags"
 )
 
-// FlagInput switches one flag.
-type FlagInput struct {
-	Migration   string `json:"migration"`
-	Flag        string `json:"flag"`
-	On          bool   `json:"on"`
-	Description string `json:"description"`
-}
-
 // SetFlag creates the flag if needed and switches it on or off in the worker's Unleash
 // environment. It is idempotent.
 func (a *Activities) SetFlag(ctx context.Context, in FlagInput) error {

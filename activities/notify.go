@@ -3,25 +3,22 @@ package activities
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/slack-go/slack"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/zdmhq/zdm/internal/notify"
+	"github.com/zdmhq/zdm/internal/wire"
 )
 
-// Error types of Notify. Both are final: retrying does not fix them.
+// Error types of Notify (package wire).
 const (
-	// ErrNotifyInvalid is a notification the workflow should not have asked for.
-	ErrNotifyInvalid = "InvalidNotification"
-	// ErrNotifyRefused is Slack refusing the message: bad token, missing scope, a
-	// channel that does not exist or the bot is not in.
-	ErrNotifyRefused = "SlackRefused"
+	ErrNotifyInvalid = wire.ErrNotifyInvalid
+	ErrNotifyRefused = wire.ErrNotifyRefused
 )
 
-// Notification events.
+// Notification events: the kinds of internal/notify.
 const (
 	NotifyGate       = notify.KindGate
 	NotifyCompleted  = notify.KindCompleted
@@ -29,26 +26,6 @@ const (
 	NotifyRolledBack = notify.KindRolledBack
 )
 
-// NotifyInput is one message to the team's Slack channel.
-type NotifyInput struct {
-	Migration string `json:"migration"`
-	// RunID is the workflow's first run ID (the same across continue-as-new, different
-	// for each run of a migration name): the gate buttons carry it, so that a message
-	// cannot decide a later run of the same migration. Empty in inputs recorded before
-	// it existed: the message then has no buttons.
-	RunID string `json:"run_id,omitempty"`
-	Table string `json:"table,omitempty"`
-	// Event is gate, completed, failed or rolled_back.
-	Event string `json:"event"`
-	// Gate is the gate the migration waits at (event gate); the message carries
-	// Approve and Reject buttons for it.
-	Gate string `json:"gate,omitempty"`
-	// Detail is shown as it is: why it failed, who rejected and why.
-	Detail    string        `json:"detail,omitempty"`
-	RowsDone  int64         `json:"rows_done,omitempty"`
-	RowsTotal int64         `json:"rows_total,omitempty"`
-	Elapsed   time.Duration `json:"elapsed,omitempty"`
-}
 
 // Notify posts in to Slack through a.Notifier; it does nothing when notifications are
 // off. A rate limit is retried after the delay Slack asks for.

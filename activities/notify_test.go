@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/zdmhq/zdm/internal/notify"
+	"github.com/zdmhq/zdm/internal/wire"
 )
 
 // nilActs names activities the way the workflow does.
@@ -91,4 +92,9 @@ func TestNotifyRetriesARateLimitAfterSlacksDelay(t *testing.T) {
 	_, err = env.ExecuteActivity(nilActs.Notify, NotifyInput{Migration: "orders", Event: NotifyCompleted})
 	require.Error(t, err)
 	assert.False(t, appErr(t, err).NonRetryable(), "a Slack outage is retried")
+}
+
+func TestTheWorkflowNamesNotificationsAsNotifyDoes(t *testing.T) {
+	assert.Equal(t, []string{NotifyGate, NotifyCompleted, NotifyFailed, NotifyRolledBack},
+		[]string{wire.NotifyGate, wire.NotifyCompleted, wire.NotifyFailed, wire.NotifyRolledBack})
 }

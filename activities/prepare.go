@@ -14,24 +14,6 @@ import (
 	"github.com/zdmhq/zdm/internal/spec"
 )
 
-// PrepareInput is the migration to check and plan.
-type PrepareInput struct {
-	Migration spec.Migration `json:"migration"`
-	// RunID identifies this run of the migration (the first run ID of the workflow).
-	RunID string `json:"run_id"`
-	// DryRun plans without claiming the table.
-	DryRun bool `json:"dry_run,omitempty"`
-	// CheckedAgainst is the database zdm start checked the file against (nil when the
-	// CLI had no DATABASE_URL): the worker refuses to migrate another.
-	CheckedAgainst *planner.Identity `json:"checked_against,omitempty"`
-}
-
-// PrepareResult is the plan of a valid migration.
-type PrepareResult struct {
-	Plan     planner.Plan `json:"plan"`
-	Resuming bool         `json:"resuming"`
-}
-
 // Prepare checks the migration against the live table, plans it, and claims the table.
 // Every problem with the file comes back at once, naming file, line, field and fix; the
 // database is not changed unless the migration is valid.

@@ -13,24 +13,6 @@ import (
 	"github.com/zdmhq/zdm/internal/planner"
 )
 
-// DDLInput is a list of statements of one phase.
-type DDLInput struct {
-	Migration   string              `json:"migration"`
-	Phase       string              `json:"phase"`
-	Statements  []planner.Statement `json:"statements"`
-	LockTimeout time.Duration       `json:"lock_timeout"`
-	// OneTransaction runs the statements in one transaction (Concurrent ones after
-	// it, each alone); a rollback runs so, so that no write meets a half-undone table.
-	OneTransaction bool `json:"one_transaction,omitempty"`
-	// Database is the migration's database (the plan's); another is refused.
-	Database planner.Identity `json:"database,omitzero"`
-}
-
-// DDLResult tells how hard the statements had to try.
-type DDLResult struct {
-	LockRetries int `json:"lock_retries"`
-}
-
 // RunDDL runs each statement in its own transaction under the lock timeout, retrying lock
 // timeouts with backoff. Every statement is idempotent, so a retried activity is safe.
 // It heartbeats while a long statement (VALIDATE CONSTRAINT) runs.
@@ -71,11 +53,6 @@ func (a *Activities) Rehearse(ctx context.Context, in DDLInput) (*DDLResult, err
 	return &DDLResult{LockRetries: n}, nil
 }
 
-// ContractInput is the plan to contract.
-type ContractInput struct {
-	Plan planner.Plan `json:"plan"`
-}
-
 // Contract runs the plan's contract statements in one short transaction under the lock
 // timeout. If the sync trigger is already gone the contract committed before (a retried
 // activity) and nothing is run.
@@ -95,17 +72,6 @@ func (a *Activities) Contract(ctx context.Context, in ContractInput) (*DDLResult
 		return nil, classify(err)
 	}
 	return &DDLResult{LockRetries: n}, nil
-}
-
-// FinishInput records how a migration ended.
-type FinishInput struct {
-	Migration string `json:"migration"`
-	Status    string `json:"status"`
-	// RunID, when set, releases the claim only if this run holds it.
-	RunID string `json:"run_id,omitempty"`
-	// Database is the migration's database (the plan's); another is refused. Zero
-	// when the migration ended before it had a plan.
-	Database planner.Identity `json:"database,omitzero"`
 }
 
 // Finish releases the table for the next migration. It creates nothing: where zdm's

@@ -8,14 +8,10 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/zdmhq/zdm/activities"
-	"github.com/zdmhq/zdm/internal/pgexec"
-	"github.com/zdmhq/zdm/internal/planner"
+	"github.com/zdmhq/zdm/internal/plan"
 	"github.com/zdmhq/zdm/internal/spec"
+	"github.com/zdmhq/zdm/internal/wire"
 )
-
-// a is the nil receiver through which the workflow names its activities.
-var a *activities.Activities
 
 // run is one run of the workflow: its input, its state and its handlers.
 type run struct {
@@ -69,11 +65,11 @@ func MigrationWorkflow(ctx workflow.Context, in MigrationInput) (*Result, error)
 		// still have claimed the table just before a cancel; release this run's claim.
 		r.st.LastError = rootMessage(err)
 		fctx, _ := workflow.NewDisconnectedContext(ctx)
-		_ = workflow.ExecuteActivity(shortOptions(fctx), a.Finish, activities.FinishInput{
-			Migration: r.m.Name, Status: pgexec.StatusFailed, RunID: workflow.GetInfo(ctx).FirstRunID,
+		_ = workflow.ExecuteActivity(shortOptions(fctx), wire.Finish, wire.FinishInput{
+			Migration: r.m.Name, Status: plan.StatusFailed, RunID: workflow.GetInfo(ctx).FirstRunID,
 		}).Get(fctx, nil)
 		r.setPhase(ctx, PhaseFailed)
-		r.notify(fctx, activities.NotifyFailed, "", r.st.LastError+" (nothing was changed)")
+		r.notify(fctx, wire.NotifyFailed, "", r.st.LastError+" (nothing was changed)")
 		return nil, err
 	}
 	var rej *rejectedError
@@ -87,18 +83,18 @@ func MigrationWorkflow(ctx workflow.Context, in MigrationInput) (*Result, error)
 	if rbErr := r.rollback(rbCtx); rbErr != nil {
 		r.st.LastError = "rollback failed: " + rootMessage(rbErr)
 		r.setPhase(rbCtx, PhaseFailed)
-		r.notify(rbCtx, activities.NotifyFailed, "", r.st.LastError)
+		r.notify(rbCtx, wire.NotifyFailed, "", r.st.LastError)
 		return nil, rbErr
 	}
 	switch {
 	case rejected:
-		r.notify(rbCtx, activities.NotifyRolledBack, "", rej.Error())
+		r.notify(rbCtx, wire.NotifyRolledBack, "", rej.Error())
 		return r.result(ctx), nil
 	case canceled:
-		r.notify(rbCtx, activities.NotifyRolledBack, "", "canceled")
+		r.notify(rbCtx, wire.NotifyRolledBack, "", "canceled")
 		return nil, temporal.NewCanceledError("migration canceled and rolled back")
 	default:
-		r.notify(rbCtx, activities.NotifyFailed, "", r.st.LastError+"; rolled back: the table is as it was")
+		r.notify(rbCtx, wire.NotifyFailed, "", r.st.LastError+"; rolled back: the table is as it was")
 		return nil, temporal.NewNonRetryableApplicationError("migration failed and was rolled back: "+rootMessage(err), "MigrationFailed", err)
 	}
 }
@@ -108,8 +104,8 @@ func MigrationWorkflow(ctx workflow.Context, in MigrationInput) (*Result, error)
 func (r *run) forward(ctx workflow.Context, ch *channels) error {
 	if r.st.Plan == nil {
 		r.setPhase(ctx, PhaseValidating)
-		var res activities.PrepareResult
-		err := workflow.ExecuteActivity(prepareOptions(ctx), a.Prepare, activities.PrepareInput{
+		var res wire.PrepareResult
+		err := workflow.ExecuteActivity(prepareOptions(ctx), wire.Prepare, wire.PrepareInput{
 			Migration: *r.m, RunID: workflow.GetInfo(ctx).FirstRunID, CheckedAgainst: r.in.CheckedAgainst,
 		}).Get(ctx, &res)
 		if err != nil {
@@ -159,9 +155,9 @@ func (r *run) forward(ctx workflow.Context, ch *channels) error {
 	if !r.st.Verified {
 		r.setPhase(ctx, PhaseVerifying)
 		if !skipBackfill {
-			var v activities.VerifyResult
-			err := workflow.ExecuteActivity(longOptions(ctx, time.Hour), a.Verify, activities.VerifyInput{
-				Target: pgexec.TargetOf(p), Upper: r.st.Upper,
+			var v wire.VerifyResult
+			err := workflow.ExecuteActivity(longOptions(ctx, time.Hour), wire.Verify, wire.VerifyInput{
+				Target: plan.TargetOf(p), Upper: r.st.Upper,
 			}).Get(ctx, &v)
 			if err != nil {
 				return err
@@ -215,17 +211,17 @@ func (r *run) forward(ctx workflow.Context, ch *channels) error {
 	if err := r.moveAppsToFinalColumns(ctx); err != nil {
 		return err
 	}
-	var res activities.DDLResult
-	if err := workflow.ExecuteActivity(untilDoneOptions(ctx), a.Contract, activities.ContractInput{Plan: *p}).Get(ctx, &res); err != nil {
+	var res wire.DDLResult
+	if err := workflow.ExecuteActivity(untilDoneOptions(ctx), wire.Contract, wire.ContractInput{Plan: *p}).Get(ctx, &res); err != nil {
 		return err
 	}
 	r.st.LockRetries += res.LockRetries
-	if err := workflow.ExecuteActivity(untilDoneOptions(ctx), a.Finish, activities.FinishInput{Migration: r.m.Name, Status: pgexec.StatusCompleted,
+	if err := workflow.ExecuteActivity(untilDoneOptions(ctx), wire.Finish, wire.FinishInput{Migration: r.m.Name, Status: plan.StatusCompleted,
 		Database: p.Database}).Get(ctx, nil); err != nil {
 		return err
 	}
 	r.setPhase(ctx, PhaseCompleted)
-	r.notify(ctx, activities.NotifyCompleted, "", "")
+	r.notify(ctx, wire.NotifyCompleted, "", "")
 	return nil
 }
 
@@ -234,10 +230,10 @@ func (r *run) forward(ctx workflow.Context, ch *channels) error {
 func (r *run) backfill(ctx workflow.Context, ch *channels) error {
 	r.setPhase(ctx, PhaseBackfilling)
 	p := r.st.Plan
-	target := pgexec.TargetOf(p)
+	target := plan.TargetOf(p)
 	if !r.st.BoundsKnown {
-		var b activities.Bounds
-		if err := workflow.ExecuteActivity(shortOptions(ctx), a.BackfillBounds, activities.BoundsInput{Target: target}).Get(ctx, &b); err != nil {
+		var b wire.Bounds
+		if err := workflow.ExecuteActivity(shortOptions(ctx), wire.BackfillBounds, wire.BoundsInput{Target: target}).Get(ctx, &b); err != nil {
 			return err
 		}
 		r.st.Upper, r.st.Cursor, r.st.RowsDone, r.st.BoundsKnown = b.Upper, b.Cursor, b.RowsDone, true
@@ -248,8 +244,8 @@ func (r *run) backfill(ctx workflow.Context, ch *channels) error {
 				return err
 			}
 		}
-		var s activities.SliceProgress
-		err := workflow.ExecuteActivity(r.sliceOptions(ctx), a.BackfillSlice, activities.SliceInput{
+		var s wire.SliceProgress
+		err := workflow.ExecuteActivity(r.sliceOptions(ctx), wire.BackfillSlice, wire.SliceInput{
 			Target:           target,
 			Cursor:           r.st.Cursor,
 			Upper:            r.st.Upper,
@@ -257,7 +253,7 @@ func (r *run) backfill(ctx workflow.Context, ch *channels) error {
 			MaxRowsPerSecond: r.m.Backfill.MaxRowsPerSecond,
 			Pause:            r.m.Backfill.Pause.D(),
 			Budget:           r.opts.SliceBudget,
-			Throttle: pgexec.Throttle{MaxReplicationLag: r.m.Backfill.MaxReplicationLag.D(),
+			Throttle: plan.Throttle{MaxReplicationLag: r.m.Backfill.MaxReplicationLag.D(),
 				Query: r.m.Backfill.ThrottleQuery},
 			TargetBatchTime: r.m.Backfill.TargetBatchTime.D(),
 		}).Get(ctx, &s)
@@ -314,7 +310,7 @@ func (r *run) gate(ctx workflow.Context, gate string) error {
 	r.st.AwaitingGate = gate
 	r.setPhase(ctx, PhaseAwaiting)
 	workflow.GetLogger(ctx).Info("waiting for approval", "gate", gate)
-	r.notify(ctx, activities.NotifyGate, gate, "")
+	r.notify(ctx, wire.NotifyGate, gate, "")
 	if err := workflow.Await(ctx, func() bool { return r.st.Decisions[gate] != nil }); err != nil {
 		return err
 	}
@@ -363,15 +359,15 @@ func (r *run) rollback(ctx workflow.Context) error {
 		return err
 	}
 	if p := r.st.Plan; p != nil {
-		var res activities.DDLResult
-		err := workflow.ExecuteActivity(untilDoneOptions(ctx), a.RunDDL, activities.DDLInput{
+		var res wire.DDLResult
+		err := workflow.ExecuteActivity(untilDoneOptions(ctx), wire.RunDDL, wire.DDLInput{
 			Migration: p.Migration, Phase: "rollback", Statements: p.Rollback, LockTimeout: p.LockTimeout,
 			OneTransaction: p.RollbackTx, Database: p.Database,
 		}).Get(ctx, &res)
 		if err != nil {
 			return err
 		}
-		if err := workflow.ExecuteActivity(untilDoneOptions(ctx), a.Finish, activities.FinishInput{Migration: r.m.Name, Status: pgexec.StatusRolledBack,
+		if err := workflow.ExecuteActivity(untilDoneOptions(ctx), wire.Finish, wire.FinishInput{Migration: r.m.Name, Status: plan.StatusRolledBack,
 			Database: p.Database}).Get(ctx, nil); err != nil {
 			return err
 		}
@@ -380,12 +376,12 @@ func (r *run) rollback(ctx workflow.Context) error {
 	return nil
 }
 
-func (r *run) ddl(ctx workflow.Context, phase string, stmts []planner.Statement) error {
+func (r *run) ddl(ctx workflow.Context, phase string, stmts []plan.Statement) error {
 	if len(stmts) == 0 {
 		return nil
 	}
-	var res activities.DDLResult
-	err := workflow.ExecuteActivity(longOptions(ctx, time.Hour), a.RunDDL, activities.DDLInput{
+	var res wire.DDLResult
+	err := workflow.ExecuteActivity(longOptions(ctx, time.Hour), wire.RunDDL, wire.DDLInput{
 		Migration: r.m.Name, Phase: phase, Statements: stmts, LockTimeout: r.st.Plan.LockTimeout,
 		Database: r.st.Plan.Database,
 	}).Get(ctx, &res)
@@ -394,12 +390,12 @@ func (r *run) ddl(ctx workflow.Context, phase string, stmts []planner.Statement)
 }
 
 // rehearse runs a phase's statements in a transaction that is rolled back.
-func (r *run) rehearse(ctx workflow.Context, phase string, stmts []planner.Statement) error {
+func (r *run) rehearse(ctx workflow.Context, phase string, stmts []plan.Statement) error {
 	if len(stmts) == 0 {
 		return nil
 	}
-	var res activities.DDLResult
-	err := workflow.ExecuteActivity(longOptions(ctx, 10*time.Minute), a.Rehearse, activities.DDLInput{
+	var res wire.DDLResult
+	err := workflow.ExecuteActivity(longOptions(ctx, 10*time.Minute), wire.Rehearse, wire.DDLInput{
 		Migration: r.m.Name, Phase: phase, Statements: stmts, LockTimeout: r.st.Plan.LockTimeout,
 		Database: r.st.Plan.Database,
 	}).Get(ctx, &res)
@@ -434,7 +430,7 @@ func (r *run) setFlag(ctx workflow.Context, f string, on bool) error {
 		// half-way, so these toggles retry until Unleash is back.
 		opts = untilDoneOptions(ctx)
 	}
-	err := workflow.ExecuteActivity(opts, a.SetFlag, activities.FlagInput{
+	err := workflow.ExecuteActivity(opts, wire.SetFlag, wire.FlagInput{
 		Migration: r.m.Name, Flag: f, On: on,
 		Description: fmt.Sprintf("zdm migration %s on %s", r.m.Name, r.m.Table),
 	}).Get(ctx, nil)
@@ -510,10 +506,10 @@ func (r *run) notify(ctx workflow.Context, event, gate, detail string) {
 	}
 	// The first run ID names this run of the migration across continue-as-new; the gate
 	// buttons carry it so that they cannot decide a later run of the same name.
-	in := activities.NotifyInput{Migration: r.m.Name, RunID: workflow.GetInfo(ctx).FirstRunID,
+	in := wire.NotifyInput{Migration: r.m.Name, RunID: workflow.GetInfo(ctx).FirstRunID,
 		Table: table, Event: event, Gate: gate, Detail: detail,
 		RowsDone: r.st.RowsDone, RowsTotal: r.st.RowsTotal, Elapsed: workflow.Now(ctx).Sub(r.st.StartedAt)}
-	if err := workflow.ExecuteActivity(notifyOptions(ctx), a.Notify, in).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(notifyOptions(ctx), wire.Notify, in).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Warn("Slack notification not posted", "event", event, "error", err)
 	}
 }

@@ -6,11 +6,11 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/zdmhq/zdm/activities"
+	"github.com/zdmhq/zdm/internal/wire"
 )
 
-var final = []string{activities.ErrInvalidMigration, activities.ErrTableBusy, activities.ErrSQL, activities.ErrFlagsUnavailable, activities.ErrMismatch,
-	activities.ErrWrongDatabase}
+var final = []string{wire.ErrInvalidMigration, wire.ErrTableBusy, wire.ErrSQL, wire.ErrFlagsUnavailable, wire.ErrMismatch,
+	wire.ErrWrongDatabase}
 
 func prepareOptions(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
@@ -62,6 +62,6 @@ func notifyOptions(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 15 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 10 * time.Second, MaximumAttempts: 3,
-			NonRetryableErrorTypes: []string{activities.ErrNotifyInvalid, activities.ErrNotifyRefused}},
+			NonRetryableErrorTypes: []string{wire.ErrNotifyInvalid, wire.ErrNotifyRefused}},
 	})
 }

@@ -9,8 +9,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/zdmhq/zdm/internal/pgexec"
-	"github.com/zdmhq/zdm/internal/planner"
+	"github.com/zdmhq/zdm/internal/plan"
 	"github.com/zdmhq/zdm/internal/spec"
 )
 
@@ -89,7 +88,7 @@ type MigrationInput struct {
 	// CheckedAgainst is the database zdm start checked the file against (its system
 	// identifier and name, never a URL); the worker refuses to migrate another. Nil
 	// when the CLI had no DATABASE_URL.
-	CheckedAgainst *planner.Identity `json:"checked_against,omitempty"`
+	CheckedAgainst *plan.Identity `json:"checked_against,omitempty"`
 }
 
 // Options tune the workflow itself; zero values take defaults.
@@ -125,18 +124,18 @@ func (o Options) withDefaults() Options {
 
 // State is everything the workflow knows, carried across continue-as-new.
 type State struct {
-	Phase        Phase         `json:"phase"`
-	AwaitingGate string        `json:"awaiting_gate,omitempty"`
-	Plan         *planner.Plan `json:"plan,omitempty"`
-	Resuming     bool          `json:"resuming,omitempty"`
-	Expanded     bool          `json:"expanded,omitempty"`
+	Phase        Phase      `json:"phase"`
+	AwaitingGate string     `json:"awaiting_gate,omitempty"`
+	Plan         *plan.Plan `json:"plan,omitempty"`
+	Resuming     bool       `json:"resuming,omitempty"`
+	Expanded     bool       `json:"expanded,omitempty"`
 	// FlagsOn are the flags this migration switched on and has not switched off.
 	FlagsOn []string `json:"flags_on,omitempty"`
 	// FlagSettledAt is when applications will have seen the last toggle.
 	FlagSettledAt time.Time `json:"flag_settled_at,omitempty"`
 
-	Upper          pgexec.Cursor        `json:"upper,omitempty"`
-	Cursor         pgexec.Cursor        `json:"cursor,omitempty"`
+	Upper          plan.Cursor          `json:"upper,omitempty"`
+	Cursor         plan.Cursor          `json:"cursor,omitempty"`
 	BoundsKnown    bool                 `json:"bounds_known,omitempty"`
 	BackfillDone   bool                 `json:"backfill_done,omitempty"`
 	RowsDone       int64                `json:"rows_done"`
