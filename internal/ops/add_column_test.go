@@ -1,6 +1,7 @@
 package ops_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -109,6 +110,86 @@ func emailLowered(t *testing.T, pool *pgxpool.Pool) {
 func notNull(t *testing.T, pool *pgxpool.Pool, col string) bool {
 	t.Helper()
 	return opstest.Scalar[bool](t, pool, `SELECT attnotnull FROM pg_attribute WHERE attrelid = 'accounts'::regclass AND attname = $1`, col)
+}
+
+// finalWrites makes c's new code, after contract, write a's column in every write:
+// nothing computes it for an insert that leaves it out any more.
+func finalWrites(c opstest.Case, a added) opstest.Case {
+	always := a
+	always.derive = func(who string, i int) (any, bool) {
+		v, _ := a.derive(who, i)
+		return v, true
+	}
+	c.FinalWrite = always.writer("final", 3_000_000, true)
+	return c
+}
+
+// refusedAdd is an add_column case of email_lower that must be refused at plan.
+func refusedAdd(name, setup, want string) opstest.Case {
+	c := add(name, setup, addEmailLower, emailLower, nil)
+	c.WantRefused = want
+	return c
+}
+
+// keptWrite is new code writing email_lower values of its own ('kept <aid>', not what
+// lower(email) gives) into rows only it touches, an existing one (Hot+1+i) and one it
+// inserts (2,000,000+i); old code then updates each row: another column, then email,
+// which the expression reads. Every value new code wrote must survive.
+func keptWrite(ctx context.Context, pool *pgxpool.Pool, i int) error {
+	existing, inserted := int64(opstest.Hot+1+i), int64(2_000_000+i)
+	if _, err := pool.Exec(ctx, `UPDATE accounts SET email_lower = $2 WHERE aid = $1`, existing, fmt.Sprintf("kept %d", existing)); err != nil {
+		return fmt.Errorf("new code's UPDATE of %d: %w", existing, err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO accounts (aid, bid, name, email, email_lower) VALUES ($1, 1, 'new', $2, $3)`,
+		inserted, opstest.Email("New", i), fmt.Sprintf("kept %d", inserted)); err != nil {
+		return fmt.Errorf("new code's INSERT of %d: %w", inserted, err)
+	}
+	for _, aid := range []int64{existing, inserted} {
+		for _, set := range []string{"bid = bid + 1", fmt.Sprintf("email = 'Changed%d@example.com'", aid)} {
+			tag, err := pool.Exec(ctx, `UPDATE accounts SET `+set+` WHERE aid = $1`, aid)
+			if err != nil {
+				return fmt.Errorf("old code's UPDATE of %d: %w", aid, err)
+			}
+			if tag.RowsAffected() != 1 {
+				return fmt.Errorf("old code's UPDATE of %d: updated %d rows", aid, tag.RowsAffected())
+			}
+		}
+	}
+	return nil
+}
+
+// countryName is country_name = the name of the row's country, from the table
+// countries; new code writes it in half of its writes (the same name), leaves it out in
+// the others.
+var countryName = added{col: "country_name",
+	src:    func(_ string, i int) []opstest.Col { return []opstest.Col{{Name: "country_id", Value: i % 10}} },
+	derive: func(_ string, i int) (any, bool) { return fmt.Sprintf("Country %d", i%10), i%4 < 2 },
+}
+
+// seenAt is seen_at = now(); token is token = gen_random_uuid(). New code writes a value
+// of its own in half of its writes, leaves it out in the others.
+var (
+	seenAt = added{col: "seen_at", src: emailLower.src,
+		derive: func(_ string, i int) (any, bool) { return aMinute("", i), i%4 < 2 }}
+	token = added{col: "token", src: emailLower.src,
+		derive: func(_ string, i int) (any, bool) { return fmt.Sprintf("00000000-0000-4000-9000-%012d", i), i%4 < 2 }}
+)
+
+// newAndOld is latest = coalesce(new, old), over columns named new and old.
+var newAndOld = added{col: "latest",
+	src: func(who string, i int) []opstest.Col {
+		var n any
+		if i%3 != 0 {
+			n = fmt.Sprintf("%s n%d", who, i)
+		}
+		return []opstest.Col{{Name: "new", Value: n}, {Name: "old", Value: fmt.Sprintf("%s o%d", who, i)}}
+	},
+	derive: func(who string, i int) (any, bool) {
+		if i%3 != 0 {
+			return fmt.Sprintf("%s n%d", who, i), true
+		}
+		return fmt.Sprintf("%s o%d", who, i), true
+	},
 }
 
 func TestAddColumnLifecycle(t *testing.T) {
@@ -244,10 +325,80 @@ operations:
 					"%s reads the new column through its grant on the table", role)
 				assert.True(t, opstest.Scalar[bool](t, pool, `SELECT has_column_privilege($1, 'accounts', 'email', 'UPDATE')`, role))
 			})),
+		// The table.
+
+		refusedAdd("partitioned table", partitionedAccounts(), tableRefused("partitioned table")),
+
+		refusedAdd("inheritance child", inheritingAccounts(), tableRefused("inheritance child")),
+
+		refusedAdd("table in a publication", opstest.Accounts()+publishedAccounts, published("accounts_pub")),
+
+		nullable(add("unlogged table", unloggedAccounts(), addEmailLower, emailLower,
+			func(t *testing.T, pool *pgxpool.Pool) {
+				emailLowered(t, pool)
+				unlogged(t, pool)
+			})),
+
+		// Expressions.
+
+		finalWrites(add("backfill reads a lookup table", `CREATE TABLE countries (id int PRIMARY KEY, name text NOT NULL);
+			INSERT INTO countries SELECT i, 'Country ' || i FROM generate_series(0, 9) i;
+			`+opstest.Accounts("country_id int := g % 10"), `table: accounts
+operations:
+  - add_column: {column: country_name, type: text, backfill: "(SELECT c.name FROM countries c WHERE c.id = accounts.country_id)"}
+`, countryName, func(t *testing.T, pool *pgxpool.Pool) {
+			zero(t, pool, "every row has a name", `SELECT count(*) FROM accounts WHERE country_name IS NULL`)
+			// Old code moves hot rows to other countries while the migration runs: their
+			// name must follow, as it does for an expression verify can recompute.
+			zero(t, pool, "every row has its country's name",
+				`SELECT count(*) FROM accounts a WHERE country_name IS DISTINCT FROM (SELECT c.name FROM countries c WHERE c.id = a.country_id)`)
+		}), countryName),
+
+		finalWrites(add("volatile backfill now()", opstest.Accounts(), `table: accounts
+operations:
+  - add_column: {column: seen_at, type: timestamptz, backfill: "now()"}
+`, seenAt, func(t *testing.T, pool *pgxpool.Pool) {
+			zero(t, pool, "every row has a time", `SELECT count(*) FROM accounts WHERE seen_at IS NULL`)
+			zero(t, pool, "untouched rows have the migration's time",
+				`SELECT count(*) FROM accounts WHERE aid > $1 AND aid <= $2 AND seen_at < now() - interval '1 hour'`, opstest.Hot, opstest.AccountsRows)
+		}), seenAt),
+
+		finalWrites(add("volatile backfill gen_random_uuid()", opstest.Accounts(), `table: accounts
+operations:
+  - add_column: {column: token, type: uuid, backfill: "gen_random_uuid()"}
+`, token, func(t *testing.T, pool *pgxpool.Pool) {
+			zero(t, pool, "every row has a token", `SELECT count(*) FROM accounts WHERE token IS NULL`)
+			zero(t, pool, "every row has a token of its own", `SELECT count(token) - count(DISTINCT token) FROM accounts`)
+		}), token),
+
+		add("columns named new and old in the expression", opstest.Accounts(
+			"new text := CASE WHEN g % 3 = 0 THEN NULL ELSE 'n' || g END", "old text := 'o' || g"), `table: accounts
+operations:
+  - add_column: {column: latest, type: text, backfill: "coalesce(new, old)"}
+`, newAndOld, func(t *testing.T, pool *pgxpool.Pool) {
+			zero(t, pool, "every row's latest is coalesce(new, old)", `SELECT count(*) FROM accounts WHERE latest IS DISTINCT FROM coalesce(new, old)`)
+			assert.NotZero(t, opstest.Scalar[int64](t, pool, `SELECT count(*) FROM accounts WHERE new IS NULL AND latest = old`))
+		}),
+
+		nullable(opstest.Case{Name: "a value new code wrote survives old code's later updates", Setup: opstest.Accounts(), Migration: addEmailLower,
+			OldWrite: emailLower.writer("old", 1_000_000, false), NewWrite: keptWrite,
+			Check: func(t *testing.T, pool *pgxpool.Pool) {
+				// keptWrite's calls from DefaultWrites on ran after the rollback: during the
+				// backfill and verify, and after contract.
+				first := opstest.DefaultWrites
+				zero(t, pool, "what new code wrote is kept, though old code then updated another column and email",
+					`SELECT count(*) FROM accounts WHERE email LIKE 'Changed%' AND (aid > $1 AND aid < 2000000 OR aid >= $2) AND email_lower IS DISTINCT FROM 'kept ' || aid`,
+					opstest.Hot+first, 2_000_000+first)
+				assert.GreaterOrEqual(t, opstest.Scalar[int64](t, pool, `SELECT count(*) FROM accounts WHERE email_lower LIKE 'kept %'`), int64(2*first))
+				zero(t, pool, "rows whose value went with the rollback have the expression's",
+					`SELECT count(*) FROM accounts WHERE (aid > $1 AND aid <= $2 OR aid >= 2000000 AND aid < $3) AND email_lower IS DISTINCT FROM lower(email)`,
+					opstest.Hot, opstest.Hot+first, 2_000_000+first)
+			}}),
 	}
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
 			t.Parallel()
+			opstest.Prerequisites(t, c)
 			opstest.Run(t, c)
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 
@@ -21,6 +22,9 @@ type retyped struct {
 	omit bool
 	// updates, when set, is what updates set instead of col (nobody updates a serial).
 	updates func(who string, i int) []opstest.Col
+	// shadowOnly: new code's writes alternate between dual-writes and writes of the
+	// shadow column alone, which down turns into the old column's value.
+	shadowOnly bool
 }
 
 func (r retyped) base(who string, i int) []opstest.Col {
@@ -55,9 +59,15 @@ func (r retyped) oldWrite() opstest.Writer {
 }
 
 func (r retyped) newWrite() opstest.Writer {
-	return r.writer("new", 2_000_000, func(i int) []opstest.Col {
+	dual := r.writer("new", 2_000_000, func(i int) []opstest.Col {
 		return []opstest.Col{{Name: r.col, Value: r.old("new", i)}, {Name: "_zdm_" + r.col, Value: r.dual("new", i)}}
 	})
+	if !r.shadowOnly {
+		return dual
+	}
+	return opstest.Alternate(dual, r.writer("new", 2_000_000, func(i int) []opstest.Col {
+		return []opstest.Col{{Name: "_zdm_" + r.col, Value: r.dual("new", i)}}
+	}))
 }
 
 func (r retyped) finalWrite() opstest.Writer {
@@ -86,6 +96,83 @@ func mayRefuse(fragment string, c opstest.Case) opstest.Case {
 	c.MayRefuse = fragment
 	return c
 }
+
+// bystander leaves col alone, for cases plan must refuse: inserts leave it to its
+// default (or NULL), updates set abalance.
+func bystander(col string) retyped {
+	return retyped{col: col, omit: true, updates: func(_ string, i int) []opstest.Col { return []opstest.Col{{Name: "abalance", Value: i}} }}
+}
+
+// cannotCarry is plan's refusal of a replaced column that object (as PostgreSQL describes
+// it) uses, up to the start of the fix.
+func cannotCarry(object string) string {
+	return object + ", which zdm cannot carry to the new column (fix: "
+}
+
+// tableRefused is plan's refusal of accounts because it is a kind of table zdm does not
+// migrate, up to the start of the fix.
+func tableRefused(kind string) string {
+	return "accounts is a " + kind + ": zdm cannot yet migrate it online (fix: "
+}
+
+// published is plan's refusal of a table in publication pub, up to the start of the fix.
+func published(pub string) string {
+	return "published for logical replication (" + pub + "): subscribers would receive columns they do not have (fix: "
+}
+
+// Tables of other kinds, for every operation.
+func partitionedAccounts() string {
+	return opstest.Reshape(opstest.Accounts(), "", "PARTITION BY RANGE (aid)", `CREATE TABLE accounts_low PARTITION OF accounts FOR VALUES FROM (MINVALUE) TO (1000000);
+CREATE TABLE accounts_high PARTITION OF accounts FOR VALUES FROM (1000000) TO (MAXVALUE);`)
+}
+
+// inheritingAccounts: accounts inherits every column from ledger.
+func inheritingAccounts() string {
+	return "CREATE TABLE ledger (aid bigint, bid int, abalance int, name text, email text);\n" +
+		opstest.Reshape(opstest.Accounts(), "", "INHERITS (ledger)", "")
+}
+
+func unloggedAccounts() string { return opstest.Reshape(opstest.Accounts(), "UNLOGGED", "", "") }
+
+const publishedAccounts = "CREATE PUBLICATION accounts_pub FOR TABLE accounts;"
+
+func unlogged(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	assert.Equal(t, "u", opstest.Scalar[string](t, pool, `SELECT relpersistence::text FROM pg_class WHERE oid = 'accounts'::regclass`), "the table is still unlogged")
+}
+
+// deferredUnique checks that the UNIQUE constraint on accounts.col is still checked at
+// commit: a duplicate gone by then is fine, one still there is not.
+func deferredUnique(t *testing.T, pool *pgxpool.Pool, col string) {
+	t.Helper()
+	dup := func(aid int) string {
+		return fmt.Sprintf(`INSERT INTO accounts (aid, bid, name, %s) VALUES (%d, 1, 'dup', 'user4001@example.com')`, col, aid)
+	}
+	assert.Empty(t, opstest.TxErr(t, pool, dup(9000001), fmt.Sprintf(`UPDATE accounts SET %s = 'moved@example.com' WHERE aid = 9000001`, col)),
+		"a duplicate gone by commit is accepted: the constraint is still deferred")
+	assert.Equal(t, "23505 at commit", opstest.TxErr(t, pool, dup(9000002)), "a duplicate still there at commit is refused")
+}
+
+// collatedC checks that accounts.col has the collation C, and uses it: upper() in C
+// changes ASCII letters only.
+func collatedC(t *testing.T, pool *pgxpool.Pool, col string) {
+	t.Helper()
+	assert.Equal(t, "C", opstest.Collation(t, pool, "accounts", col))
+	opstest.Exec(t, pool, fmt.Sprintf(`UPDATE accounts SET %s = 'café' WHERE aid = 4000`, col))
+	assert.Equal(t, "CAFé", opstest.Scalar[string](t, pool, fmt.Sprintf(`SELECT upper(%s) FROM accounts WHERE aid = 4000`, col)),
+		"upper() follows the column's collation C, not the database's")
+}
+
+var emailVarchar = retyped{col: "email",
+	old:  func(who string, i int) any { return opstest.Email(who, i) },
+	dual: func(who string, i int) any { return opstest.Email(who, i) },
+	fnew: func(who string, i int) any { return opstest.Email(who, i) },
+}
+
+const emailToVarchar = `table: accounts
+operations:
+  - change_type: {column: email, type: varchar(320)}
+`
 
 // abalanceBigint is abalance int -> bigint; after contract new code writes balances
 // that only a bigint holds.
@@ -126,6 +213,7 @@ func abalanceRetyped(t *testing.T, pool *pgxpool.Pool) {
 func TestChangeTypeLifecycle(t *testing.T) {
 	t.Parallel()
 	role := opstest.Role(t)
+	grantee := opstest.GrantRole(role)
 	cases := []opstest.Case{
 		retype("int to bigint", opstest.Accounts(), abalanceToBigint, abalanceBigint,
 			func(t *testing.T, pool *pgxpool.Pool) {
@@ -323,10 +411,223 @@ operations:
 		refusedRetype("stored generated column depending on the column", opstest.Accounts(
 			"abalance_cents bigint GENERATED ALWAYS AS (abalance::bigint * 100) STORED"),
 			abalanceToBigint, abalanceBigint, "generated"),
+		// What hangs off the column.
+
+		retype("column with a non-default collation", opstest.Accounts(`code text COLLATE "C" := 'code ' || g`),
+			`table: accounts
+operations:
+  - change_type: {column: code, type: varchar(64)}
+`, retyped{col: "code",
+				old:  func(who string, i int) any { return fmt.Sprintf("%s code %d", who, i) },
+				dual: func(who string, i int) any { return fmt.Sprintf("%s code %d", who, i) },
+				fnew: func(who string, i int) any { return fmt.Sprintf("%s code %d", who, i) },
+			},
+			func(t *testing.T, pool *pgxpool.Pool) {
+				assert.Equal(t, "character varying(64)", columnType(t, pool, "code"))
+				zero(t, pool, "untouched rows keep their code", `SELECT count(*) FROM accounts WHERE aid > $1 AND aid <= $2 AND code <> 'code ' || aid`, opstest.Hot, opstest.AccountsRows)
+				collatedC(t, pool, "code")
+			}),
+
+		retype("deferrable unique constraint on the column", opstest.Accounts()+`
+			ALTER TABLE accounts ADD CONSTRAINT accounts_email_key UNIQUE (email) DEFERRABLE INITIALLY DEFERRED;`,
+			emailToVarchar, emailVarchar,
+			func(t *testing.T, pool *pgxpool.Pool) {
+				assert.Equal(t, "character varying(320)", columnType(t, pool, "email"))
+				assert.Equal(t, "UNIQUE (email) DEFERRABLE INITIALLY DEFERRED deferrable=true deferred=true validated=true",
+					opstest.Constraint(t, pool, "accounts", "accounts_email_key"))
+				deferredUnique(t, pool, "email")
+			}),
+
+		retype("expression and INCLUDE indexes on the column", opstest.Accounts()+`
+			CREATE UNIQUE INDEX accounts_email_lower_key ON accounts (lower(email));
+			CREATE INDEX accounts_bid_email_idx ON accounts (bid) INCLUDE (email);`,
+			emailToVarchar, emailVarchar,
+			func(t *testing.T, pool *pgxpool.Pool) {
+				assert.Equal(t, "CREATE UNIQUE INDEX accounts_email_lower_key ON public.accounts USING btree (lower((email)::text))",
+					opstest.Index(t, pool, "accounts_email_lower_key"))
+				assert.Equal(t, "CREATE INDEX accounts_bid_email_idx ON public.accounts USING btree (bid) INCLUDE (email)",
+					opstest.Index(t, pool, "accounts_bid_email_idx"))
+				assert.Equal(t, int64(1), opstest.ByIndex(t, pool, "accounts_email_lower_key", `SELECT count(*) FROM accounts WHERE lower(email) = 'user4001@example.com'`))
+				assert.Equal(t, "23505", opstest.ExecErr(t, pool, `INSERT INTO accounts (aid, bid, name, email) VALUES (9000001, 1, 'dup', 'USER4001@example.com')`),
+					"the unique expression index holds on the new column")
+				opstest.ByIndex(t, pool, "accounts_bid_email_idx", `SELECT count(email) FROM accounts WHERE bid = 3`)
+			}),
+
+		retype("gin and hash indexes on the column", opstest.Accounts("tags int[] := ARRAY[g, g % 7]")+`
+			CREATE INDEX accounts_tags_gin ON accounts USING gin (tags);
+			CREATE INDEX accounts_tags_hash ON accounts USING hash (tags);`,
+			`table: accounts
+operations:
+  - change_type: {column: tags, type: "bigint[]"}
+`, retyped{col: "tags",
+				old:  func(_ string, i int) any { return []int32{int32(i), int32(i % 7)} },
+				dual: func(_ string, i int) any { return []int64{int64(i), int64(i % 7)} },
+				fnew: func(_ string, i int) any { return []int64{5_000_000_000 + int64(i)} },
+			},
+			func(t *testing.T, pool *pgxpool.Pool) {
+				assert.Equal(t, "bigint[]", columnType(t, pool, "tags"))
+				assert.Equal(t, "CREATE INDEX accounts_tags_gin ON public.accounts USING gin (tags)", opstest.Index(t, pool, "accounts_tags_gin"))
+				assert.Equal(t, "CREATE INDEX accounts_tags_hash ON public.accounts USING hash (tags)", opstest.Index(t, pool, "accounts_tags_hash"))
+				assert.Equal(t, int64(1), opstest.ByIndex(t, pool, "accounts_tags_gin", `SELECT count(*) FROM accounts WHERE tags @> ARRAY[4001::bigint]`))
+				assert.Equal(t, int64(1), opstest.ByIndex(t, pool, "accounts_tags_hash", `SELECT count(*) FROM accounts WHERE tags = ARRAY[4001, 4001 % 7]::bigint[]`))
+				assert.NotZero(t, opstest.ByIndex(t, pool, "accounts_tags_gin", `SELECT count(*) FROM accounts WHERE tags && ARRAY[5000000000, 5000000001]::bigint[]`),
+					"the index finds what new code wrote after contract")
+			}),
+
+		refusedRetype("exclusion constraint on the column", opstest.Accounts("during int4range := int4range(g * 10, g * 10 + 5)")+`
+			ALTER TABLE accounts ADD CONSTRAINT accounts_during_excl EXCLUDE USING gist (during WITH &&);`,
+			`table: accounts
+operations:
+  - change_type: {column: during, type: int8range, up: "int8range(lower(during), upper(during))", down: "int4range(lower(during)::int, upper(during)::int)"}
+`, bystander("during"), cannotCarry("constraint accounts_during_excl on table accounts")),
+
+		refusedRetype("foreign key from the column", `CREATE TABLE branches (bid int PRIMARY KEY);
+			INSERT INTO branches SELECT generate_series(0, 9);
+			`+opstest.Accounts()+`
+			ALTER TABLE accounts ADD CONSTRAINT accounts_bid_fkey FOREIGN KEY (bid) REFERENCES branches;`,
+			`table: accounts
+operations:
+  - change_type: {column: bid, type: bigint}
+`, bystander("bid"), cannotCarry("constraint accounts_bid_fkey on table accounts")),
+
+		refusedRetype("foreign key to the column", opstest.Accounts()+`
+			ALTER TABLE accounts ADD CONSTRAINT accounts_email_key UNIQUE (email);
+			CREATE TABLE invoices (id int PRIMARY KEY, email text REFERENCES accounts (email));
+			INSERT INTO invoices VALUES (1, 'user4001@example.com');`,
+			emailToVarchar, bystander("email"), cannotCarry("constraint invoices_email_fkey on table invoices")),
+
+		refusedRetype("trigger on update of the column", opstest.Accounts("balance_changed_at timestamptz")+`
+			CREATE FUNCTION balance_changed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.balance_changed_at := now(); RETURN NEW; END $$;
+			CREATE TRIGGER accounts_balance_changed BEFORE UPDATE OF abalance ON accounts FOR EACH ROW EXECUTE FUNCTION balance_changed();`,
+			abalanceToBigint, abalanceBigint, cannotCarry("trigger accounts_balance_changed on table accounts")),
+
+		retype("not valid check constraint on the column", opstest.Accounts()+`
+			UPDATE accounts SET abalance = -abalance WHERE aid > 4990;
+			ALTER TABLE accounts ADD CONSTRAINT accounts_abalance_nonneg CHECK (abalance >= 0) NOT VALID;`,
+			abalanceToBigint, abalanceBigint,
+			func(t *testing.T, pool *pgxpool.Pool) {
+				assert.Equal(t, "bigint", columnType(t, pool, "abalance"))
+				assert.Equal(t, "CHECK ((abalance >= 0)) NOT VALID deferrable=false deferred=false validated=false",
+					opstest.Constraint(t, pool, "accounts", "accounts_abalance_nonneg"), "the check is carried, still NOT VALID")
+				zero(t, pool, "rows that broke the check before it was added keep their balance",
+					`SELECT count(*) FROM accounts WHERE aid > 4990 AND abalance <> -((aid * 7) % 100000)`)
+				zero(t, pool, "untouched rows keep their balance",
+					`SELECT count(*) FROM accounts WHERE aid > $1 AND aid <= 4990 AND abalance <> (aid * 7) % 100000`, opstest.Hot)
+				assert.Equal(t, "23514", opstest.ExecErr(t, pool, `UPDATE accounts SET abalance = -1 WHERE aid = 4000`), "the check holds for new writes")
+			}),
+
+		retype("column privileges with grant option", opstest.Accounts()+fmt.Sprintf(`
+			GRANT SELECT (aid, abalance), UPDATE (abalance) ON accounts TO %s WITH GRANT OPTION;`, grantee),
+			abalanceToBigint, abalanceBigint,
+			func(t *testing.T, pool *pgxpool.Pool) {
+				abalanceRetyped(t, pool)
+				assert.Equal(t, "SELECT*,UPDATE*", opstest.ColumnGrants(t, pool, "accounts", "abalance", grantee),
+					"%s holds SELECT and UPDATE on accounts.abalance WITH GRANT OPTION", grantee)
+			}),
+
+		// The table.
+
+		refusedRetype("partitioned table", partitionedAccounts(), abalanceToBigint, abalanceBigint, tableRefused("partitioned table")),
+
+		refusedRetype("inheritance child", inheritingAccounts(), abalanceToBigint, abalanceBigint, tableRefused("inheritance child")),
+
+		refusedRetype("table in a publication", opstest.Accounts()+publishedAccounts, abalanceToBigint, abalanceBigint, published("accounts_pub")),
+
+		retype("unlogged table", unloggedAccounts(), abalanceToBigint, abalanceBigint,
+			func(t *testing.T, pool *pgxpool.Pool) {
+				abalanceRetyped(t, pool)
+				unlogged(t, pool)
+			}),
+
+		// Expressions.
+
+		retype("up and down read a lookup table", `CREATE TABLE countries (id int PRIMARY KEY, code text NOT NULL UNIQUE);
+			INSERT INTO countries SELECT i, 'C' || i FROM generate_series(0, 9) i;
+			`+opstest.Accounts("country text := 'C' || (g % 10)"),
+			`table: accounts
+operations:
+  - change_type: {column: country, type: int, up: "(SELECT c.id FROM countries c WHERE c.code = accounts.country)", down: "(SELECT c.code FROM countries c WHERE c.id = accounts.country)"}
+`, retyped{col: "country", shadowOnly: true,
+				old:  func(_ string, i int) any { return fmt.Sprintf("C%d", i%10) },
+				dual: func(_ string, i int) any { return int32(i % 10) },
+				fnew: func(_ string, i int) any { return int32(i % 10) },
+			},
+			func(t *testing.T, pool *pgxpool.Pool) {
+				assert.Equal(t, "integer", columnType(t, pool, "country"))
+				zero(t, pool, "every row has its country", `SELECT count(*) FROM accounts WHERE country IS NULL`)
+				// Every write but the updates of hot rows wrote country i % 10 into row base + i.
+				zero(t, pool, "every row not updated by the application has its country's id", `SELECT count(*) FROM accounts WHERE aid > $1 AND country <> aid % 10`, opstest.Hot)
+			}),
+
+		retype("point to text", opstest.Accounts("loc point := point(g, -g)"),
+			`table: accounts
+operations:
+  - change_type: {column: loc, type: text}
+`, retyped{col: "loc",
+				old: func(_ string, i int) any {
+					return pgtype.Point{P: pgtype.Vec2{X: float64(i), Y: float64(-i)}, Valid: true}
+				},
+				dual: func(_ string, i int) any { return fmt.Sprintf("(%d,%d)", i, -i) },
+				fnew: func(_ string, i int) any { return fmt.Sprintf("near (%d,%d)", i, -i) },
+			},
+			func(t *testing.T, pool *pgxpool.Pool) {
+				assert.Equal(t, "text", columnType(t, pool, "loc"))
+				zero(t, pool, "untouched rows keep their point", `SELECT count(*) FROM accounts WHERE aid > $1 AND aid <= $2 AND loc <> format('(%s,%s)', aid, -aid)`, opstest.Hot, opstest.AccountsRows)
+				zero(t, pool, "rows old and new code inserted have what they wrote",
+					`SELECT count(*) FROM accounts WHERE aid >= 1000000 AND aid < 3000000 AND loc <> format('(%s,%s)', aid % 1000000, -(aid % 1000000))`)
+			}),
+
+		retype("xml to text", opstest.Accounts(`doc xml := ('<a n="' || g || '"/>')::xml`),
+			`table: accounts
+operations:
+  - change_type: {column: doc, type: text}
+`, retyped{col: "doc",
+				old:  func(_ string, i int) any { return fmt.Sprintf(`<a n="%d"/>`, i) },
+				dual: func(_ string, i int) any { return fmt.Sprintf(`<a n="%d"/>`, i) },
+				fnew: func(_ string, i int) any { return fmt.Sprintf("no longer xml: <%d", i) },
+			},
+			func(t *testing.T, pool *pgxpool.Pool) {
+				assert.Equal(t, "text", columnType(t, pool, "doc"))
+				zero(t, pool, "untouched rows keep their document", `SELECT count(*) FROM accounts WHERE aid > $1 AND aid <= $2 AND doc <> '<a n="' || aid || '"/>'`, opstest.Hot, opstest.AccountsRows)
+				zero(t, pool, "rows old and new code inserted have what they wrote",
+					`SELECT count(*) FROM accounts WHERE aid >= 1000000 AND aid < 3000000 AND doc <> '<a n="' || aid % 1000000 || '"/>'`)
+			}),
+
+		retype("int to text with down over the new type", opstest.Accounts("ref int NOT NULL DEFAULT 0 := g"),
+			`table: accounts
+operations:
+  - change_type: {column: ref, type: text, up: "'R' || lpad(ref::text, 6, '0')", down: "substr(ref, 2)::int"}
+`, retyped{col: "ref", shadowOnly: true,
+				old:  func(_ string, i int) any { return int32(i) },
+				dual: func(_ string, i int) any { return fmt.Sprintf("R%06d", i) },
+				fnew: func(_ string, i int) any { return fmt.Sprintf("R%06d", 900_000+i) },
+			},
+			func(t *testing.T, pool *pgxpool.Pool) {
+				assert.Equal(t, "text", columnType(t, pool, "ref"))
+				zero(t, pool, "untouched rows have their reference", `SELECT count(*) FROM accounts WHERE aid > $1 AND aid <= $2 AND ref <> 'R' || lpad(aid::text, 6, '0')`, opstest.Hot, opstest.AccountsRows)
+				zero(t, pool, "rows old and new code inserted have the reference of what they wrote",
+					`SELECT count(*) FROM accounts WHERE aid >= 1000000 AND aid < 3000000 AND ref <> 'R' || lpad((aid % 1000000)::text, 6, '0')`)
+			}),
+
+		retype("column named old in up and down", opstest.Accounts("old int NOT NULL DEFAULT 0 := g % 7", "new int := g % 5"),
+			`table: accounts
+operations:
+  - change_type: {column: old, type: bigint, up: "old::bigint", down: "old::int"}
+`, retyped{col: "old",
+				old:  func(_ string, i int) any { return int32(i % 7) },
+				dual: func(_ string, i int) any { return int64(i % 7) },
+				fnew: func(_ string, i int) any { return int64(5_000_000_000) + int64(i) },
+			},
+			func(t *testing.T, pool *pgxpool.Pool) {
+				assert.Equal(t, "bigint", columnType(t, pool, "old"))
+				zero(t, pool, "untouched rows keep their value", `SELECT count(*) FROM accounts WHERE aid > $1 AND aid <= $2 AND (old <> aid % 7 OR new <> aid % 5)`, opstest.Hot, opstest.AccountsRows)
+				zero(t, pool, "old and new code's rows have what they wrote", `SELECT count(*) FROM accounts WHERE aid >= 1000000 AND aid < 3000000 AND old <> (aid % 1000000) % 7`)
+			}),
 	}
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
 			t.Parallel()
+			opstest.Prerequisites(t, c)
 			opstest.Run(t, c)
 		})
 	}

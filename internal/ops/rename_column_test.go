@@ -3,6 +3,7 @@ package ops_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
@@ -71,6 +72,19 @@ func refusedRename(name, setup string, r renamed, want string) opstest.Case {
 	return c
 }
 
+// renameBystander leaves the column alone, for cases plan must refuse: inserts leave it
+// to its default (or NULL), updates set abalance.
+func renameBystander(from, to string) renamed {
+	return renamed{from: from, to: to, omit: true, updates: func(_ string, i int) []opstest.Col { return []opstest.Col{{Name: "abalance", Value: i}} }}
+}
+
+var emailToAddress = renamed{from: "email", to: "email_address", val: func(who string, i int) any { return opstest.Email(who, i) }}
+
+// aMinute is the i-th minute from 2001 on, which the application writes into timestamps.
+func aMinute(_ string, i int) any {
+	return time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Minute)
+}
+
 var nameToFullName = renamed{from: "name", to: "full_name", val: func(who string, i int) any { return fmt.Sprintf("%s %d", who, i) }}
 
 // fullNameRenamed checks name -> full_name: name is gone, full_name holds every row's
@@ -88,6 +102,7 @@ func fullNameRenamed(t *testing.T, pool *pgxpool.Pool) {
 func TestRenameColumnLifecycle(t *testing.T) {
 	t.Parallel()
 	role := opstest.Role(t)
+	grantee := opstest.GrantRole(role)
 	cases := []opstest.Case{
 		rename("plain", opstest.Accounts(), nameToFullName, fullNameRenamed),
 
@@ -226,10 +241,152 @@ func TestRenameColumnLifecycle(t *testing.T) {
 				zero(t, pool, "the view reads the new column under its own name",
 					`SELECT count(*) FROM accounts a LEFT JOIN account_names v USING (aid) WHERE v.name IS DISTINCT FROM a.full_name`)
 			})),
+		// What hangs off the column.
+
+		rename("column with a non-default collation", opstest.Accounts(`code text COLLATE "C" := 'code ' || g`),
+			renamed{from: "code", to: "product_code", val: func(who string, i int) any { return fmt.Sprintf("%s code %d", who, i) }},
+			func(t *testing.T, pool *pgxpool.Pool) {
+				zero(t, pool, "untouched rows keep their code", `SELECT count(*) FROM accounts WHERE aid > $1 AND aid <= $2 AND product_code <> 'code ' || aid`, opstest.Hot, opstest.AccountsRows)
+				collatedC(t, pool, "product_code")
+			}),
+
+		rename("deferrable unique constraint on the column", opstest.Accounts()+`
+			ALTER TABLE accounts ADD CONSTRAINT accounts_email_key UNIQUE (email) DEFERRABLE INITIALLY DEFERRED;`,
+			emailToAddress,
+			func(t *testing.T, pool *pgxpool.Pool) {
+				assert.Equal(t, "UNIQUE (email_address) DEFERRABLE INITIALLY DEFERRED deferrable=true deferred=true validated=true",
+					opstest.Constraint(t, pool, "accounts", "accounts_email_key"))
+				deferredUnique(t, pool, "email_address")
+			}),
+
+		rename("expression and INCLUDE indexes on the column", opstest.Accounts()+`
+			CREATE UNIQUE INDEX accounts_email_lower_key ON accounts (lower(email));
+			CREATE INDEX accounts_bid_email_idx ON accounts (bid) INCLUDE (email);`,
+			emailToAddress,
+			func(t *testing.T, pool *pgxpool.Pool) {
+				assert.Equal(t, "CREATE UNIQUE INDEX accounts_email_lower_key ON public.accounts USING btree (lower(email_address))",
+					opstest.Index(t, pool, "accounts_email_lower_key"))
+				assert.Equal(t, "CREATE INDEX accounts_bid_email_idx ON public.accounts USING btree (bid) INCLUDE (email_address)",
+					opstest.Index(t, pool, "accounts_bid_email_idx"))
+				assert.Equal(t, int64(1), opstest.ByIndex(t, pool, "accounts_email_lower_key", `SELECT count(*) FROM accounts WHERE lower(email_address) = 'user4001@example.com'`))
+				assert.Equal(t, "23505", opstest.ExecErr(t, pool, `INSERT INTO accounts (aid, bid, name, email_address) VALUES (9000001, 1, 'dup', 'USER4001@example.com')`),
+					"the unique expression index holds on the new name")
+				opstest.ByIndex(t, pool, "accounts_bid_email_idx", `SELECT count(email_address) FROM accounts WHERE bid = 3`)
+			}),
+
+		rename("gin and hash indexes on the column", opstest.Accounts("tags int[] := ARRAY[g, g % 7]")+`
+			CREATE INDEX accounts_tags_gin ON accounts USING gin (tags);
+			CREATE INDEX accounts_tags_hash ON accounts USING hash (tags);`,
+			renamed{from: "tags", to: "labels", val: func(_ string, i int) any { return []int32{int32(i), int32(i % 7)} }},
+			func(t *testing.T, pool *pgxpool.Pool) {
+				assert.Equal(t, "CREATE INDEX accounts_tags_gin ON public.accounts USING gin (labels)", opstest.Index(t, pool, "accounts_tags_gin"))
+				assert.Equal(t, "CREATE INDEX accounts_tags_hash ON public.accounts USING hash (labels)", opstest.Index(t, pool, "accounts_tags_hash"))
+				assert.Equal(t, int64(1), opstest.ByIndex(t, pool, "accounts_tags_gin", `SELECT count(*) FROM accounts WHERE labels @> ARRAY[4001]`))
+				assert.Equal(t, int64(1), opstest.ByIndex(t, pool, "accounts_tags_hash", `SELECT count(*) FROM accounts WHERE labels = ARRAY[4001, 4001 % 7]`))
+			}),
+
+		refusedRename("exclusion constraint on the column", opstest.Accounts("during int4range := int4range(g * 10, g * 10 + 5)")+`
+			ALTER TABLE accounts ADD CONSTRAINT accounts_during_excl EXCLUDE USING gist (during WITH &&);`,
+			renameBystander("during", "period"), cannotCarry("constraint accounts_during_excl on table accounts")),
+
+		refusedRename("foreign key from the column", `CREATE TABLE branches (bid int PRIMARY KEY);
+			INSERT INTO branches SELECT generate_series(0, 9);
+			`+opstest.Accounts()+`
+			ALTER TABLE accounts ADD CONSTRAINT accounts_bid_fkey FOREIGN KEY (bid) REFERENCES branches;`,
+			renameBystander("bid", "branch_id"), cannotCarry("constraint accounts_bid_fkey on table accounts")),
+
+		refusedRename("foreign key to the column", opstest.Accounts()+`
+			ALTER TABLE accounts ADD CONSTRAINT accounts_email_key UNIQUE (email);
+			CREATE TABLE invoices (id int PRIMARY KEY, email text REFERENCES accounts (email));
+			INSERT INTO invoices VALUES (1, 'user4001@example.com');`,
+			renameBystander("email", "email_address"), cannotCarry("constraint invoices_email_fkey on table invoices")),
+
+		refusedRename("trigger on update of the column", opstest.Accounts("name_changed_at timestamptz")+`
+			CREATE FUNCTION name_changed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.name_changed_at := now(); RETURN NEW; END $$;
+			CREATE TRIGGER accounts_name_changed BEFORE UPDATE OF name ON accounts FOR EACH ROW EXECUTE FUNCTION name_changed();`,
+			nameToFullName, cannotCarry("trigger accounts_name_changed on table accounts")),
+
+		rename("not valid check constraint on the column", opstest.Accounts()+`
+			UPDATE accounts SET name = '' WHERE aid > 4990;
+			ALTER TABLE accounts ADD CONSTRAINT accounts_name_nonempty CHECK (name <> '') NOT VALID;`,
+			nameToFullName,
+			func(t *testing.T, pool *pgxpool.Pool) {
+				assert.Equal(t, "CHECK ((full_name <> ''::text)) NOT VALID deferrable=false deferred=false validated=false",
+					opstest.Constraint(t, pool, "accounts", "accounts_name_nonempty"), "the check is carried, still NOT VALID")
+				zero(t, pool, "rows that broke the check before it was added keep their name", `SELECT count(*) FROM accounts WHERE aid > 4990 AND full_name <> ''`)
+				zero(t, pool, "untouched rows keep their name", `SELECT count(*) FROM accounts WHERE aid > $1 AND aid <= 4990 AND full_name <> 'name ' || aid`, opstest.Hot)
+				assert.Equal(t, "23514", opstest.ExecErr(t, pool, `UPDATE accounts SET full_name = '' WHERE aid = 4000`), "the check holds for new writes")
+			}),
+
+		rename("column privileges with grant option", opstest.Accounts()+fmt.Sprintf(`
+			GRANT SELECT (aid, name), UPDATE (name) ON accounts TO %s WITH GRANT OPTION;`, grantee),
+			nameToFullName,
+			func(t *testing.T, pool *pgxpool.Pool) {
+				fullNameRenamed(t, pool)
+				assert.Equal(t, "SELECT*,UPDATE*", opstest.ColumnGrants(t, pool, "accounts", "full_name", grantee),
+					"%s holds SELECT and UPDATE on accounts.full_name WITH GRANT OPTION, as it did on name", grantee)
+			}),
+
+		// The table.
+
+		refusedRename("partitioned table", partitionedAccounts(), nameToFullName, tableRefused("partitioned table")),
+
+		refusedRename("inheritance child", inheritingAccounts(), nameToFullName, tableRefused("inheritance child")),
+
+		refusedRename("table in a publication", opstest.Accounts()+publishedAccounts, nameToFullName, published("accounts_pub")),
+
+		rename("unlogged table", unloggedAccounts(), nameToFullName,
+			func(t *testing.T, pool *pgxpool.Pool) {
+				fullNameRenamed(t, pool)
+				unlogged(t, pool)
+			}),
+
+		// The trigger's own names, and defaults.
+
+		rename("column named new", opstest.Accounts("new int NOT NULL DEFAULT 0 := g % 7", "old int := g % 5"),
+			renamed{from: "new", to: "latest", val: func(_ string, i int) any { return int32(i % 7) }},
+			func(t *testing.T, pool *pgxpool.Pool) {
+				zero(t, pool, "untouched rows keep their value", `SELECT count(*) FROM accounts WHERE aid > $1 AND aid <= $2 AND (latest <> aid % 7 OR old <> aid % 5)`, opstest.Hot, opstest.AccountsRows)
+				zero(t, pool, "rows old and new code inserted have what they wrote", `SELECT count(*) FROM accounts WHERE aid >= 1000000 AND latest <> (aid % 1000000) % 7`)
+			}),
+
+		rename("column default, new code inserting only the new name", opstest.Accounts()+`
+			ALTER TABLE accounts ALTER COLUMN name SET DEFAULT 'anonymous';`,
+			nameToFullName,
+			func(t *testing.T, pool *pgxpool.Pool) {
+				// fullNameRenamed: the rows new code inserted with full_name alone have the
+				// name it wrote, not the default that filled name before the trigger ran.
+				fullNameRenamed(t, pool)
+				opstest.Exec(t, pool, `INSERT INTO accounts (aid, bid) VALUES (9000001, 1)`)
+				assert.Equal(t, "anonymous", opstest.Scalar[string](t, pool, `SELECT full_name FROM accounts WHERE aid = 9000001`), "the default holds on the new name")
+			}),
+
+		rename("stable default now(), new code inserting only the new name", opstest.Accounts(
+			"created_at timestamptz NOT NULL DEFAULT now() := timestamptz '2020-01-01 00:00:00+00' + g * interval '1 minute'"),
+			renamed{from: "created_at", to: "created", val: aMinute},
+			func(t *testing.T, pool *pgxpool.Pool) {
+				zero(t, pool, "untouched rows keep their time",
+					`SELECT count(*) FROM accounts WHERE aid > $1 AND aid <= $2 AND created <> timestamptz '2020-01-01 00:00:00+00' + aid * interval '1 minute'`, opstest.Hot, opstest.AccountsRows)
+				zero(t, pool, "rows old and new code inserted have the time they wrote, not the default",
+					`SELECT count(*) FROM accounts WHERE aid >= 1000000 AND created <> timestamptz '2001-01-01 00:00:00+00' + (aid % 1000000) * interval '1 minute'`)
+				opstest.Exec(t, pool, `INSERT INTO accounts (aid, bid, name) VALUES (9000001, 1, 'defaulted')`)
+				assert.True(t, opstest.Scalar[bool](t, pool, `SELECT created > now() - interval '1 hour' FROM accounts WHERE aid = 9000001`), "the default holds on the new name")
+			}),
+
+		rename("volatile default, new code inserting only the new name", opstest.Accounts(
+			"token uuid NOT NULL DEFAULT gen_random_uuid() := ('00000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid"),
+			renamed{from: "token", to: "public_id", val: func(_ string, i int) any { return fmt.Sprintf("00000000-0000-4000-9000-%012d", i) }},
+			func(t *testing.T, pool *pgxpool.Pool) {
+				zero(t, pool, "untouched rows keep their token",
+					`SELECT count(*) FROM accounts WHERE aid > $1 AND aid <= $2 AND public_id <> ('00000000-0000-4000-8000-' || lpad(aid::text, 12, '0'))::uuid`, opstest.Hot, opstest.AccountsRows)
+				zero(t, pool, "rows old and new code inserted have the token they wrote, not a random default",
+					`SELECT count(*) FROM accounts WHERE aid >= 1000000 AND public_id <> ('00000000-0000-4000-9000-' || lpad((aid % 1000000)::text, 12, '0'))::uuid`)
+			}),
 	}
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
 			t.Parallel()
+			opstest.Prerequisites(t, c)
 			opstest.Run(t, c)
 		})
 	}
