@@ -95,8 +95,13 @@ func (r replacement) carry(e *Env, ch *Change, sync *plan.Op) {
 	}
 	if c.Default != "" {
 		sync.Default = c.Default
-		if !c.DefaultVolatile {
-			// The trigger tells a defaulted old column from a written one by it.
+		// The trigger tells a defaulted old column from a written one by comparing it
+		// with its default, where the default gives the same value again (a constant);
+		// PostgreSQL decides (built-in functions such as nextval or gen_random_uuid
+		// are in no pg_depend row to read).
+		if !e.recomputable(c.Default) {
+			sync.OldDefaultVolatile = true
+		} else {
 			sync.OldDefault = c.Default
 		}
 		ch.Carried = append(ch.Carried, "default "+c.Default)

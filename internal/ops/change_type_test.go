@@ -2,6 +2,7 @@ package ops_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgtype"
@@ -112,7 +113,11 @@ func cannotCarry(object string) string {
 // tableRefused is plan's refusal of accounts because it is a kind of table zdm does not
 // migrate, up to the start of the fix.
 func tableRefused(kind string) string {
-	return "accounts is a " + kind + ": zdm cannot yet migrate it online (fix: "
+	article := "a "
+	if strings.ContainsAny(kind[:1], "aeiou") {
+		article = "an "
+	}
+	return "accounts is " + article + kind + ": zdm cannot yet migrate it online (fix: "
 }
 
 // published is plan's refusal of a table in publication pub, up to the start of the fix.
@@ -501,20 +506,13 @@ operations:
 			CREATE TRIGGER accounts_balance_changed BEFORE UPDATE OF abalance ON accounts FOR EACH ROW EXECUTE FUNCTION balance_changed();`,
 			abalanceToBigint, abalanceBigint, cannotCarry("trigger accounts_balance_changed on table accounts")),
 
-		retype("not valid check constraint on the column", opstest.Accounts()+`
+		// Every UPDATE of a row that breaks a NOT VALID check fails, the backfill's too:
+		// refused at plan, with the fix, rather than failing half-way through.
+		refusedRetype("not valid check constraint on the table", opstest.Accounts()+`
 			UPDATE accounts SET abalance = -abalance WHERE aid > 4990;
 			ALTER TABLE accounts ADD CONSTRAINT accounts_abalance_nonneg CHECK (abalance >= 0) NOT VALID;`,
 			abalanceToBigint, abalanceBigint,
-			func(t *testing.T, pool *pgxpool.Pool) {
-				assert.Equal(t, "bigint", columnType(t, pool, "abalance"))
-				assert.Equal(t, "CHECK ((abalance >= 0)) NOT VALID deferrable=false deferred=false validated=false",
-					opstest.Constraint(t, pool, "accounts", "accounts_abalance_nonneg"), "the check is carried, still NOT VALID")
-				zero(t, pool, "rows that broke the check before it was added keep their balance",
-					`SELECT count(*) FROM accounts WHERE aid > 4990 AND abalance <> -((aid * 7) % 100000)`)
-				zero(t, pool, "untouched rows keep their balance",
-					`SELECT count(*) FROM accounts WHERE aid > $1 AND aid <= 4990 AND abalance <> (aid * 7) % 100000`, opstest.Hot)
-				assert.Equal(t, "23514", opstest.ExecErr(t, pool, `UPDATE accounts SET abalance = -1 WHERE aid = 4000`), "the check holds for new writes")
-			}),
+			"accounts_abalance_nonneg added NOT VALID and never validated: rows that break them would fail the backfill's update (fix: ALTER TABLE ... VALIDATE CONSTRAINT"),
 
 		retype("column privileges with grant option", opstest.Accounts()+fmt.Sprintf(`
 			GRANT SELECT (aid, abalance), UPDATE (abalance) ON accounts TO %s WITH GRANT OPTION;`, grantee),

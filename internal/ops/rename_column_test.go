@@ -306,17 +306,11 @@ func TestRenameColumnLifecycle(t *testing.T) {
 			CREATE TRIGGER accounts_name_changed BEFORE UPDATE OF name ON accounts FOR EACH ROW EXECUTE FUNCTION name_changed();`,
 			nameToFullName, cannotCarry("trigger accounts_name_changed on table accounts")),
 
-		rename("not valid check constraint on the column", opstest.Accounts()+`
+		refusedRename("not valid check constraint on the table", opstest.Accounts()+`
 			UPDATE accounts SET name = '' WHERE aid > 4990;
 			ALTER TABLE accounts ADD CONSTRAINT accounts_name_nonempty CHECK (name <> '') NOT VALID;`,
 			nameToFullName,
-			func(t *testing.T, pool *pgxpool.Pool) {
-				assert.Equal(t, "CHECK ((full_name <> ''::text)) NOT VALID deferrable=false deferred=false validated=false",
-					opstest.Constraint(t, pool, "accounts", "accounts_name_nonempty"), "the check is carried, still NOT VALID")
-				zero(t, pool, "rows that broke the check before it was added keep their name", `SELECT count(*) FROM accounts WHERE aid > 4990 AND full_name <> ''`)
-				zero(t, pool, "untouched rows keep their name", `SELECT count(*) FROM accounts WHERE aid > $1 AND aid <= 4990 AND full_name <> 'name ' || aid`, opstest.Hot)
-				assert.Equal(t, "23514", opstest.ExecErr(t, pool, `UPDATE accounts SET full_name = '' WHERE aid = 4000`), "the check holds for new writes")
-			}),
+			"accounts_name_nonempty added NOT VALID and never validated: rows that break them would fail the backfill's update (fix: ALTER TABLE ... VALIDATE CONSTRAINT"),
 
 		rename("column privileges with grant option", opstest.Accounts()+fmt.Sprintf(`
 			GRANT SELECT (aid, name), UPDATE (name) ON accounts TO %s WITH GRANT OPTION;`, grantee),

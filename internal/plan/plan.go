@@ -80,6 +80,10 @@ type Op struct {
 	// trigger: an insert that left the old column to its default while setting the new
 	// one is new code's.
 	OldDefault string `json:"old_default,omitempty"`
+	// OldDefaultVolatile: the old column's default cannot be evaluated again (a random
+	// or sequence value): an insert that sets the new column is new code's, whatever
+	// the old one holds.
+	OldDefaultVolatile bool `json:"old_default_volatile,omitempty"`
 	// InPlace is true when the new data lands under the old name at contract
 	// (change_type): applications then read the original name again.
 	InPlace bool `json:"in_place,omitempty"`

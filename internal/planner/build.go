@@ -25,7 +25,7 @@ func Build(m *spec.Migration, t *schema.Table, opts Options) (*Plan, error) {
 	}
 	var errs spec.Errors
 	if t.Kind != "" {
-		errs = append(errs, m.Errorf("table", t.KindFix, "%s is a %s: zdm cannot yet migrate it online", t, t.Kind))
+		errs = append(errs, m.Errorf("table", t.KindFix, "%s is %s: zdm cannot yet migrate it online", t, t.Kind))
 	}
 	var changes []*ops.Change
 	for i, op := range m.Operations {
@@ -56,7 +56,12 @@ func Build(m *spec.Migration, t *schema.Table, opts Options) (*Plan, error) {
 		if len(t.Publications) > 0 {
 			errs = append(errs, m.Errorf("table",
 				"add the new columns on the subscribers first and run the migration without the table in the publication, or change it by hand in a maintenance window",
-				"table %s is published for logical replication (%s): subscribers would receive columns they do not have", t, strings.Join(t.Publications, ", ")))
+				"%s is published for logical replication (%s): subscribers would receive columns they do not have", t, strings.Join(t.Publications, ", ")))
+		}
+		if len(t.NotValidChecks) > 0 {
+			errs = append(errs, m.Errorf("table",
+				"ALTER TABLE ... VALIDATE CONSTRAINT it first (it reads the table without blocking writes), fixing the rows it names",
+				"%s has CHECK constraint(s) %s added NOT VALID and never validated: rows that break them would fail the backfill's update", t, strings.Join(t.NotValidChecks, ", ")))
 		}
 		if opts.RowSecurityActive {
 			errs = append(errs, m.Errorf("table",

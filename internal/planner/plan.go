@@ -6,7 +6,6 @@
 package planner
 
 import (
-
 	"github.com/jackc/pgx/v5"
 
 	"github.com/zdmhq/zdm/internal/ops"
@@ -60,7 +59,6 @@ func Literal(s string) string { return ops.Literal(s) }
 
 // TableIdent is the plan's quoted, schema-qualified table.
 func TableIdent(p *Plan) string { return pgx.Identifier{p.Schema, p.Table}.Sanitize() }
-
 
 // ShadowName is the column change_type fills beside col.
 func ShadowName(col string) string { return ops.ShadowName(col) }

@@ -299,14 +299,12 @@ func (p planned) syncFunction(t *schema.Table) string {
 		fmt.Fprintf(&b, "  -- %s: %s\n", op.Field, describe(op))
 		var unwritten string
 		switch {
-		case op.KeepWritten && !op.NotRecomputable:
-			// New follows the row only while it still holds what the expression gave:
-			// a value new code wrote is kept.
+		case op.KeepWritten:
+			// New follows the row only while it still holds what the expression gives
+			// for the row as it was: a value new code wrote (or a volatile one) is kept.
 			unwritten = fmt.Sprintf("%s IS NULL OR (TG_OP = 'UPDATE' AND %s AND %s)", n,
 				same(n, "OLD."+Ident(op.New), op.NewIncomparable),
 				same("OLD."+Ident(op.New), fmt.Sprintf("(SELECT %s FROM %s)", fill(op), oldRowOld), op.NewIncomparable))
-		case op.KeepWritten:
-			unwritten = n + " IS NULL"
 		default:
 			unwritten = fmt.Sprintf("(TG_OP = 'INSERT' AND %s IS NULL) OR (TG_OP = 'UPDATE' AND %s)", n, same(n, "OLD."+Ident(op.New), op.NewIncomparable))
 		}
@@ -316,7 +314,11 @@ func (p planned) syncFunction(t *schema.Table) string {
 		if op.Down != "" {
 			o := "NEW." + Ident(op.Old)
 			insertUnwritten := o + " IS NULL"
-			if op.OldDefault != "" {
+			if op.OldDefaultVolatile {
+				// A volatile default (random, sequence) filled the old column: new
+				// code's value wins; dual-write code wrote the two in step anyway.
+				insertUnwritten = "TRUE"
+			} else if op.OldDefault != "" {
 				// A default fills the old column before any trigger runs: an insert
 				// that set the new column and left the old one at its default is new
 				// code's.

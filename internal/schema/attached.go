@@ -155,19 +155,11 @@ func (t *Table) readAttached(ctx context.Context, q Querier, oid uint32) error {
 		       coalesce(CASE WHEN a.attcollation <> ty.typcollation AND a.attcollation <> 0
 		                     THEN quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END, ''),
 		       coalesce(col_description(a.attrelid, a.attnum), ''),
-		       a.attstattarget,
-		       coalesce((SELECT bool_or(p.provolatile = 'v')
-		                 FROM pg_depend dd JOIN pg_proc p ON dd.refclassid = 'pg_proc'::regclass AND p.oid = dd.refobjid
-		                 WHERE dd.classid = 'pg_attrdef'::regclass AND dd.objid = ad.oid), false)
-		         OR coalesce((SELECT bool_or(p.provolatile = 'v')
-		                 FROM pg_depend dd JOIN pg_operator o ON dd.refclassid = 'pg_operator'::regclass AND o.oid = dd.refobjid
-		                 JOIN pg_proc p ON p.oid = o.oprcode
-		                 WHERE dd.classid = 'pg_attrdef'::regclass AND dd.objid = ad.oid), false)
+		       a.attstattarget
 		FROM pg_attribute a
 		JOIN pg_type ty ON ty.oid = a.atttypid
 		LEFT JOIN pg_collation co ON co.oid = a.attcollation
 		LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
-		LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
 		WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped`, oid)
 	if err != nil {
 		return fmt.Errorf("read columns of %s: %w", t, err)
@@ -175,12 +167,11 @@ func (t *Table) readAttached(ctx context.Context, q Querier, oid uint32) error {
 	for rows.Next() {
 		var name, coll, comment string
 		var stat int
-		var volatile bool
-		if err := rows.Scan(&name, &coll, &comment, &stat, &volatile); err != nil {
+		if err := rows.Scan(&name, &coll, &comment, &stat); err != nil {
 			return err
 		}
 		if c := t.Column(name); c != nil {
-			c.Collation, c.Comment, c.DefaultVolatile = coll, comment, volatile
+			c.Collation, c.Comment = coll, comment
 			if stat >= 0 {
 				c.StatTarget = &stat
 			}

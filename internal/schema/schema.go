@@ -31,12 +31,15 @@ type Table struct {
 	TriggerInfo   []Trigger    `json:"trigger_info,omitempty"`
 	EstimatedRows int64        `json:"estimated_rows"`
 	// Kind says what sort of table this is when zdm cannot migrate it as a plain one
-	// ("partitioned table", "partition", "inheritance parent", "inheritance child",
-	// "temporary table"); "" for a plain table. KindFix says what to do instead.
+	// ("a partitioned table", "a partition", "an inheritance parent", "an inheritance
+	// child", "a temporary table"); "" for a plain table. KindFix says what to do instead.
 	Kind    string `json:"kind,omitempty"`
 	KindFix string `json:"kind_fix,omitempty"`
 	// Publications the table is part of (logical replication).
 	Publications []string `json:"publications,omitempty"`
+	// NotValidChecks are CHECK constraints added NOT VALID and never validated: rows
+	// may break them, and every UPDATE of such a row (the backfill's too) fails.
+	NotValidChecks []string `json:"not_valid_checks,omitempty"`
 }
 
 // Column is one column.
@@ -55,8 +58,6 @@ type Column struct {
 	Comment   string `json:"comment,omitempty"`
 	// StatTarget is ALTER COLUMN ... SET STATISTICS; nil for the default.
 	StatTarget *int `json:"stat_target,omitempty"`
-	// DefaultVolatile is true when the default calls a volatile function (nextval).
-	DefaultVolatile bool    `json:"default_volatile,omitempty"`
 	Grants          []Grant `json:"grants,omitempty"`
 	// Dependents are the objects PostgreSQL records as depending on the column.
 	Dependents []Dependent `json:"dependents,omitempty"`
@@ -171,15 +172,15 @@ func Inspect(ctx context.Context, q Querier, schemaName, tableName string) (*Tab
 	}
 	switch {
 	case kind == "p":
-		t.Kind, t.KindFix = "partitioned table", "migrate each partition's data with a plain ALTER TABLE in a maintenance window, or use a non-partitioned table; zdm does not yet build the trigger and indexes per partition"
+		t.Kind, t.KindFix = "a partitioned table", "migrate each partition's data with a plain ALTER TABLE in a maintenance window, or use a non-partitioned table; zdm does not yet build the trigger and indexes per partition"
 	case partition:
-		t.Kind, t.KindFix = "partition", "change the partitioned table, not one of its partitions"
+		t.Kind, t.KindFix = "a partition", "change the partitioned table, not one of its partitions"
 	case parent:
-		t.Kind, t.KindFix = "inheritance parent", "detach the child tables (ALTER TABLE ... NO INHERIT) first; a change to the parent would reach them without their own trigger and backfill"
+		t.Kind, t.KindFix = "an inheritance parent", "detach the child tables (ALTER TABLE ... NO INHERIT) first; a change to the parent would reach them without their own trigger and backfill"
 	case child:
-		t.Kind, t.KindFix = "inheritance child", "change the parent table's columns together with its children by hand; a child's inherited columns cannot be dropped on their own"
+		t.Kind, t.KindFix = "an inheritance child", "change the parent table's columns together with its children by hand; a child's inherited columns cannot be dropped on their own"
 	case persistence == "t":
-		t.Kind, t.KindFix = "temporary table", "temporary tables belong to one session: change them in that session"
+		t.Kind, t.KindFix = "a temporary table", "temporary tables belong to one session: change them in that session"
 	}
 	if estimated >= 0 {
 		t.EstimatedRows = int64(estimated)
@@ -200,6 +201,13 @@ func Inspect(ctx context.Context, q Querier, schemaName, tableName string) (*Tab
 	}
 	if err := t.readAttached(ctx, q, oid); err != nil {
 		return nil, err
+	}
+	rows, err := q.Query(ctx, `SELECT conname FROM pg_constraint WHERE conrelid = $1 AND contype = 'c' AND NOT convalidated ORDER BY conname`, oid)
+	if err != nil {
+		return nil, fmt.Errorf("read constraints of %s: %w", t, err)
+	}
+	if t.NotValidChecks, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		return nil, fmt.Errorf("read constraints of %s: %w", t, err)
 	}
 	t.chooseKey()
 	return t, nil
