@@ -88,7 +88,9 @@ func TestPlanAllOperations(t *testing.T) {
 	assert.Contains(t, fn, `CREATE OR REPLACE FUNCTION "zdm"."sync_m1"()`)
 	assert.Contains(t, fn, "#variable_conflict use_column", "columns named found, new or old read as columns")
 	assert.Contains(t, fn, `SELECT coalesce((lower(email))::text, ('')::text) INTO zdm_new_2 FROM (SELECT zdm_row."aid"`)
-	assert.Contains(t, fn, `zdm_row."_zdm_abalance" AS "abalance"`, "down sees the new type under the old name")
+	assert.Contains(t, fn, `zdm_new_0 := (NEW."abalance")::bigint;`, "a plain cast is an assignment, not a query")
+	assert.Contains(t, fn, `zdm_old_0 := (NEW."_zdm_abalance")::integer;`, "down sees the new type under the old name")
+	assert.Contains(t, fn, `zdm_old_1 := (NEW."full_name")::text;`)
 	assert.Contains(t, fn, `NEW."abalance" IS NOT DISTINCT FROM (0)::integer`, "an insert that left the old column at its default is new code's")
 	assert.Contains(t, fn, `AS "accounts"`, "expressions read the row under the table's name, as in the backfill")
 
@@ -150,13 +152,14 @@ func TestPlanRefusals(t *testing.T) {
 func TestPlanResumingAcceptsItsOwnColumns(t *testing.T) {
 	tbl := accounts()
 	tbl.Columns = append(tbl.Columns, schema.Column{Name: "full_name", Type: "text"})
-	m := parse(t, "  - rename_column: {column: name, to: full_name}\n")
+	m := parse(t, "  - rename_column: {column: name, to: full_name}\n  - add_column: {column: e, type: text, backfill: \"lower(email) || 'x'\"}\n")
 	_, err := planner.Build(m, tbl, planner.Options{})
 	require.Error(t, err)
 	p, err := planner.Build(m, tbl, planner.Options{Resuming: true})
 	require.NoError(t, err)
-	assert.Equal(t, 1, strings.Count(p.Expand[1].SQL, `zdm_row."full_name"`),
-		"the column this migration added belongs to the new row only, not the old")
+	fn := sqlOf(p.Expand)
+	assert.Contains(t, fn, `SELECT (lower(email) || 'x')::text INTO zdm_new_1 FROM (SELECT zdm_row."aid"`)
+	assert.NotContains(t, fn, `zdm_row."full_name"`, "the column this migration added belongs to the new row only, not the old")
 	assert.True(t, p.FlagsFinalReadNew())
 }
 
@@ -165,6 +168,12 @@ func TestPartialIndexesAreCarriedWithTheirPredicate(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, p.Ops[0].Indexes, 1)
 	assert.Equal(t, `CREATE INDEX CONCURRENTLY IF NOT EXISTS _zdm_accounts_tag_idx ON public.accounts USING btree (label) WHERE label IS NOT NULL`, p.Ops[0].Indexes[0].Create)
+}
+
+func TestDownReadsTheNewTypeUnderTheOldName(t *testing.T) {
+	p, err := planner.Build(parse(t, "  - change_type: {column: abalance, type: bigint, down: \"least(abalance, 2147483647)::int\"}\n"), accounts(), planner.Options{})
+	require.NoError(t, err)
+	assert.Contains(t, p.Expand[1].SQL, `SELECT (LEAST(abalance, 2147483647)::int)::integer INTO zdm_old_0 FROM (SELECT zdm_row."aid", zdm_row."_zdm_abalance" AS "abalance"`)
 }
 
 func TestCompositeKey(t *testing.T) {

@@ -253,6 +253,31 @@ func (p planned) rowSource(t *schema.Table, row string, newShape bool) string {
 	return fmt.Sprintf("(SELECT %s FROM %s) AS %s", strings.Join(cols, ", "), from, Ident(p.Table))
 }
 
+// plainColumn says whether expr is just one of the row's stored columns, quoted as
+// Ident writes it, and returns where the trigger reads it (NEW."col"): the common
+// rename and plain cast then cost an assignment, not a query.
+func (p planned) plainColumn(t *schema.Table, expr string, newShape bool) (string, bool) {
+	for _, c := range t.Columns {
+		if Ident(c.Name) != expr || c.Generated {
+			continue
+		}
+		if newShape {
+			if op := p.opFor(c.Name); op != nil && op.Kind == "change_type" {
+				return "NEW." + Ident(op.New), true
+			}
+		}
+		return "NEW." + Ident(c.Name), true
+	}
+	if newShape {
+		for _, op := range p.Ops {
+			if op.Kind != "change_type" && Ident(op.New) == expr {
+				return "NEW." + Ident(op.New), true
+			}
+		}
+	}
+	return "", false
+}
+
 func (p planned) isNewColumn(name string) bool { return p.opByNew(name) != nil }
 
 func (p planned) opFor(old string) *Op {
@@ -309,7 +334,12 @@ func (p planned) syncFunction(t *schema.Table) string {
 			unwritten = fmt.Sprintf("(TG_OP = 'INSERT' AND %s IS NULL) OR (TG_OP = 'UPDATE' AND %s)", n, same(n, "OLD."+Ident(op.New), op.NewIncomparable))
 		}
 		fmt.Fprintf(&b, "  IF %s THEN\n", unwritten)
-		fmt.Fprintf(&b, "    SELECT %s INTO zdm_new_%d FROM %s;\n", fill(op), i, oldRow)
+		if col, ok := p.plainColumn(t, op.Up, false); ok && op.Fill == "" {
+			// A column as it is (a rename, a plain cast): no query needed.
+			fmt.Fprintf(&b, "    zdm_new_%d := (%s)::%s;\n", i, col, op.NewType)
+		} else {
+			fmt.Fprintf(&b, "    SELECT %s INTO zdm_new_%d FROM %s;\n", fill(op), i, oldRow)
+		}
 		fmt.Fprintf(&b, "    %s := zdm_new_%d;\n", n, i)
 		if op.Down != "" {
 			o := "NEW." + Ident(op.Old)
@@ -325,7 +355,11 @@ func (p planned) syncFunction(t *schema.Table) string {
 				insertUnwritten += " OR " + same(o, fmt.Sprintf("(%s)::%s", op.OldDefault, op.OldType), op.OldIncomparable)
 			}
 			fmt.Fprintf(&b, "  ELSIF (TG_OP = 'INSERT' AND (%s)) OR (TG_OP = 'UPDATE' AND %s) THEN\n", insertUnwritten, same(o, "OLD."+Ident(op.Old), op.OldIncomparable))
-			fmt.Fprintf(&b, "    SELECT (%s)::%s INTO zdm_old_%d FROM %s;\n", op.Down, op.OldType, i, newRow)
+			if col, ok := p.plainColumn(t, op.Down, true); ok {
+				fmt.Fprintf(&b, "    zdm_old_%d := (%s)::%s;\n", i, col, op.OldType)
+			} else {
+				fmt.Fprintf(&b, "    SELECT (%s)::%s INTO zdm_old_%d FROM %s;\n", op.Down, op.OldType, i, newRow)
+			}
 			fmt.Fprintf(&b, "    %s := zdm_old_%d;\n", o, i)
 		}
 		b.WriteString("  END IF;\n")
