@@ -26,7 +26,6 @@ const (
 	NotifyRolledBack = notify.KindRolledBack
 )
 
-
 // Notify posts in to Slack through a.Notifier; it does nothing when notifications are
 // off. A rate limit is retried after the delay Slack asks for.
 func (a *Activities) Notify(ctx context.Context, in NotifyInput) error {

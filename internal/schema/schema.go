@@ -57,8 +57,8 @@ type Column struct {
 	Collation string `json:"collation,omitempty"`
 	Comment   string `json:"comment,omitempty"`
 	// StatTarget is ALTER COLUMN ... SET STATISTICS; nil for the default.
-	StatTarget *int `json:"stat_target,omitempty"`
-	Grants          []Grant `json:"grants,omitempty"`
+	StatTarget *int    `json:"stat_target,omitempty"`
+	Grants     []Grant `json:"grants,omitempty"`
 	// Dependents are the objects PostgreSQL records as depending on the column.
 	Dependents []Dependent `json:"dependents,omitempty"`
 }
