@@ -6,6 +6,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -213,3 +214,10 @@ func (e *env) uiURL(workflowID string) string {
 
 // user is who decides when --by is not given.
 func (e *env) user() string { return strings.TrimSpace(e.Getenv("USER")) }
+
+// printJSON writes v as indented JSON, for the commands' --json.
+func (e *env) printJSON(v any) error {
+	enc := json.NewEncoder(e.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

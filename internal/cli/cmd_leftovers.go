@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -50,9 +49,7 @@ migration, and _zdm_ columns, checks and indexes on tables none holds.`,
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(e.Stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(v)
+				return e.printJSON(v)
 			}
 			RenderLeftovers(e.Stdout, v)
 			return nil

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -46,9 +45,7 @@ it reads or rewrites the whole table, and the row estimate. It changes nothing.`
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(e.Stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(p)
+				return e.printJSON(p)
 			}
 			RenderPlan(e.Stdout, m, p)
 			return nil

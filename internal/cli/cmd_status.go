@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -30,9 +29,7 @@ errors. When no worker answers, it shows what Temporal itself recorded.`,
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(e.Stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(v)
+				return e.printJSON(v)
 			}
 			fmt.Fprint(e.Stdout, RenderStatus(v))
 			return nil
