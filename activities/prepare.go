@@ -101,12 +101,16 @@ func Plan(ctx context.Context, a *Activities, m *spec.Migration, resuming bool) 
 			if field == "backfill.throttle_query" {
 				fix = "write one read-only SELECT returning one boolean, true meaning wait"
 			}
+			msg := ferr.Error()
 			for _, c := range plan.Checks {
 				if c.Field == field && c.Fix != "" {
 					fix = c.Fix
 				}
+				if c.Field == field && c.Says != "" {
+					msg = c.Says + ": " + msg
+				}
 			}
-			errs = append(errs, m.Errorf(field, fix, "%s", ferr))
+			errs = append(errs, m.Errorf(field, fix, "%s", msg))
 		}
 		sort.Slice(errs, func(i, j int) bool { return errs[i].Field < errs[j].Field })
 		return nil, invalid(errs.Err())

@@ -94,6 +94,13 @@ func (r replacement) carry(e *Env, ch *Change, sync *plan.Op) {
 		}
 	}
 	if c.Default != "" {
+		if r.newType != nil && r.newType.Name != c.Type {
+			// The default lands on the new type at contract: prove now that it fits.
+			ch.Checks = append(ch.Checks, plan.Check{Field: e.Path(r.sub), Group: e.Field,
+				SQL:  fmt.Sprintf("EXPLAIN SELECT (%s)::%s", c.Default, r.newType.Name),
+				Fix:  fmt.Sprintf("give %s a default of the new type first (ALTER TABLE ... ALTER COLUMN %s SET DEFAULT ...), or DROP DEFAULT", c.Name, c.Name),
+				Says: fmt.Sprintf("the default of %s, %s, does not fit %s", c.Name, c.Default, r.newType.Name)})
+		}
 		sync.Default = c.Default
 		// The trigger tells a defaulted old column from a written one by comparing it
 		// with its default, where the default gives the same value again (a constant);

@@ -527,6 +527,14 @@ operations:
 
 		refusedRetype("partitioned table", partitionedAccounts(), abalanceToBigint, abalanceBigint, tableRefused("partitioned table")),
 
+		// The default lands on the new type at contract: refused at plan when it
+		// does not fit, never found at contract.
+		refusedRetype("default that does not fit the new type", opstest.Accounts(`code text DEFAULT 'n/a' := (g % 100)::text`), `table: accounts
+operations:
+  - change_type: {column: code, type: integer, up: "nullif(code, 'n/a')::int"}
+`, retyped{col: "code", old: func(string, int) any { return "1" }, dual: func(string, int) any { return 1 }, fnew: func(string, int) any { return 1 }},
+			"the default of code, 'n/a'::text, does not fit integer: invalid input syntax for type integer"),
+
 		refusedRetype("inheritance child", inheritingAccounts(), abalanceToBigint, abalanceBigint, tableRefused("inheritance child")),
 
 		refusedRetype("table in a publication", opstest.Accounts()+publishedAccounts, abalanceToBigint, abalanceBigint, published("accounts_pub")),

@@ -32,8 +32,9 @@ type Check struct {
 	Group string `json:"group"`
 	SQL   string `json:"sql"`
 	// Fix is what the person should do when the check fails ("" for the usual advice on
-	// expressions).
-	Fix string `json:"fix,omitempty"`
+	// expressions); Says, when set, comes before the server's message.
+	Fix  string `json:"fix,omitempty"`
+	Says string `json:"says,omitempty"`
 }
 
 // KeyColumn is one column of the key the backfill pages by.

@@ -1,6 +1,7 @@
 package spec_test
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -128,4 +129,15 @@ gates: [deploy]
 	} {
 		assert.Contains(t, err.Error(), want)
 	}
+}
+
+// A program that registers no operation (the workflow) carries their fields untouched.
+func TestAnOperationOfAnUnregisteredKindTravelsAsItIs(t *testing.T) {
+	var op spec.Operation
+	require.NoError(t, json.Unmarshal([]byte(`{"drop_everything": {"column": "a", "why": 42}}`), &op))
+	assert.Equal(t, "drop_everything", op.Kind)
+	assert.Nil(t, op.Op)
+	b, err := json.Marshal(op)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"drop_everything": {"column": "a", "why": 42}}`, string(b))
 }
