@@ -87,12 +87,12 @@ func TestPlanAllOperations(t *testing.T) {
 	fn := p.Expand[3].SQL
 	assert.Contains(t, fn, `CREATE OR REPLACE FUNCTION "zdm"."sync_m1"()`)
 	assert.Contains(t, fn, "#variable_conflict use_column", "columns named found, new or old read as columns")
-	assert.Contains(t, fn, `SELECT coalesce((lower(email))::text, ('')::text) INTO zdm_new_2 FROM (SELECT zdm_row."aid"`)
-	assert.Contains(t, fn, `zdm_new_0 := (NEW."abalance")::bigint;`, "a plain cast is an assignment, not a query")
-	assert.Contains(t, fn, `zdm_old_0 := (NEW."_zdm_abalance")::integer;`, "down sees the new type under the old name")
-	assert.Contains(t, fn, `zdm_old_1 := (NEW."full_name")::text;`)
+	assert.Contains(t, fn, `zdm_new_2 := COALESCE(lower(new.email)::text, ''::text);`, "an expression over the row's columns reads the record: no query")
+	assert.Contains(t, fn, `OLD."email_lower" IS NOT DISTINCT FROM COALESCE(lower(old.email)::text, ''::text)`, "an added column follows the row while it holds what the expression gave")
+	assert.Contains(t, fn, `zdm_new_0 := new.abalance::bigint;`, "a plain cast is an assignment, not a query")
+	assert.Contains(t, fn, `zdm_old_0 := new._zdm_abalance::int;`, "down sees the new type under the old name")
+	assert.Contains(t, fn, `zdm_old_1 := new.full_name::text;`)
 	assert.Contains(t, fn, `NEW."abalance" IS NOT DISTINCT FROM (0)::integer`, "an insert that left the old column at its default is new code's")
-	assert.Contains(t, fn, `AS "accounts"`, "expressions read the row under the table's name, as in the backfill")
 
 	assert.Equal(t, `"_zdm_abalance" = ("abalance")::bigint, "full_name" = ("name")::text, "email_lower" = coalesce("email_lower", coalesce((lower(email))::text, ('')::text))`, p.BackfillSet,
 		"add_column keeps what the application wrote")
@@ -152,13 +152,14 @@ func TestPlanRefusals(t *testing.T) {
 func TestPlanResumingAcceptsItsOwnColumns(t *testing.T) {
 	tbl := accounts()
 	tbl.Columns = append(tbl.Columns, schema.Column{Name: "full_name", Type: "text"})
-	m := parse(t, "  - rename_column: {column: name, to: full_name}\n  - add_column: {column: e, type: text, backfill: \"lower(email) || 'x'\"}\n")
+	m := parse(t, "  - rename_column: {column: name, to: full_name}\n  - add_column: {column: e, type: text, backfill: \"lower(email) || (SELECT 'x')\"}\n")
 	_, err := planner.Build(m, tbl, planner.Options{})
 	require.Error(t, err)
 	p, err := planner.Build(m, tbl, planner.Options{Resuming: true})
 	require.NoError(t, err)
 	fn := sqlOf(p.Expand)
-	assert.Contains(t, fn, `SELECT (lower(email) || 'x')::text INTO zdm_new_1 FROM (SELECT zdm_row."aid"`)
+	assert.Contains(t, fn, `SELECT (lower(email) || (SELECT 'x'))::text INTO zdm_new_1 FROM (SELECT zdm_row."aid"`, "a subquery is evaluated over the row shown under the table's name")
+	assert.Contains(t, fn, `) AS "accounts"`)
 	assert.NotContains(t, fn, `zdm_row."full_name"`, "the column this migration added belongs to the new row only, not the old")
 	assert.True(t, p.FlagsFinalReadNew())
 }
@@ -173,7 +174,14 @@ func TestPartialIndexesAreCarriedWithTheirPredicate(t *testing.T) {
 func TestDownReadsTheNewTypeUnderTheOldName(t *testing.T) {
 	p, err := planner.Build(parse(t, "  - change_type: {column: abalance, type: bigint, down: \"least(abalance, 2147483647)::int\"}\n"), accounts(), planner.Options{})
 	require.NoError(t, err)
-	assert.Contains(t, p.Expand[1].SQL, `SELECT (LEAST(abalance, 2147483647)::int)::integer INTO zdm_old_0 FROM (SELECT zdm_row."aid", zdm_row."_zdm_abalance" AS "abalance"`)
+	assert.Contains(t, p.Expand[1].SQL, `zdm_old_0 := LEAST(new._zdm_abalance, 2147483647)::int::int;`)
+
+	gen := accounts()
+	gen.Columns = append(gen.Columns, schema.Column{Name: "doubled", Type: "integer", Generated: true, Default: "(abalance * 2)"})
+	p, err = planner.Build(parse(t, "  - add_column: {column: d, type: int, backfill: \"doubled + 1\"}\n"), gen, planner.Options{})
+	require.NoError(t, err)
+	assert.Contains(t, p.Expand[1].SQL, `SELECT (doubled + 1)::int INTO zdm_new_0 FROM (SELECT zdm_row."aid"`, "a BEFORE trigger does not see stored generated columns yet")
+	assert.Contains(t, p.Expand[1].SQL, `((abalance * 2)) AS "doubled"`)
 }
 
 func TestCompositeKey(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/zdmhq/zdm/internal/ops"
 	"github.com/zdmhq/zdm/internal/schema"
+	"github.com/zdmhq/zdm/internal/sqlexpr"
 )
 
 // planned is a plan being written: the planner's methods on it.
@@ -253,29 +254,53 @@ func (p planned) rowSource(t *schema.Table, row string, newShape bool) string {
 	return fmt.Sprintf("(SELECT %s FROM %s) AS %s", strings.Join(cols, ", "), from, Ident(p.Table))
 }
 
-// plainColumn says whether expr is just one of the row's stored columns, quoted as
-// Ident writes it, and returns where the trigger reads it (NEW."col"): the common
-// rename and plain cast then cost an assignment, not a query.
-func (p planned) plainColumn(t *schema.Table, expr string, newShape bool) (string, bool) {
+// inline rewrites expr, written over the table's row, to read the trigger's record row
+// ("new" or "old") directly: a PL/pgSQL expression, with no query per write. It can when
+// the expression has no subquery and every column it names is a stored column of the row,
+// bare or qualified by the table's name; otherwise the row query (rowSource) is used.
+// With newShape, names are those new code sees.
+func (p planned) inline(t *schema.Table, expr, row string, newShape bool) (string, bool) {
+	fields := map[string]string{}
 	for _, c := range t.Columns {
-		if Ident(c.Name) != expr || c.Generated {
-			continue
+		switch op := p.opFor(c.Name); {
+		case p.isNewColumn(c.Name):
+		case c.Generated:
+			// Not computed yet in a BEFORE trigger: only the row query computes it.
+		case newShape && op != nil && op.Kind == "change_type":
+			fields[c.Name] = op.New
+		default:
+			fields[c.Name] = c.Name
 		}
-		if newShape {
-			if op := p.opFor(c.Name); op != nil && op.Kind == "change_type" {
-				return "NEW." + Ident(op.New), true
-			}
-		}
-		return "NEW." + Ident(c.Name), true
 	}
 	if newShape {
 		for _, op := range p.Ops {
-			if op.Kind != "change_type" && Ident(op.New) == expr {
-				return "NEW." + Ident(op.New), true
+			if op.Kind != "change_type" {
+				fields[op.New] = op.New
 			}
 		}
 	}
-	return "", false
+	x, err := sqlexpr.ParseExpr(expr)
+	if err != nil || x.HasSubquery() {
+		return "", false
+	}
+	ok := true
+	out, err := x.RewriteColumnRefs(func(parts []string) []string {
+		name := parts[len(parts)-1]
+		if len(parts) > 2 || (len(parts) == 2 && parts[0] != p.Table) {
+			ok = false
+			return nil
+		}
+		f, known := fields[name]
+		if !known {
+			ok = false
+			return nil
+		}
+		return []string{row, f}
+	})
+	if err != nil || !ok {
+		return "", false
+	}
+	return out, true
 }
 
 func (p planned) isNewColumn(name string) bool { return p.opByNew(name) != nil }
@@ -327,16 +352,19 @@ func (p planned) syncFunction(t *schema.Table) string {
 		case op.KeepWritten:
 			// New follows the row only while it still holds what the expression gives
 			// for the row as it was: a value new code wrote (or a volatile one) is kept.
+			was, ok := p.inline(t, fill(op), "old", false)
+			if !ok {
+				was = fmt.Sprintf("(SELECT %s FROM %s)", fill(op), oldRowOld)
+			}
 			unwritten = fmt.Sprintf("%s IS NULL OR (TG_OP = 'UPDATE' AND %s AND %s)", n,
 				same(n, "OLD."+Ident(op.New), op.NewIncomparable),
-				same("OLD."+Ident(op.New), fmt.Sprintf("(SELECT %s FROM %s)", fill(op), oldRowOld), op.NewIncomparable))
+				same("OLD."+Ident(op.New), was, op.NewIncomparable))
 		default:
 			unwritten = fmt.Sprintf("(TG_OP = 'INSERT' AND %s IS NULL) OR (TG_OP = 'UPDATE' AND %s)", n, same(n, "OLD."+Ident(op.New), op.NewIncomparable))
 		}
 		fmt.Fprintf(&b, "  IF %s THEN\n", unwritten)
-		if col, ok := p.plainColumn(t, op.Up, false); ok && op.Fill == "" {
-			// A column as it is (a rename, a plain cast): no query needed.
-			fmt.Fprintf(&b, "    zdm_new_%d := (%s)::%s;\n", i, col, op.NewType)
+		if v, ok := p.inline(t, fill(op), "new", false); ok {
+			fmt.Fprintf(&b, "    zdm_new_%d := %s;\n", i, v)
 		} else {
 			fmt.Fprintf(&b, "    SELECT %s INTO zdm_new_%d FROM %s;\n", fill(op), i, oldRow)
 		}
@@ -355,8 +383,8 @@ func (p planned) syncFunction(t *schema.Table) string {
 				insertUnwritten += " OR " + same(o, fmt.Sprintf("(%s)::%s", op.OldDefault, op.OldType), op.OldIncomparable)
 			}
 			fmt.Fprintf(&b, "  ELSIF (TG_OP = 'INSERT' AND (%s)) OR (TG_OP = 'UPDATE' AND %s) THEN\n", insertUnwritten, same(o, "OLD."+Ident(op.Old), op.OldIncomparable))
-			if col, ok := p.plainColumn(t, op.Down, true); ok {
-				fmt.Fprintf(&b, "    zdm_old_%d := (%s)::%s;\n", i, col, op.OldType)
+			if v, ok := p.inline(t, fmt.Sprintf("(%s)::%s", op.Down, op.OldType), "new", true); ok {
+				fmt.Fprintf(&b, "    zdm_old_%d := %s;\n", i, v)
 			} else {
 				fmt.Fprintf(&b, "    SELECT (%s)::%s INTO zdm_old_%d FROM %s;\n", op.Down, op.OldType, i, newRow)
 			}
