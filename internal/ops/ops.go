@@ -184,11 +184,6 @@ func Ident(s string) string { return pgx.Identifier{s}.Sanitize() }
 // no parameters.
 func Literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
-// QualifiedIdent quotes schema.name.
-func QualifiedIdent(schemaName, name string) string {
-	return pgx.Identifier{schemaName, name}.Sanitize()
-}
-
 // ShadowName is the column change_type fills beside col.
 func ShadowName(col string) string { return "_zdm_" + col }
 
