@@ -46,6 +46,9 @@ func MigrationWorkflow(ctx workflow.Context, in MigrationInput) (*Result, error)
 	if r.st.Decisions == nil {
 		r.st.Decisions = map[string]*Approval{}
 	}
+	if workflow.GetVersion(ctx, "wait-for-cancellation", workflow.DefaultVersion, 1) == 1 {
+		ctx = workflow.WithValue(ctx, waitKey{}, true)
+	}
 	chans, err := r.register(ctx)
 	if err != nil {
 		return nil, err
