@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -39,13 +40,22 @@ func Expand(ctx context.Context, pool *pgxpool.Pool, p *planner.Plan, runID stri
 	if _, err := pgexec.Claim(ctx, pool, p.Migration, p.TableName(), runID); err != nil {
 		return fmt.Errorf("claim: %w", err)
 	}
-	_, err := pgexec.Exec(ctx, pool, p.Expand, p.LockTimeout, pgexec.DefaultRetry)
-	return err
+	if _, err := pgexec.Exec(ctx, pool, p.Expand, p.LockTimeout, pgexec.DefaultRetry); err != nil {
+		return err
+	}
+	// As the workflow does: whatever would make the rollback fail is found now.
+	if _, err := pgexec.Rehearse(ctx, pool, "rehearse/rollback", p.Rollback, p.LockTimeout, pgexec.DefaultRetry); err != nil {
+		return fmt.Errorf("rollback rehearsal: %w", err)
+	}
+	return nil
 }
 
 // Backfill runs batches of size rows from the committed cursor up to the largest key the
 // table holds now. It returns the rows updated and the batches run.
 func Backfill(ctx context.Context, pool *pgxpool.Pool, p *planner.Plan, size int) (rows int64, batches int, err error) {
+	if p.NoBackfill {
+		return 0, 0, nil
+	}
 	target := pgexec.TargetOf(p)
 	upper, err := pgexec.Upper(ctx, pool, target)
 	if err != nil || upper == nil {
@@ -76,6 +86,9 @@ var ErrMismatch = errors.New("backfill mismatch")
 // Consistent counts the rows, up to the largest key the table holds now, whose new
 // columns differ from what their old columns say they should be; there must be none.
 func Consistent(ctx context.Context, pool *pgxpool.Pool, p *planner.Plan) error {
+	if p.NoBackfill {
+		return nil
+	}
 	target := pgexec.TargetOf(p)
 	upper, err := pgexec.Upper(ctx, pool, target)
 	if err != nil || upper == nil {
@@ -97,8 +110,14 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, p *planner.Plan) error {
 	if err := Consistent(ctx, pool, p); err != nil {
 		return err
 	}
-	_, err := pgexec.Exec(ctx, pool, p.Validate, p.LockTimeout, pgexec.DefaultRetry)
-	return err
+	if _, err := pgexec.Exec(ctx, pool, p.Validate, p.LockTimeout, pgexec.DefaultRetry); err != nil {
+		return err
+	}
+	// As the workflow does before any gate: the contract is tried and rolled back.
+	if _, err := pgexec.Rehearse(ctx, pool, "rehearse/contract", p.Contract, p.LockTimeout, pgexec.DefaultRetry); err != nil {
+		return fmt.Errorf("contract rehearsal: %w", err)
+	}
+	return nil
 }
 
 // Contract runs the plan's contract statements in one transaction.
@@ -109,7 +128,13 @@ func Contract(ctx context.Context, pool *pgxpool.Pool, p *planner.Plan) error {
 
 // Rollback undoes expand and releases the table.
 func Rollback(ctx context.Context, pool *pgxpool.Pool, p *planner.Plan) error {
-	if _, err := pgexec.Exec(ctx, pool, p.Rollback, p.LockTimeout, pgexec.DefaultRetry); err != nil {
+	run := pgexec.Exec
+	if p.RollbackTx {
+		run = func(ctx context.Context, pool *pgxpool.Pool, stmts []planner.Statement, lt time.Duration, r pgexec.Retry) (int, error) {
+			return pgexec.ExecOneTx(ctx, pool, "rollback", stmts, lt, r)
+		}
+	}
+	if _, err := run(ctx, pool, p.Rollback, p.LockTimeout, pgexec.DefaultRetry); err != nil {
 		return err
 	}
 	return pgexec.Release(ctx, pool, p.Migration, pgexec.StatusRolledBack, "")
