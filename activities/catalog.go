@@ -117,3 +117,10 @@ func rowSecurityActive(ctx context.Context, pool *pgxpool.Pool, t *schema.Table)
 	err := pool.QueryRow(ctx, `SELECT row_security_active($1::regclass)`, t.Ident()).Scan(&on)
 	return err != nil || on
 }
+
+// IndexMethod implements ops.Catalog.
+func (c *catalog) IndexMethod(name string) bool {
+	var ok bool
+	err := c.pool.QueryRow(c.ctx, `SELECT EXISTS (SELECT 1 FROM pg_am WHERE amname = $1 AND amtype = 'i')`, name).Scan(&ok)
+	return err == nil && ok
+}

@@ -115,6 +115,9 @@ func (r *run) forward(ctx workflow.Context, ch *channels) error {
 			return err
 		}
 		r.st.Plan, r.st.Resuming, r.st.RowsTotal = &res.Plan, res.Resuming, res.Plan.EstimatedRows
+		if res.Plan.NoBackfill {
+			r.st.RowsTotal = 0 // no row is backfilled: progress is by phase alone
+		}
 		_ = workflow.UpsertTypedSearchAttributes(ctx, MigrationTable.ValueSet(res.Plan.TableName()))
 	}
 	p := r.st.Plan

@@ -60,6 +60,8 @@ type Catalog interface {
 	// Recomputable says whether expr, over the table's row, gives the same value
 	// whenever it is computed again: immutable functions and casts only, no subquery.
 	Recomputable(expr string) bool
+	// IndexMethod says whether the server has an index access method of that name.
+	IndexMethod(name string) bool
 }
 
 // Env is what an operation plans against: its place in the file, the live table, and

@@ -249,6 +249,17 @@ func execConcurrent(ctx context.Context, pool *pgxpool.Pool, s planner.Statement
 		return err
 	}
 	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), "RESET lock_timeout") }()
-	_, err = conn.Exec(ctx, s.SQL)
-	return err
+	if _, err = conn.Exec(ctx, s.SQL); err != nil || s.Index == "" {
+		return err
+	}
+	// IF NOT EXISTS also succeeds on an index someone else left invalid: the build is
+	// done only when the index is valid.
+	var valid *bool
+	if err := conn.QueryRow(ctx, `SELECT (SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1))`, s.Index).Scan(&valid); err != nil {
+		return err
+	}
+	if valid != nil && !*valid {
+		return fmt.Errorf("index %s is not valid after its build", s.Index)
+	}
+	return nil
 }

@@ -38,3 +38,13 @@ func TestNeverNull(t *testing.T) {
 		assert.Equal(t, want, x.NeverNull(c), expr)
 	}
 }
+
+func TestColumn(t *testing.T) {
+	for src, want := range map[string]string{"email": "email", `"Email"`: "Email", "accounts.email": "", "lower(email)": "", "1": ""} {
+		x, err := sqlexpr.ParseExpr(src)
+		require.NoError(t, err)
+		got, ok := x.Column()
+		assert.Equal(t, want, got, src)
+		assert.Equal(t, want != "", ok, src)
+	}
+}

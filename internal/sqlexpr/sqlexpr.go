@@ -700,3 +700,17 @@ func neverNull(n *pg_query.Node, c Catalog) bool {
 	}
 	return false
 }
+
+// Column returns the column's name when the expression is just one unqualified column
+// reference (email, "Email"), and false otherwise.
+func (e *Expr) Column() (string, bool) {
+	c := e.root().GetColumnRef()
+	if c == nil {
+		return "", false
+	}
+	parts := columnRefParts(c)
+	if len(parts) != 1 || parts[0] == "*" {
+		return "", false
+	}
+	return parts[0], true
+}
