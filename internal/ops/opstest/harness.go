@@ -62,6 +62,9 @@ type Case struct {
 	// Redefaults names the columns whose default the migration changes on purpose
 	// (set_default, drop_default): their default is not compared after contract.
 	Redefaults []string
+	// Renulls names the columns whose nullability the migration changes on purpose
+	// (set_not_null, drop_not_null).
+	Renulls []string
 	// WantRefused, when set, says that planning must fail with an error containing it
 	// (compared without case), leaving the database as it was. When planning accepts
 	// the migration, the case fails and the lifecycle runs on, to show what goes wrong.
@@ -387,6 +390,9 @@ func (r *run) carried(attached []string, before map[string]ColumnFacts, moved ma
 		}
 		if contains(r.c.Redefaults, col) {
 			b.Default, a.Default = "", ""
+		}
+		if contains(r.c.Renulls, col) {
+			b.NotNull, a.NotNull = false, false
 		}
 		assert.Equal(r.t, b, a, "column %s (%s after the migration) must keep its NOT NULL, default, comment, privileges and statistics target", col, final)
 	}

@@ -1,0 +1,67 @@
+package ops
+
+import (
+	"fmt"
+
+	"github.com/zdmhq/zdm/internal/plan"
+	"github.com/zdmhq/zdm/internal/spec"
+)
+
+// SetNotNull makes a column NOT NULL without a scan under an exclusive lock: a CHECK
+// (col IS NOT NULL) NOT VALID at expand (new writes are checked from then on), VALIDATE
+// after expand (reads and writes go on; a NULL left in the table fails the migration
+// here, before any gate), then SET NOT NULL at contract, which the validated check lets
+// PostgreSQL accept without reading the table, and the check is dropped.
+type SetNotNull struct {
+	Column string `yaml:"column" json:"column"`
+}
+
+func init() { spec.RegisterOp("set_not_null", func() spec.Op { return &SetNotNull{} }) }
+
+var _ Operation = (*SetNotNull)(nil)
+
+// CheckFile implements spec.Op.
+func (o *SetNotNull) CheckFile(c *spec.OpCheck) {
+	c.Ident("column", o.Column)
+	c.Claim("column", o.Column)
+}
+
+// Moves implements spec.Op: applications need no switch; they must already have
+// stopped writing NULLs.
+func (o *SetNotNull) Moves() *bool { return nil }
+
+// Plan implements Operation.
+func (o *SetNotNull) Plan(e *Env) *Change {
+	c := e.Column("column", o.Column)
+	if c == nil {
+		return nil
+	}
+	if c.NotNull {
+		e.Errorf("column", "nothing to do: remove this operation", "column %q is already NOT NULL", c.Name)
+		return nil
+	}
+	tbl := e.TableIdent()
+	check := shortName("_zdm_nn_" + c.Name)
+	return &Change{
+		Summary: fmt.Sprintf("%s becomes NOT NULL (checked NOT VALID, validated, then SET NOT NULL without a scan)", c.Name),
+		Expand: []plan.Statement{{ID: "expand/not-null-check/" + c.Name,
+			SQL: fmt.Sprintf(`DO $zdm$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = %s::regclass AND conname = %s) THEN
+    ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s IS NOT NULL) NOT VALID;
+  END IF;
+END $zdm$`, Literal(tbl), Literal(check), tbl, Ident(check), Ident(c.Name)),
+			Lock: plan.LockBriefExclusive, Note: "NOT VALID: from here a write of NULL fails; existing rows are validated next"}},
+		Validate: []plan.Statement{{ID: "validate/" + check,
+			SQL:  fmt.Sprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s", tbl, Ident(check)),
+			Lock: plan.LockShareUpdExcl, Scans: true, Note: "reads and writes go on; a NULL row fails the migration here, before any gate"}},
+		Contract: []plan.Statement{
+			{ID: "contract/set-not-null/" + c.Name, SQL: fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s SET NOT NULL", tbl, Ident(c.Name)),
+				Lock: plan.LockBriefExclusive, Note: "no scan: the validated check already proves it"},
+			{ID: "contract/drop-check/" + check, SQL: fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", tbl, Ident(check)),
+				Lock: plan.LockBriefExclusive},
+		},
+		Rollback: []plan.Statement{{ID: "rollback/drop-check/" + check,
+			SQL: fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", tbl, Ident(check)), Lock: plan.LockBriefExclusive}},
+		Notes: []string{fmt.Sprintf("from expand on, a write of NULL into %s fails: applications must have stopped writing NULLs first", c.Name)},
+	}
+}
