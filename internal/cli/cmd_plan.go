@@ -217,6 +217,9 @@ func statements(w io.Writer, stmts []planner.Statement) {
 		case s.Scans:
 			cost = "reads every row"
 		}
+		if s.Concurrent {
+			cost += "; runs on its own, outside any transaction"
+		}
 		fmt.Fprintf(w, "   -- %s: lock %s; %s", s.ID, s.Lock, cost)
 		if s.Note != "" {
 			fmt.Fprintf(w, "; %s", s.Note)
