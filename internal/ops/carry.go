@@ -178,12 +178,8 @@ func (r replacement) carryCheck(e *Env, ch *Change, d schema.Dependent) {
 	tbl := e.TableIdent()
 	copyName := shortName("_zdm_" + d.Name)
 	ch.AfterSync = append(ch.AfterSync, plan.Statement{
-		ID: "expand/check/" + copyName,
-		SQL: fmt.Sprintf(`DO $zdm$ BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = %s::regclass AND conname = %s) THEN
-    ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s) NOT VALID;
-  END IF;
-END $zdm$`, Literal(tbl), Literal(copyName), tbl, Ident(copyName), expr),
+		ID:   "expand/check/" + copyName,
+		SQL:  AddCheckNotValid(tbl, copyName, expr),
 		Lock: plan.LockBriefExclusive,
 		Note: "copy of " + d.Name + " on the new column; NOT VALID: checks new writes only",
 	})

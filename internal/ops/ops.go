@@ -219,3 +219,14 @@ func dropColumnRollback(e *Env, name string) plan.Statement {
 		Lock: plan.LockBriefExclusive,
 	}
 }
+
+// AddCheckNotValid is the idempotent statement that adds CHECK (expr) NOT VALID as name
+// to the table tbl (quoted): new writes are checked from then on, existing rows only by
+// a later VALIDATE.
+func AddCheckNotValid(tbl, name, expr string) string {
+	return fmt.Sprintf(`DO $zdm$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = %s::regclass AND conname = %s) THEN
+    ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s) NOT VALID;
+  END IF;
+END $zdm$`, Literal(tbl), Literal(name), tbl, Ident(name), expr)
+}

@@ -45,11 +45,7 @@ func (o *SetNotNull) Plan(e *Env) *Change {
 	return &Change{
 		Summary: fmt.Sprintf("%s becomes NOT NULL (checked NOT VALID, validated, then SET NOT NULL without a scan)", c.Name),
 		Expand: []plan.Statement{{ID: "expand/not-null-check/" + c.Name,
-			SQL: fmt.Sprintf(`DO $zdm$ BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = %s::regclass AND conname = %s) THEN
-    ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s IS NOT NULL) NOT VALID;
-  END IF;
-END $zdm$`, Literal(tbl), Literal(check), tbl, Ident(check), Ident(c.Name)),
+			SQL:  AddCheckNotValid(tbl, check, Ident(c.Name)+" IS NOT NULL"),
 			Lock: plan.LockBriefExclusive, Note: "NOT VALID: from here a write of NULL fails; existing rows are validated next"}},
 		Validate: []plan.Statement{{ID: "validate/" + check,
 			SQL:  fmt.Sprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s", tbl, Ident(check)),

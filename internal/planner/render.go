@@ -52,12 +52,8 @@ END $zdm$`, lit, Literal(p.Trigger), Ident(p.Trigger), tbl, p.Function),
 			continue
 		}
 		p.Expand = append(p.Expand, Statement{
-			ID: "expand/not-null-check/" + op.New,
-			SQL: fmt.Sprintf(`DO $zdm$ BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = %s::regclass AND conname = %s) THEN
-    ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s IS NOT NULL) NOT VALID;
-  END IF;
-END $zdm$`, lit, Literal(op.CheckName), tbl, Ident(op.CheckName), Ident(op.New)),
+			ID:   "expand/not-null-check/" + op.New,
+			SQL:  ops.AddCheckNotValid(tbl, op.CheckName, Ident(op.New)+" IS NOT NULL"),
 			Lock: LockBriefExclusive,
 			Note: "NOT VALID: checks new writes only; existing rows are validated after the backfill",
 		})
