@@ -114,11 +114,6 @@ func RenderPlan(w io.Writer, m *spec.Migration, p *planner.Plan) {
 			fmt.Fprintf(w, "          note: %s\n", n)
 		}
 	}
-	if len(p.Changes) == 0 {
-		for _, op := range p.Ops { // plans made before operations described themselves
-			fmt.Fprintf(w, "operation %s: %s\n", op.Field, describeOp(op))
-		}
-	}
 	if p.QuietTriggers {
 		fmt.Fprintf(w, "triggers  the table's own triggers do not fire for backfilled rows (session_replication_role = replica)\n")
 	}
@@ -226,20 +221,6 @@ func statements(w io.Writer, stmts []planner.Statement) {
 		}
 		fmt.Fprintf(w, "\n   %s;\n", strings.ReplaceAll(s.SQL, "\n", "\n   "))
 	}
-}
-
-func describeOp(op planner.Op) string {
-	switch op.Kind {
-	case "change_type":
-		return fmt.Sprintf("%s %s -> %s (filled in %s, which takes the name at contract)", op.Old, op.OldType, op.NewType, op.New)
-	case "rename_column":
-		return fmt.Sprintf("%s renamed to %s", op.Old, op.New)
-	}
-	nn := ""
-	if op.NotNull {
-		nn = ", NOT NULL after the backfill"
-	}
-	return fmt.Sprintf("%s %s added, = %s%s", op.New, op.NewType, op.Up, nn)
 }
 
 func orNone(s string) string {

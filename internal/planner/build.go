@@ -92,7 +92,7 @@ func Build(m *spec.Migration, t *schema.Table, opts Options) (*Plan, error) {
 // (triggers fire in name order): it could change a column after the sync.
 func triggerOrder(m *spec.Migration, t *schema.Table, ours string) spec.Errors {
 	var errs spec.Errors
-	for _, tr := range t.TriggerInfo {
+	for _, tr := range t.Triggers {
 		if tr.Before && tr.Row && tr.Name > ours && !strings.HasPrefix(tr.Name, "zz_zdm_sync_") {
 			errs = append(errs, m.Errorf("table", "rename the trigger so that its name sorts before "+ours,
 				"trigger %s on %s fires after zdm's sync trigger %s and could leave old and new columns out of step", tr.Name, t, ours))
@@ -104,7 +104,7 @@ func triggerOrder(m *spec.Migration, t *schema.Table, ours string) spec.Errors {
 // userUpdateTriggers lists the table's own row triggers that an UPDATE fires.
 func userUpdateTriggers(t *schema.Table) []string {
 	var out []string
-	for _, tr := range t.TriggerInfo {
+	for _, tr := range t.Triggers {
 		if tr.Row && tr.OnUpdate && tr.Enabled && !strings.HasPrefix(tr.Name, "zz_zdm_sync_") {
 			out = append(out, tr.Name)
 		}

@@ -27,8 +27,7 @@ type Table struct {
 	// ForeignKeys are constraints of this table and constraints of other tables that
 	// reference it.
 	ForeignKeys   []ForeignKey `json:"foreign_keys"`
-	Triggers      []string     `json:"triggers"`
-	TriggerInfo   []Trigger    `json:"trigger_info,omitempty"`
+	Triggers      []Trigger    `json:"triggers,omitempty"`
 	EstimatedRows int64        `json:"estimated_rows"`
 	// Kind says what sort of table this is when zdm cannot migrate it as a plain one
 	// ("a partitioned table", "a partition", "an inheritance parent", "an inheritance
@@ -352,17 +351,13 @@ func (t *Table) readTriggers(ctx context.Context, q Querier, oid uint32) error {
 	if err != nil {
 		return fmt.Errorf("read triggers of %s: %w", t, err)
 	}
-	t.TriggerInfo, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Trigger, error) {
+	t.Triggers, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Trigger, error) {
 		var tr Trigger
 		err := r.Scan(&tr.Name, &tr.Row, &tr.Before, &tr.OnUpdate, &tr.Enabled)
 		return tr, err
 	})
 	if err != nil {
 		return fmt.Errorf("read triggers of %s: %w", t, err)
-	}
-	t.Triggers = nil
-	for _, tr := range t.TriggerInfo {
-		t.Triggers = append(t.Triggers, tr.Name)
 	}
 	return nil
 }
