@@ -8,6 +8,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/zdmhq/zdm/internal/ops"
 	"github.com/zdmhq/zdm/internal/pgexec"
 	"github.com/zdmhq/zdm/internal/planner"
 	"github.com/zdmhq/zdm/internal/schema"
@@ -53,35 +54,65 @@ func (a *Activities) Prepare(ctx context.Context, in PrepareInput) (*PrepareResu
 	if err := pgexec.EnsureState(ctx, a.DB); err != nil {
 		return nil, err
 	}
-	resuming, err = pgexec.Claim(ctx, a.DB, m.Name, plan.TableName(), in.RunID)
+	resuming, err = pgexec.Claim(ctx, a.DB, m.Name, plan.Claims(), in.RunID)
 	var busy *pgexec.BusyError
 	if errors.As(err, &busy) {
 		return nil, temporal.NewNonRetryableApplicationError(m.Errorf("table", "wait for the other migration to finish, or reject it", "%s", busy).Error(), ErrTableBusy, nil)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("claim %s: %w", plan.TableName(), err)
+		return nil, fmt.Errorf("claim %v: %w", plan.Claims(), err)
 	}
 	return &PrepareResult{Plan: *plan, Resuming: resuming}, nil
+}
+
+// tablesNamed lists the tables the migration names: its own, its operations', and the
+// ones they reference.
+func tablesNamed(m *spec.Migration) []string {
+	names := m.Tables()
+	if m.Table != "" {
+		names = append([]string{m.Table}, names...)
+	}
+	for _, op := range m.Operations {
+		if r, ok := op.Op.(ops.Referencer); ok {
+			names = append(names, r.References()...)
+		}
+	}
+	seen := map[string]bool{}
+	out := names[:0]
+	for _, n := range names {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // Plan inspects the table and plans m, checking its expressions with EXPLAIN. It changes
 // nothing. Invalid migrations come back as non-retryable InvalidMigration errors.
 func Plan(ctx context.Context, a *Activities, m *spec.Migration, resuming bool) (*planner.Plan, error) {
-	sch, name := m.QualifiedTable()
-	t, err := schema.Inspect(ctx, a.DB, sch, name)
-	var nt *schema.NoTableError
-	if errors.As(err, &nt) {
-		fix := "check the schema and table name"
-		if len(nt.Similar) > 0 {
-			fix = "use " + nt.Similar[0]
+	opts := planner.Options{Resuming: resuming, CanQuietTriggers: canQuietTriggers(ctx, a.DB),
+		Others: map[string]*schema.Table{}, Missing: map[string]*schema.NoTableError{}, RowSecurity: map[string]bool{},
+		CatalogFor: func(t *schema.Table) ops.Catalog { return newCatalog(ctx, a.DB, t) }}
+	var own *schema.Table
+	for _, name := range tablesNamed(m) {
+		sch, n := spec.SplitTable(name)
+		t, err := schema.Inspect(ctx, a.DB, sch, n)
+		var nt *schema.NoTableError
+		switch {
+		case errors.As(err, &nt):
+			opts.Missing[name] = nt
+			continue
+		case err != nil:
+			return nil, err
+		case name == m.Table:
+			own = t
+		default:
+			opts.Others[name] = t
 		}
-		return nil, invalid(m.Errorf("table", fix, "%s", nt))
+		opts.RowSecurity[name] = rowSecurityActive(ctx, a.DB, t)
 	}
-	if err != nil {
-		return nil, err
-	}
-	plan, err := planner.Build(m, t, planner.Options{Resuming: resuming, Catalog: newCatalog(ctx, a.DB, t),
-		CanQuietTriggers: canQuietTriggers(ctx, a.DB), RowSecurityActive: rowSecurityActive(ctx, a.DB, t)})
+	plan, err := planner.Build(m, own, opts)
 	if err != nil {
 		return nil, invalid(err)
 	}

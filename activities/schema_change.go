@@ -54,7 +54,7 @@ func (a *Activities) Rehearse(ctx context.Context, in DDLInput) (*DDLResult, err
 }
 
 // Contract runs the plan's contract statements in one short transaction under the lock
-// timeout. If the sync trigger is already gone the contract committed before (a retried
+// timeout, then those marked Concurrent (DROP INDEX CONCURRENTLY), each on its own. If the sync trigger is already gone the contract committed before (a retried
 // activity) and nothing is run.
 func (a *Activities) Contract(ctx context.Context, in ContractInput) (*DDLResult, error) {
 	p := &in.Plan
@@ -72,7 +72,7 @@ func (a *Activities) Contract(ctx context.Context, in ContractInput) (*DDLResult
 			return !exists, err
 		}
 	}
-	n, err := pgexec.ExecTx(ctx, a.DB, "contract", p.Contract, p.LockTimeout, a.retry(ctx, p.Migration), done)
+	n, err := pgexec.ExecOneTxSkip(ctx, a.DB, "contract", p.Contract, p.LockTimeout, a.retry(ctx, p.Migration), done)
 	if err != nil {
 		return nil, classify(err)
 	}

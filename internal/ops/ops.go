@@ -47,7 +47,20 @@ type Change struct {
 	// Notes are things a person should know (writes that stop working after
 	// contract, a column that changes position).
 	Notes []string
+	// Touches names (schema.name) the tables the operation changes or locks besides
+	// its own (a foreign key's referenced table): the workflow claims them too.
+	Touches []string
+	// Raw is set for SQL a person wrote (the sql operation): zdm plan shows it as such.
+	Raw bool
 }
+
+// Referencer is implemented by operations that read other tables than their own (a
+// foreign key's referenced table): References names them as schema.name, so that
+// they are inspected before planning.
+type Referencer interface{ References() []string }
+
+// Creator is implemented by operations that create their table: it need not exist.
+type Creator interface{ CreatesTable() }
 
 // Catalog answers what operations ask of the live database while they plan.
 type Catalog interface {
@@ -69,7 +82,13 @@ type Catalog interface {
 type Env struct {
 	M     *spec.Migration
 	Field string // operations[i].kind
-	Table *schema.Table
+	// Table is the live table the operation acts on; nil for an operation on no table,
+	// or one that creates its table (TableName then says which, as schema.name).
+	Table     *schema.Table
+	TableName string
+	// Lookup returns another live table the migration names (schema.name), nil when it
+	// does not exist.
+	Lookup func(name string) *schema.Table
 	// Catalog is nil in tests without a database: types are then taken as written.
 	Catalog Catalog
 	// Resuming is set when this run already ran its expand: the columns it adds may
@@ -90,8 +109,14 @@ func (e *Env) Errorf(sub, fix, format string, args ...any) {
 // Path is the full field path of sub.
 func (e *Env) Path(sub string) string { return e.Field + "." + sub }
 
-// TableIdent is the migrated table, quoted and qualified.
-func (e *Env) TableIdent() string { return e.Table.Ident() }
+// TableIdent is the operation's table, quoted and qualified.
+func (e *Env) TableIdent() string {
+	if e.Table != nil {
+		return e.Table.Ident()
+	}
+	sch, name := spec.SplitTable(e.TableName)
+	return quoted(sch, name)
+}
 
 // Fresh reports a column the operation adds that already exists (unless this run added
 // it).

@@ -63,7 +63,7 @@ func BenchmarkBackfill(b *testing.B) {
 		plan, err := activities.Plan(ctx, &activities.Activities{DB: pool}, m, false)
 		require.NoError(b, err)
 		require.NoError(b, pgexec.EnsureState(ctx, pool))
-		_, err = pgexec.Claim(ctx, pool, m.Name, plan.TableName(), "bench")
+		_, err = pgexec.Claim(ctx, pool, m.Name, plan.Claims(), "bench")
 		require.NoError(b, err)
 		_, err = pgexec.Exec(ctx, pool, plan.Expand, plan.LockTimeout, pgexec.DefaultRetry)
 		require.NoError(b, err)

@@ -145,6 +145,12 @@ func ExecTx(ctx context.Context, pool *pgxpool.Pool, id string, stmts []planner.
 // whole on lock timeouts, then each Concurrent one on its own: no application write
 // sees the table half-changed.
 func ExecOneTx(ctx context.Context, pool *pgxpool.Pool, id string, stmts []planner.Statement, lockTimeout time.Duration, r Retry) (int, error) {
+	return ExecOneTxSkip(ctx, pool, id, stmts, lockTimeout, r, nil)
+}
+
+// ExecOneTxSkip is ExecOneTx whose transaction is skipped when skip says it committed
+// before (a retried activity); the Concurrent statements, idempotent, run either way.
+func ExecOneTxSkip(ctx context.Context, pool *pgxpool.Pool, id string, stmts []planner.Statement, lockTimeout time.Duration, r Retry, skip func(context.Context, pgx.Tx) (bool, error)) (int, error) {
 	var tx, alone []planner.Statement
 	for _, s := range stmts {
 		if s.Concurrent {
@@ -153,7 +159,7 @@ func ExecOneTx(ctx context.Context, pool *pgxpool.Pool, id string, stmts []plann
 			tx = append(tx, s)
 		}
 	}
-	n, err := ExecTx(ctx, pool, id, tx, lockTimeout, r, nil)
+	n, err := ExecTx(ctx, pool, id, tx, lockTimeout, r, skip)
 	if err != nil {
 		return n, err
 	}

@@ -78,7 +78,7 @@ func TestBatchMovesTheCursorOnlyFromWhereItStarted(t *testing.T) {
 	_, err := pool.Exec(ctx, `CREATE TABLE t (id int PRIMARY KEY, v int, n bigint); INSERT INTO t SELECT g, g, NULL FROM generate_series(1, 100) g`)
 	require.NoError(t, err)
 	require.NoError(t, pgexec.EnsureState(ctx, pool))
-	_, err = pgexec.Claim(ctx, pool, "m", "public.t", "run-1")
+	_, err = pgexec.Claim(ctx, pool, "m", []string{"public.t"}, "run-1")
 	require.NoError(t, err)
 	target := pgexec.Target{Migration: "m", Schema: "public", Table: "t", Key: []planner.KeyColumn{{Name: "id", Type: "integer"}},
 		Set: `"n" = ("v")::bigint`, LockTimeout: time.Second}
@@ -118,22 +118,22 @@ func TestOneRunningMigrationPerTable(t *testing.T) {
 	pool := testPool(t)
 	ctx := context.Background()
 	require.NoError(t, pgexec.EnsureState(ctx, pool))
-	resuming, err := pgexec.Claim(ctx, pool, "a", "public.t", "run-a")
+	resuming, err := pgexec.Claim(ctx, pool, "a", []string{"public.t"}, "run-a")
 	require.NoError(t, err)
 	assert.False(t, resuming)
-	_, err = pgexec.Claim(ctx, pool, "b", "public.t", "run-b")
+	_, err = pgexec.Claim(ctx, pool, "b", []string{"public.t"}, "run-b")
 	var busy *pgexec.BusyError
 	require.ErrorAs(t, err, &busy)
 	assert.Contains(t, err.Error(), "table public.t is already being migrated by a")
-	resuming, err = pgexec.Claim(ctx, pool, "a", "public.t", "run-a")
+	resuming, err = pgexec.Claim(ctx, pool, "a", []string{"public.t"}, "run-a")
 	require.NoError(t, err)
 	assert.True(t, resuming, "the same run claiming again is a retried activity")
 
 	require.NoError(t, pgexec.Release(ctx, pool, "a", pgexec.StatusFailed, "another-run"))
-	_, err = pgexec.Claim(ctx, pool, "b", "public.t", "run-b")
+	_, err = pgexec.Claim(ctx, pool, "b", []string{"public.t"}, "run-b")
 	require.ErrorAs(t, err, &busy, "a release by another run leaves the claim alone")
 	require.NoError(t, pgexec.Release(ctx, pool, "a", pgexec.StatusCompleted, ""))
-	_, err = pgexec.Claim(ctx, pool, "b", "public.t", "run-b")
+	_, err = pgexec.Claim(ctx, pool, "b", []string{"public.t"}, "run-b")
 	require.NoError(t, err, "the table is free once the migration has ended")
 }
 
@@ -150,7 +150,7 @@ func TestBackfillerOnSparseIntegerKeys(t *testing.T) {
 		INSERT INTO t SELECT g * 1000, 1, NULL FROM generate_series(6000, 6100) g`)
 	require.NoError(t, err)
 	require.NoError(t, pgexec.EnsureState(ctx, pool))
-	_, err = pgexec.Claim(ctx, pool, "m", "public.t", "run-1")
+	_, err = pgexec.Claim(ctx, pool, "m", []string{"public.t"}, "run-1")
 	require.NoError(t, err)
 	target := pgexec.Target{Migration: "m", Schema: "public", Table: "t", Key: []planner.KeyColumn{{Name: "id", Type: "bigint"}},
 		Set: `"n" = coalesce("n", 0) + 1`, LockTimeout: time.Second}

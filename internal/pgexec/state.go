@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS zdm.migrations (
 	batches     bigint NOT NULL DEFAULT 0,
 	started_at  timestamptz NOT NULL DEFAULT now(),
 	updated_at  timestamptz NOT NULL DEFAULT now(),
-	finished_at timestamptz
+	finished_at timestamptz,
+	tables      text[]
 );
 COMMENT ON TABLE zdm.migrations IS 'zdm: one row per migration; the backfill cursor is committed with each batch';
 CREATE UNIQUE INDEX IF NOT EXISTS migrations_one_running_per_table ON zdm.migrations (table_name) WHERE status = 'running';
@@ -45,7 +46,7 @@ func EnsureState(ctx context.Context, pool *pgxpool.Pool) error {
 		return fmt.Errorf("look for zdm.migrations: %w", err)
 	}
 	if exists {
-		return nil
+		return upgradeState(ctx, pool)
 	}
 	// Two workers may race to create it; the loser sees a unique violation and retries.
 	for attempt := 0; ; attempt++ {
@@ -61,6 +62,20 @@ func EnsureState(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 }
 
+// upgradeState adds what later versions of zdm keep in zdm.migrations to a table an
+// earlier one created. Each step looks before it alters, so the usual call takes no lock.
+func upgradeState(ctx context.Context, pool *pgxpool.Pool) error {
+	var has bool
+	err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'zdm.migrations'::regclass AND attname = 'tables' AND NOT attisdropped)`).Scan(&has)
+	if err != nil || has {
+		return err
+	}
+	if _, err := pool.Exec(ctx, `ALTER TABLE zdm.migrations ADD COLUMN IF NOT EXISTS tables text[]`); err != nil {
+		return fmt.Errorf("upgrade zdm.migrations: %w", err)
+	}
+	return nil
+}
+
 // BusyError says that another migration holds the table.
 type BusyError struct{ Table, Holder string }
 
@@ -68,13 +83,24 @@ func (e *BusyError) Error() string {
 	return fmt.Sprintf("table %s is already being migrated by %s: one migration per table at a time; wait for it, or reject it", e.Table, e.Holder)
 }
 
-// Claim records that migration name, run runID, migrates table. It returns resuming=true
-// when this run claimed it before (a retried activity), and fresh=true when an earlier,
-// abandoned run of the same name left its claim (its columns may still be there).
-func Claim(ctx context.Context, pool *pgxpool.Pool, name, table, runID string) (resuming bool, err error) {
+// Claim records that migration name, run runID, migrates tables (schema.name; the first
+// is the one it backfills, if any): no other running migration may hold any of them. It
+// returns resuming=true when this run claimed them before (a retried activity), or when
+// an earlier, abandoned run of the same name left its claim (its columns may still be
+// there).
+func Claim(ctx context.Context, pool *pgxpool.Pool, name string, tables []string, runID string) (resuming bool, err error) {
+	main := ""
+	if len(tables) > 0 {
+		main = tables[0]
+	}
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		var holder, status, prevRun string
-		err := tx.QueryRow(ctx, `SELECT name FROM zdm.migrations WHERE table_name = $1 AND status = 'running' AND name <> $2`, table, name).Scan(&holder)
+		// Claims are made one at a time; reads of zdm.migrations go on.
+		if _, err := tx.Exec(ctx, `LOCK TABLE zdm.migrations IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+			return err
+		}
+		var holder, table, status, prevRun string
+		err := tx.QueryRow(ctx, `SELECT name, t FROM zdm.migrations, unnest(coalesce(tables, ARRAY[table_name])) t
+			WHERE status = 'running' AND name <> $2 AND t = ANY($1) LIMIT 1`, tables, name).Scan(&holder, &table)
 		if err == nil {
 			return &BusyError{Table: table, Holder: holder}
 		}
@@ -84,7 +110,7 @@ func Claim(ctx context.Context, pool *pgxpool.Pool, name, table, runID string) (
 		err = tx.QueryRow(ctx, `SELECT status, run_id FROM zdm.migrations WHERE name = $1 FOR UPDATE`, name).Scan(&status, &prevRun)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
-			_, err = tx.Exec(ctx, `INSERT INTO zdm.migrations (name, table_name, run_id, status) VALUES ($1, $2, $3, 'running')`, name, table, runID)
+			_, err = tx.Exec(ctx, `INSERT INTO zdm.migrations (name, table_name, tables, run_id, status) VALUES ($1, $2, $3, $4, 'running')`, name, main, tables, runID)
 			return err
 		case err != nil:
 			return err
@@ -95,14 +121,14 @@ func Claim(ctx context.Context, pool *pgxpool.Pool, name, table, runID string) (
 			// A new run: start the count again. If an abandoned run left its columns,
 			// expand is idempotent and the backfill rewrites every row anyway.
 			resuming = status == StatusRunning
-			_, err = tx.Exec(ctx, `UPDATE zdm.migrations SET table_name = $2, run_id = $3, status = 'running', cursor = NULL,
-				rows_done = 0, batches = 0, started_at = now(), updated_at = now(), finished_at = NULL WHERE name = $1`, name, table, runID)
+			_, err = tx.Exec(ctx, `UPDATE zdm.migrations SET table_name = $2, tables = $3, run_id = $4, status = 'running', cursor = NULL,
+				rows_done = 0, batches = 0, started_at = now(), updated_at = now(), finished_at = NULL WHERE name = $1`, name, main, tables, runID)
 			return err
 		}
 	})
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23505" {
-		return false, &BusyError{Table: table, Holder: "another migration"}
+		return false, &BusyError{Table: main, Holder: "another migration"}
 	}
 	return resuming, err
 }

@@ -141,9 +141,13 @@ func (i Identity) String() string {
 
 // Plan is everything the workflow and its activities need to run one migration.
 type Plan struct {
-	Migration     string        `json:"migration"`
-	Schema        string        `json:"schema"`
-	Table         string        `json:"table"`
+	Migration string `json:"migration"`
+	Schema    string `json:"schema"`
+	Table     string `json:"table"`
+	// Tables lists (as schema.name) every table the migration changes or locks; the
+	// workflow claims them all. Schema and Table name the one it backfills (else the
+	// first it touches).
+	Tables        []string      `json:"tables,omitempty"`
 	Key           []KeyColumn   `json:"key"`
 	KeySource     string        `json:"key_source"`
 	Ops           []Op          `json:"ops"`
@@ -189,15 +193,40 @@ type Plan struct {
 
 // Change is one operation as zdm plan shows it.
 type Change struct {
-	Field   string   `json:"field"`
-	Kind    string   `json:"kind"`
+	Field string `json:"field"`
+	Kind  string `json:"kind"`
+	// Table is the table it acts on (schema.name); "" for none.
+	Table   string   `json:"table,omitempty"`
 	Summary string   `json:"summary"`
 	Carried []string `json:"carried,omitempty"`
 	Notes   []string `json:"notes,omitempty"`
+	// Raw marks SQL a person wrote (the sql operation), which zdm runs as written.
+	Raw bool `json:"raw,omitempty"`
 }
 
 // TableName is schema.table as a person writes it.
-func (p *Plan) TableName() string { return p.Schema + "." + p.Table }
+func (p *Plan) TableName() string {
+	if p.Table == "" {
+		return ""
+	}
+	return p.Schema + "." + p.Table
+}
+
+// Claims lists what a migration claims while it runs, the table it backfills first:
+// every table it touches, or for a migration on no table (an enum type, raw SQL) a
+// name of its own, which no table can have.
+func (p *Plan) Claims() []string {
+	if p.Table == "" {
+		return []string{"zdm:" + p.Migration}
+	}
+	out := []string{p.TableName()}
+	for _, t := range p.Tables {
+		if t != out[0] {
+			out = append(out, t)
+		}
+	}
+	return out
+}
 
 // KeyNames lists the key columns.
 func (p *Plan) KeyNames() []string {

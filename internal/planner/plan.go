@@ -10,6 +10,7 @@ import (
 
 	"github.com/zdmhq/zdm/internal/ops"
 	"github.com/zdmhq/zdm/internal/plan"
+	"github.com/zdmhq/zdm/internal/schema"
 )
 
 // Shared value types, kept under their old names.
@@ -42,13 +43,19 @@ type Options struct {
 	// restarted run): the columns it adds may then already exist.
 	Resuming bool
 	// Catalog answers the operations' questions about types and functions; nil in
-	// tests without a database.
-	Catalog ops.Catalog
+	// tests without a database. CatalogFor, when set, gives one per table instead (its
+	// answers about expressions are over that table's row).
+	Catalog    ops.Catalog
+	CatalogFor func(*schema.Table) ops.Catalog
+	// Others are the live tables the migration names besides its own table (operations'
+	// own tables, tables they reference); Missing those it names that do not exist.
+	Others  map[string]*schema.Table
+	Missing map[string]*schema.NoTableError
 	// CanQuietTriggers says whether the role may set session_replication_role.
 	CanQuietTriggers bool
-	// RowSecurityActive is set when row-level security policies filter what zdm's role
-	// sees of the table: the backfill would miss the rows they hide.
-	RowSecurityActive bool
+	// RowSecurity lists (as schema.name) the tables whose rows row-level security
+	// policies filter for zdm's role: a backfill would miss the rows they hide.
+	RowSecurity map[string]bool
 }
 
 // Ident quotes one identifier.

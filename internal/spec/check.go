@@ -11,6 +11,7 @@ var (
 	nameRE  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
 	identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]*$`)
 	flagRE  = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+	tableRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z_][A-Za-z0-9_$]*$`)
 )
 
 // CheckQuery checks that a throttle query is one SELECT. It is PostgreSQL's parser,
@@ -33,13 +34,8 @@ func (m *Migration) Check() error {
 		add(m.Errorf("name", fmt.Sprintf("use lower-case letters, digits and dashes, at most %d characters", MaxNameLength), "%q is not a valid migration name", m.Name))
 	}
 
-	if m.Table == "" {
-		add(m.Errorf("table", "add a line like `table: public.users`", "is required"))
-	} else {
-		parts := strings.Split(m.Table, ".")
-		if len(parts) != 2 || !identRE.MatchString(parts[0]) || !identRE.MatchString(parts[1]) {
-			add(m.Errorf("table", "write it as schema.table or table, e.g. public.users", "%q is not a table name", m.Table))
-		}
+	if m.Table != "" && !tableRE.MatchString(m.Table) {
+		add(m.Errorf("table", "write it as schema.table or table, e.g. public.users", "%q is not a table name", m.Table))
 	}
 
 	if len(m.Operations) == 0 {
@@ -50,7 +46,14 @@ func (m *Migration) Check() error {
 		if op.Op == nil {
 			continue // reported where it was read
 		}
-		op.Op.CheckFile(&OpCheck{m: m, field: fmt.Sprintf("operations[%d].%s", i, op.Kind), errs: &errs, seen: seen})
+		field := fmt.Sprintf("operations[%d].%s", i, op.Kind)
+		switch _, free := op.Op.(Tableless); {
+		case op.Table != "" && !tableRE.MatchString(op.Table):
+			add(m.Errorf(field+".table", "write it as schema.table or table, e.g. public.users", "%q is not a table name", op.Table))
+		case op.Table == "" && m.Table == "" && !free:
+			add(m.Errorf(field, "add `table: public.users` to the operation, or a `table:` line at the top of the file for every operation", "names no table"))
+		}
+		op.Op.CheckFile(&OpCheck{m: m, field: field, table: m.TableOf(i), errs: &errs, seen: seen})
 	}
 
 	if b := m.Backfill.BatchSize; b < 1 || b > MaxBatchSize {

@@ -28,7 +28,15 @@ type Operation struct {
 	Kind string
 	Op   Op
 	Raw  json.RawMessage
+	// Table is the table the operation acts on when it names one itself (schema.name);
+	// "" means the migration's table. Every operation takes the key, so a file may
+	// touch several tables.
+	Table string
 }
+
+// Tableless is implemented by operations that act on no table (a type, raw SQL): they
+// need no table, neither their own nor the migration's.
+type Tableless interface{ Tableless() }
 
 type opType struct {
 	new  func() Op
@@ -86,11 +94,26 @@ func yamlKeys(v any) []string {
 	return keys
 }
 
-// MarshalJSON writes {"kind": {fields}}, the shape of the file.
+// MarshalJSON writes {"kind": {fields}}, the shape of the file, the operation's own
+// table among the fields.
 func (o Operation) MarshalJSON() ([]byte, error) {
 	switch {
 	case o.Op != nil:
-		return json.Marshal(map[string]Op{o.Kind: o.Op})
+		body, err := json.Marshal(o.Op)
+		if err != nil {
+			return nil, err
+		}
+		if o.Table != "" {
+			var fields map[string]json.RawMessage
+			if err := json.Unmarshal(body, &fields); err != nil {
+				return nil, err
+			}
+			fields["table"], _ = json.Marshal(o.Table)
+			if body, err = json.Marshal(fields); err != nil {
+				return nil, err
+			}
+		}
+		return json.Marshal(map[string]json.RawMessage{o.Kind: body})
 	case o.Raw != nil:
 		return json.Marshal(map[string]json.RawMessage{o.Kind: o.Raw})
 	}
@@ -116,7 +139,13 @@ func (o *Operation) UnmarshalJSON(b []byte) error {
 		if err := json.Unmarshal(body, op); err != nil {
 			return fmt.Errorf("operation %s: %w", kind, err)
 		}
-		o.Kind, o.Op = kind, op
+		var own struct {
+			Table string `json:"table"`
+		}
+		if err := json.Unmarshal(body, &own); err != nil {
+			return fmt.Errorf("operation %s: %w", kind, err)
+		}
+		o.Kind, o.Op, o.Table = kind, op, own.Table
 	}
 	return nil
 }
@@ -126,9 +155,14 @@ func (o *Operation) UnmarshalJSON(b []byte) error {
 type OpCheck struct {
 	m     *Migration
 	field string
+	table string
 	errs  *Errors
 	seen  map[string]string
 }
+
+// Table is the table the operation acts on, as schema.name ("" when neither the
+// operation nor the migration names one).
+func (c *OpCheck) Table() string { return c.table }
 
 // Field is the operation's path in the file, e.g. operations[2].change_type.
 func (c *OpCheck) Field() string { return c.field }
@@ -167,9 +201,10 @@ func (c *OpCheck) Claim(sub, col string) {
 	if col == "" {
 		return
 	}
-	if prev, ok := c.seen[col]; ok {
+	key := c.table + "." + col
+	if prev, ok := c.seen[key]; ok {
 		c.Errorf(sub, "split the changes to one column into separate migrations", "column %q is already changed by %s", col, prev)
 		return
 	}
-	c.seen[col] = c.field + "." + sub
+	c.seen[key] = c.field + "." + sub
 }

@@ -31,7 +31,10 @@ func knownKeys(pattern string) ([]string, bool) {
 	}
 	if kind, ok := strings.CutPrefix(pattern, "operations[]."); ok {
 		if t, ok := lookupOp(kind); ok {
-			return t.keys, true
+			if contains(t.keys, "table") {
+				return t.keys, true
+			}
+			return append(append([]string(nil), t.keys...), "table"), true
 		}
 	}
 	return nil, false
@@ -221,12 +224,17 @@ func decodeOperations(m *Migration, body ast.Node, report func(*FieldError)) []O
 			continue // reported by walk as an unknown key
 		}
 		op := t.new()
+		var own struct {
+			Table string `yaml:"table"`
+		}
 		if _, null := pairs[0].Value.(*ast.NullNode); !null {
 			if err := yaml.NodeToValue(pairs[0].Value, op); err != nil {
 				report(yamlError(m.Source.File, err))
+			} else if err := yaml.NodeToValue(pairs[0].Value, &own); err != nil {
+				report(yamlError(m.Source.File, err))
 			}
 		}
-		out = append(out, Operation{Kind: kind, Op: op})
+		out = append(out, Operation{Kind: kind, Op: op, Table: qualify(strings.TrimSpace(own.Table))})
 	}
 	return out
 }

@@ -94,11 +94,47 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d)
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
 // QualifiedTable splits Table into schema and name, the schema defaulting to public.
-func (m *Migration) QualifiedTable() (schema, name string) {
-	if i := strings.IndexByte(m.Table, '.'); i >= 0 {
-		return m.Table[:i], m.Table[i+1:]
+func (m *Migration) QualifiedTable() (schema, name string) { return SplitTable(m.Table) }
+
+// SplitTable splits schema.name, the schema defaulting to public.
+func SplitTable(t string) (schema, name string) {
+	if i := strings.IndexByte(t, '.'); i >= 0 {
+		return t[:i], t[i+1:]
 	}
-	return "public", m.Table
+	return "public", t
+}
+
+// TableOf is the table operation i acts on, as schema.name: its own, else the
+// migration's; "" for an operation on no table.
+func (m *Migration) TableOf(i int) string {
+	op := m.Operations[i]
+	if op.Table != "" {
+		return qualify(op.Table)
+	}
+	if _, free := op.Op.(Tableless); free {
+		return ""
+	}
+	return qualify(m.Table)
+}
+
+// Tables lists every table the operations act on, in the order they first appear.
+func (m *Migration) Tables() []string {
+	var out []string
+	seen := map[string]bool{}
+	for i := range m.Operations {
+		if t := m.TableOf(i); t != "" && !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func qualify(t string) string {
+	if t == "" || strings.IndexByte(t, '.') >= 0 {
+		return t
+	}
+	return "public." + t
 }
 
 // HasGate says whether the migration waits for a person at gate g.

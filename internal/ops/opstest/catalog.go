@@ -201,3 +201,53 @@ func Columns(ctx context.Context, pool Querier, table string) (map[string]Column
 	}
 	return out, rows.Err()
 }
+
+// SnapshotDatabase is Snapshot of every table in the database's own schemas (zdm's
+// bookkeeping aside), in name order, followed by what else a migration may create or
+// change there: views, sequences, enum and other types with their definitions. Two
+// are equal exactly when nothing a migration can touch changed.
+func SnapshotDatabase(ctx context.Context, pool Querier) (string, error) {
+	const own = `n.nspname NOT IN ('pg_catalog', 'information_schema', 'zdm') AND n.nspname NOT LIKE 'pg\_%'`
+	rows, err := pool.Query(ctx, `SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind IN ('r', 'p') AND `+own+` ORDER BY 1`)
+	if err != nil {
+		return "", fmt.Errorf("snapshot of the database: %w", err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return "", fmt.Errorf("snapshot of the database: %w", err)
+	}
+	var b strings.Builder
+	for _, t := range tables {
+		s, err := Snapshot(ctx, pool, t)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "== %s\n%s", t, s)
+	}
+	rows, err = pool.Query(ctx, `
+		SELECT format('relation %s kind=%s acl=%s: %s', c.oid::regclass, c.relkind, `+sortedACL("c.relacl")+`,
+			CASE WHEN c.relkind IN ('v', 'm') THEN regexp_replace(pg_get_viewdef(c.oid), '\s+', ' ', 'g') ELSE '' END)
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind IN ('v', 'm', 'S', 'f') AND `+own+`
+		UNION ALL
+		SELECT format('type %s kind=%s labels=%s domain=%s acl=%s comment=%L', t.oid::regtype, t.typtype,
+			(SELECT string_agg(quote_literal(e.enumlabel), ',' ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid),
+			CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END, `+sortedACL("t.typacl")+`, obj_description(t.oid, 'pg_type'))
+		FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+		WHERE t.typtype IN ('e', 'd', 'c') AND (t.typrelid = 0 OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c') AND `+own+`
+		ORDER BY 1`)
+	if err != nil {
+		return "", fmt.Errorf("snapshot of the database: %w", err)
+	}
+	rest, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return "", fmt.Errorf("snapshot of the database: %w", err)
+	}
+	b.WriteString("== relations and types\n")
+	for _, l := range rest {
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	return b.String(), nil
+}

@@ -37,7 +37,7 @@ func Expand(ctx context.Context, pool *pgxpool.Pool, p *planner.Plan, runID stri
 	if err := pgexec.EnsureState(ctx, pool); err != nil {
 		return err
 	}
-	if _, err := pgexec.Claim(ctx, pool, p.Migration, p.TableName(), runID); err != nil {
+	if _, err := pgexec.Claim(ctx, pool, p.Migration, p.Claims(), runID); err != nil {
 		return fmt.Errorf("claim: %w", err)
 	}
 	if _, err := pgexec.Exec(ctx, pool, p.Expand, p.LockTimeout, pgexec.DefaultRetry); err != nil {
@@ -122,7 +122,7 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, p *planner.Plan) error {
 
 // Contract runs the plan's contract statements in one transaction.
 func Contract(ctx context.Context, pool *pgxpool.Pool, p *planner.Plan) error {
-	_, err := pgexec.ExecTx(ctx, pool, "contract", p.Contract, p.LockTimeout, pgexec.DefaultRetry, nil)
+	_, err := pgexec.ExecOneTxSkip(ctx, pool, "contract", p.Contract, p.LockTimeout, pgexec.DefaultRetry, nil)
 	return err
 }
 
