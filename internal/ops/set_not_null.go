@@ -14,6 +14,10 @@ import (
 // PostgreSQL accept without reading the table, and the check is dropped.
 type SetNotNull struct {
 	Column string `yaml:"column" json:"column"`
+	// Up, when set, gives rows where the column is NULL a value: the column is then
+	// rebuilt as alter_column does (a shadow column filled by the backfill), since those
+	// rows must change before the check can hold.
+	Up string `yaml:"up" json:"up,omitempty"`
 }
 
 func init() { spec.RegisterOp("set_not_null", func() spec.Op { return &SetNotNull{} }) }
@@ -27,11 +31,19 @@ func (o *SetNotNull) CheckFile(c *spec.OpCheck) {
 }
 
 // Moves implements spec.Op: applications need no switch; they must already have
-// stopped writing NULLs.
-func (o *SetNotNull) Moves() *bool { return nil }
+// stopped writing NULLs. With up, the column is rebuilt under its own name.
+func (o *SetNotNull) Moves() *bool {
+	if o.Up != "" {
+		return ptr(false)
+	}
+	return nil
+}
 
 // Plan implements Operation.
 func (o *SetNotNull) Plan(e *Env) *Change {
+	if o.Up != "" {
+		return (&AlterColumn{Column: o.Column, Up: o.Up, NotNull: ptr(true)}).Plan(e)
+	}
 	c := e.Column("column", o.Column)
 	if c == nil {
 		return nil
