@@ -101,12 +101,27 @@ func (e *env) livePlan(ctx context.Context, m *spec.Migration, required bool) (*
 
 // RenderPlan prints a plan phase by phase.
 func RenderPlan(w io.Writer, m *spec.Migration, p *planner.Plan) {
-	fmt.Fprintf(w, "migration %s on %s\n", p.Migration, p.TableName())
+	switch tables := p.Tables; {
+	case len(tables) > 1:
+		fmt.Fprintf(w, "migration %s on %s (claims %s)\n", p.Migration, orNone(p.TableName()), strings.Join(tables, ", "))
+	case p.TableName() == "":
+		fmt.Fprintf(w, "migration %s on no table\n", p.Migration)
+	default:
+		fmt.Fprintf(w, "migration %s on %s\n", p.Migration, p.TableName())
+	}
 	if len(p.Key) > 0 {
 		fmt.Fprintf(w, "key       %s (%s); about %s rows (planner estimate)\n", strings.Join(p.KeyNames(), ", "), p.KeySource, Thousands(p.EstimatedRows))
 	}
 	for _, ch := range p.Changes {
-		fmt.Fprintf(w, "operation %s: %s\n", ch.Field, ch.Summary)
+		on := ""
+		if ch.Table != "" && ch.Table != p.TableName() {
+			on = " (on " + ch.Table + ")"
+		}
+		raw := ""
+		if ch.Raw {
+			raw = "RAW SQL, run as written: "
+		}
+		fmt.Fprintf(w, "operation %s%s: %s%s\n", ch.Field, on, raw, ch.Summary)
 		for _, c := range ch.Carried {
 			fmt.Fprintf(w, "          carried: %s\n", c)
 		}

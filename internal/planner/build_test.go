@@ -224,3 +224,58 @@ func TestIndexesOnReplacedColumnsAreCarriedOver(t *testing.T) {
 	assert.Less(t, strings.Index(contract, `DROP COLUMN "code"`), strings.Index(contract, `RENAME TO "accounts_code_idx"`),
 		"the copy takes the name only once the old index is gone")
 }
+
+func branches() *schema.Table {
+	return &schema.Table{Schema: "public", Name: "branches",
+		Columns: []schema.Column{{Name: "bid", Type: "integer", NotNull: true}, {Name: "bname", Type: "text"}},
+		Key:     []string{"bid"}, KeySource: "primary key branches_pkey", EstimatedRows: 10}
+}
+
+func TestOperationsOnSeveralTablesArePlannedTogetherAndAllClaimed(t *testing.T) {
+	m := parse(t, `  - rename_column: {column: name, to: full_name}
+  - create_index: {table: branches, name: branches_bname_idx, columns: [bname]}
+  - set_default: {table: public.branches, column: bname, default: "'main'"}
+`)
+	p, err := planner.Build(m, accounts(), planner.Options{Others: map[string]*schema.Table{"public.branches": branches()}})
+	require.NoError(t, err)
+	assert.Equal(t, "public.accounts", p.TableName(), "the plan's table is the one it backfills")
+	assert.Equal(t, []string{"public.accounts", "public.branches"}, p.Claims())
+	assert.Equal(t, "public.branches", p.Changes[1].Table)
+	var sqls []string
+	for _, s := range p.Expand {
+		sqls = append(sqls, s.SQL)
+	}
+	assert.Contains(t, strings.Join(sqls, "\n"), `ON "public"."branches" USING btree ("bname")`)
+	assert.Contains(t, strings.Join(sqls, "\n"), `ALTER TABLE "public"."branches" ALTER COLUMN "bname" SET DEFAULT 'main'`)
+}
+
+func TestBackfillsOfTwoTablesAreRefused(t *testing.T) {
+	m := parse(t, `  - rename_column: {column: name, to: full_name}
+  - rename_column: {table: branches, column: bname, to: branch_name}
+`)
+	_, err := planner.Build(m, accounts(), planner.Options{Others: map[string]*schema.Table{"public.branches": branches()}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "m.yaml:5: operations[1].rename_column: operations[1].rename_column fills columns of public.branches, and operations[0].rename_column fills columns of public.accounts: a migration backfills one table (fix: split the migration in two")
+}
+
+func TestAnOperationsMissingTableIsNamedOnceWithItsField(t *testing.T) {
+	m := parse(t, `  - create_index: {table: branch, name: a_idx, columns: [bname]}
+  - set_default: {table: branch, column: bname, default: "'x'"}
+`)
+	_, err := planner.Build(m, accounts(), planner.Options{Missing: map[string]*schema.NoTableError{
+		"public.branch": {Schema: "public", Name: "branch", Similar: []string{"public.branches"}}}})
+	require.Error(t, err)
+	assert.Equal(t, "m.yaml:4: operations[0].create_index.table: table public.branch does not exist; did you mean public.branches? (fix: use public.branches)", err.Error())
+}
+
+func TestAMigrationWithoutTopLevelTableNeedsOneOnEachOperation(t *testing.T) {
+	_, err := spec.Parse("m.yaml", []byte("name: m1\noperations:\n  - set_default: {column: bname, default: \"'x'\"}\n"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "m.yaml:3: operations[0].set_default: names no table (fix: add `table: public.users` to the operation")
+	m, err := spec.Parse("m.yaml", []byte("name: m1\noperations:\n  - set_default: {table: branches, column: bname, default: \"'x'\"}\n"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"public.branches"}, m.Tables())
+	p, err := planner.Build(m, nil, planner.Options{Others: map[string]*schema.Table{"public.branches": branches()}})
+	require.NoError(t, err)
+	assert.Equal(t, "public.branches", p.TableName())
+}

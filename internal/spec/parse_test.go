@@ -141,3 +141,16 @@ func TestAnOperationOfAnUnregisteredKindTravelsAsItIs(t *testing.T) {
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"drop_everything": {"column": "a", "why": 42}}`, string(b))
 }
+
+func TestAnOperationsOwnTableSurvivesTheWorkflowsJSON(t *testing.T) {
+	m, err := spec.Parse("m.yaml", []byte("name: m1\ntable: accounts\noperations:\n  - rename_column: {table: sales.orders, column: a, to: b}\n  - rename_column: {column: a, to: b}\n"))
+	require.NoError(t, err)
+	b, err := json.Marshal(m)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `{"rename_column":{"column":"a","table":"sales.orders","to":"b"}}`)
+	var back spec.Migration
+	require.NoError(t, json.Unmarshal(b, &back))
+	assert.Equal(t, "sales.orders", back.Operations[0].Table)
+	assert.Equal(t, "", back.Operations[1].Table)
+	assert.Equal(t, []string{"sales.orders", "public.accounts"}, back.Tables())
+}
