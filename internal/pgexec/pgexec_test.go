@@ -137,6 +137,33 @@ func TestOneRunningMigrationPerTable(t *testing.T) {
 	require.NoError(t, err, "the table is free once the migration has ended")
 }
 
+// A migration claims every table it touches: another that touches any of them waits,
+// one on other tables does not; migrations on no table claim a name of their own.
+func TestAMigrationClaimsEveryTableItTouches(t *testing.T) {
+	pool := testPool(t)
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, `CREATE SCHEMA zdm; CREATE TABLE zdm.migrations (name text PRIMARY KEY, table_name text NOT NULL, run_id text NOT NULL, status text NOT NULL,
+		cursor text[], rows_done bigint NOT NULL DEFAULT 0, batches bigint NOT NULL DEFAULT 0, started_at timestamptz NOT NULL DEFAULT now(),
+		updated_at timestamptz NOT NULL DEFAULT now(), finished_at timestamptz)`)
+	require.NoError(t, err, "zdm.migrations as an earlier zdm made it")
+	require.NoError(t, pgexec.EnsureState(ctx, pool), "upgraded in place")
+	_, err = pgexec.Claim(ctx, pool, "a", []string{"public.orders", "public.customers"}, "run-a")
+	require.NoError(t, err)
+	_, err = pgexec.Claim(ctx, pool, "b", []string{"public.customers"}, "run-b")
+	var busy *pgexec.BusyError
+	require.ErrorAs(t, err, &busy)
+	assert.Equal(t, "table public.customers is already being migrated by a: one migration per table at a time; wait for it, or reject it", err.Error())
+	_, err = pgexec.Claim(ctx, pool, "c", []string{"public.invoices"}, "run-c")
+	require.NoError(t, err)
+	_, err = pgexec.Claim(ctx, pool, "d", []string{"zdm:d"}, "run-d")
+	require.NoError(t, err)
+	_, err = pgexec.Claim(ctx, pool, "e", []string{"zdm:e"}, "run-e")
+	require.NoError(t, err, "two migrations on no table do not exclude each other")
+	require.NoError(t, pgexec.Release(ctx, pool, "a", pgexec.StatusCompleted, ""))
+	_, err = pgexec.Claim(ctx, pool, "b", []string{"public.customers"}, "run-b")
+	require.NoError(t, err)
+}
+
 // On an integer key the backfiller computes batch ends from the key range it learnt;
 // across gaps and dense stretches every row is still updated once, and no batch grows
 // past four times the batch size.
