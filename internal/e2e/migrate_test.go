@@ -251,3 +251,40 @@ func TestMigrateHistoryOnAFreshDatabase(t *testing.T) {
 	assert.Equal(t, "no migration has run on this database\n", out)
 	assert.Zero(t, scalar[int64](t, pool, `SELECT count(*) FROM pg_namespace WHERE nspname = 'zdm'`), "reading creates nothing")
 }
+
+// A migration that fails stops the sequence with exit 1 and starts nothing after it; the
+// next zdm migrate runs it again, then goes on.
+func TestMigrateStopsAtAFailureAndRetriesIt(t *testing.T) {
+	t.Parallel()
+	dsn, pool := testDB(t)
+	srv := startOwnDevServer(t)
+	inProcessWorker(t, srv.Client, workflows.TaskQueue, dsn, false)
+	accountsTable(t, pool, 2000)
+	exec1(t, pool, `UPDATE accounts SET email = NULL WHERE aid = 7`)
+	zdm := zdmCLI(t, srv.hostPort, dsn)
+
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "001_email_not_null.yaml"), []byte("name: accounts-email-not-null\ntable: accounts\noperations:\n  - set_not_null: {column: email}\ngates: []\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "002_bid_default.yaml"), []byte("name: accounts-bid-default\ntable: accounts\noperations:\n  - set_default: {column: bid, default: \"1\"}\ngates: []\n"), 0o644))
+
+	code, out, _ := zdm("migrate", dir)
+	assert.Equal(t, cli.ExitFailed, code)
+	assert.Contains(t, out, "stopped: 1 later migration(s) not started")
+	assert.False(t, workflowExists(srv.Client, "accounts-bid-default"))
+	runs := historyRows(t, pool)
+	require.Len(t, runs, 1)
+	assert.Contains(t, []string{pgexec.StatusRolledBack, pgexec.StatusFailed}, runs[0].Status)
+	require.NotNil(t, runs[0].FinishedAt)
+
+	exec1(t, pool, `UPDATE accounts SET email = 'x@example.com' WHERE aid = 7`)
+	code, out, _ = zdm("migrate", dir)
+	require.Equal(t, cli.ExitOK, code)
+	assert.Contains(t, out, "its last run "+runs[0].Status)
+	assert.Contains(t, out, "done: 2 migrations applied (2 by this run)")
+	runs = historyRows(t, pool)
+	require.Len(t, runs, 3, "the failed run is kept beside the new one")
+	assert.Equal(t, "accounts-email-not-null", runs[1].Name)
+	assert.Equal(t, pgexec.StatusCompleted, runs[1].Status)
+	assert.NotEqual(t, runs[0].RunID, runs[1].RunID)
+	assert.True(t, scalar[bool](t, pool, `SELECT attnotnull FROM pg_attribute WHERE attrelid = 'accounts'::regclass AND attname = 'email'`))
+}
