@@ -123,8 +123,8 @@ func fileNaming(files []MigrationFile, migration string) string {
 func Skeleton(name, table string) string {
 	return fmt.Sprintf(`# A zdm migration. zdm migrate applies the files of this directory in the order of
 # their numbers, each once; once applied, leave this file as it is and write a new one.
-name: %s            # names the migration and its workflow (zdm-%s)
-table: %s           # the one table it changes
+name: %s  # names the migration and its workflow (zdm-%s)
+table: %s  # the one table it changes
 operations:
   # Uncomment the line below and edit it, or write others; the operations are
   # add_column, change_type, create_index, drop_default, drop_not_null,
@@ -132,6 +132,6 @@ operations:
   #   - change_type: {column: amount, type: bigint}
   #   - create_index: {name: orders_created_at_idx, columns: [created_at]}
   # - add_column: {column: email_lower, type: text, backfill: "lower(email)"}
-gates: [contract]   # waits for a person's approval before the contract; [] runs unattended
+gates: [contract]  # waits for a person's approval before the contract; [] runs unattended
 `, name, name, table)
 }

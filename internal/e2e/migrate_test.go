@@ -176,7 +176,7 @@ func TestMigrateAppliesADirectoryInOrder(t *testing.T) {
 	assert.Equal(t, cli.ExitFailed, code)
 	assert.Contains(t, errOut, changeTypePath+" was edited after it was applied on ")
 	assert.Contains(t, errOut, fmt.Sprintf("(checksum %s, now %s): it is not run again; restore it, or write a new migration",
-		spec.Checksum([]byte(changeType))[:12], spec.Checksum([]byte(changeType+"# edited\n"))[:12]))
+		spec.Checksum([]byte(changeType))[:12], spec.Checksum([]byte(changeType + "# edited\n"))[:12]))
 	assert.Contains(t, errOut, "nothing was started")
 	assert.NotContains(t, out, "[1/")
 	assert.Len(t, historyRows(t, pool), 3)
