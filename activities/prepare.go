@@ -62,6 +62,10 @@ func (a *Activities) Prepare(ctx context.Context, in PrepareInput) (*PrepareResu
 	if err != nil {
 		return nil, fmt.Errorf("claim %v: %w", plan.Claims(), err)
 	}
+	if err := pgexec.RecordRun(ctx, a.DB, pgexec.RunRecord{Name: m.Name, RunID: in.RunID,
+		File: m.Source.HistoryFile(), Checksum: m.Source.Checksum, StartedBy: in.StartedBy}); err != nil {
+		return nil, err
+	}
 	return &PrepareResult{Plan: *plan, Resuming: resuming}, nil
 }
 

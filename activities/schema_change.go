@@ -85,5 +85,8 @@ func (a *Activities) Finish(ctx context.Context, in FinishInput) error {
 	if err := a.onRecordedDatabase(ctx, in.Database); err != nil {
 		return err
 	}
-	return pgexec.Release(ctx, a.DB, in.Migration, in.Status, in.RunID)
+	if err := pgexec.Release(ctx, a.DB, in.Migration, in.Status, in.RunID); err != nil {
+		return err
+	}
+	return pgexec.FinishRun(ctx, a.DB, in.Migration, in.Status, in.RunID)
 }

@@ -110,6 +110,7 @@ func (r *run) forward(ctx workflow.Context, ch *channels) error {
 		var res wire.PrepareResult
 		err := workflow.ExecuteActivity(prepareOptions(ctx), wire.Prepare, wire.PrepareInput{
 			Migration: *r.m, RunID: workflow.GetInfo(ctx).FirstRunID, CheckedAgainst: r.in.CheckedAgainst,
+			StartedBy: r.in.StartedBy,
 		}).Get(ctx, &res)
 		if err != nil {
 			return err

@@ -89,6 +89,8 @@ type MigrationInput struct {
 	// identifier and name, never a URL); the worker refuses to migrate another. Nil
 	// when the CLI had no DATABASE_URL.
 	CheckedAgainst *plan.Identity `json:"checked_against,omitempty"`
+	// StartedBy is who started the migration (the CLI's $USER), for zdm's history.
+	StartedBy string `json:"started_by,omitempty"`
 }
 
 // Options tune the workflow itself; zero values take defaults.

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
@@ -108,6 +109,7 @@ type env struct {
 	address   string
 	namespace string
 	c         client.Client
+	pool      *pgxpool.Pool // DATABASE_URL, once a command needed it
 }
 
 func (e *env) getenv(key, def string) string {
@@ -146,6 +148,10 @@ Exit codes: 0 ok; 1 migration failed or rolled back, or operation refused;
 		e.cancelCommand(),
 		e.leftoversCommand(),
 		e.cleanupCommand(),
+		e.migrateCommand(),
+		e.historyCommand(),
+		e.baselineCommand(),
+		e.newCommand(),
 	)
 	for _, cmd := range root.Commands() {
 		if run := cmd.RunE; run != nil {
@@ -204,6 +210,9 @@ func (e *env) sdkLogger() log.Logger {
 func (e *env) close() {
 	if e.c != nil {
 		e.c.Close()
+	}
+	if e.pool != nil {
+		e.pool.Close()
 	}
 }
 

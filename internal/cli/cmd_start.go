@@ -41,18 +41,7 @@ With --wait, zdm then watches it like 'zdm watch'.`,
 				}
 				return exitf(ExitUsage, "%v", err)
 			}
-			// With DATABASE_URL at hand, a migration that does not fit the live table
-			// is refused here, before any workflow starts; the worker checks again, and
-			// refuses to migrate any database but the one checked here.
-			p, err := e.livePlan(cmd.Context(), m, false)
-			if err != nil {
-				return err
-			}
-			in := workflows.MigrationInput{Migration: *m}
-			if p != nil {
-				in.CheckedAgainst = &p.Database
-			}
-			if err := e.start(cmd.Context(), in); err != nil {
+			if err := e.startChecked(cmd.Context(), m); err != nil {
 				return err
 			}
 			if !wait {
@@ -82,6 +71,21 @@ func startOptions(m *spec.Migration) client.StartWorkflowOptions {
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		TypedSearchAttributes:                    temporal.NewSearchAttributes(workflows.MigrationTable.ValueSet(qualifiedTable(m))),
 	}
+}
+
+// startChecked starts m once it fits the live table. With DATABASE_URL at hand, a
+// migration that does not fit is refused here, before any workflow starts; the worker
+// checks again, and refuses to migrate any database but the one checked here.
+func (e *env) startChecked(ctx context.Context, m *spec.Migration) error {
+	p, err := e.livePlan(ctx, m, false)
+	if err != nil {
+		return err
+	}
+	in := workflows.MigrationInput{Migration: *m, StartedBy: e.user()}
+	if p != nil {
+		in.CheckedAgainst = &p.Database
+	}
+	return e.start(ctx, in)
 }
 
 func (e *env) start(ctx context.Context, in workflows.MigrationInput) error {

@@ -12,14 +12,32 @@ import (
 
 func (e *env) statusCommand() *cobra.Command {
 	var asJSON bool
+	var dir string
 	cmd := &cobra.Command{
-		Use:   "status NAME [--json]",
-		Short: "Show where a migration is, and what it waits for",
+		Use:   "status [NAME] [--dir DIR] [--json]",
+		Short: "Show where a migration is, and what it waits for; without NAME, where a directory's migrations stand",
 		Long: `Status asks the migration's workflow for its progress: phase, rows, rate, ETA,
 the gate it waits at and how to approve it, pause state, flags, approvals and
-errors. When no worker answers, it shows what Temporal itself recorded.`,
-		Args: oneName,
+errors. When no worker answers, it shows what Temporal itself recorded.
+
+Without NAME it shows the sequence of the migrations directory (--dir, else
+ZDM_MIGRATIONS_DIR, else migrations) against the history in DATABASE_URL's
+database: each file in order, applied (when, by whom), running (its phase), pending,
+or edited after it was applied; and the migrations of the history whose file is no
+longer in the directory.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return nil
+			}
+			if dir != "" {
+				return usageError("--dir shows a directory's migrations: give it without NAME")
+			}
+			return oneName(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return e.sequenceStatus(cmd.Context(), e.migrationsDir(dir), asJSON)
+			}
 			c, err := e.client(cmd.Context())
 			if err != nil {
 				return err
@@ -36,6 +54,7 @@ errors. When no worker answers, it shows what Temporal itself recorded.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
+	cmd.Flags().StringVar(&dir, "dir", "", "without NAME: the migrations directory (env ZDM_MIGRATIONS_DIR, default migrations)")
 	return cmd
 }
 

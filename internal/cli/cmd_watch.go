@@ -46,7 +46,14 @@ func (e *env) display() display {
 }
 
 func (e *env) watch(ctx context.Context, c client.Client, name string) error {
+	return e.follow(ctx, c, name, false)
+}
+
+// follow watches migration name until it ends. At a gate it stops (exit 5, with how to
+// approve it) unless waitGates, where it says so once per gate and goes on watching.
+func (e *env) follow(ctx context.Context, c client.Client, name string, waitGates bool) error {
 	id := spec.WorkflowID(name)
+	helped := ""
 	disp := e.display()
 	defer disp.end()
 	barWidth := 20
@@ -58,6 +65,15 @@ func (e *env) watch(ctx context.Context, c client.Client, name string) error {
 			return e.stopWatching(disp, name)
 		}
 		switch {
+		case qerr == nil && p.AwaitingGate != "" && !p.Phase.Final() && waitGates:
+			if helped != p.AwaitingGate {
+				disp.show(progressFrame(*p, barWidth), e.Now())
+				disp.end()
+				fmt.Fprint(e.Stdout, GateHelp(name, p.AwaitingGate, e.uiURL(id)))
+				fmt.Fprintf(e.Stdout, "waiting for the approval (Ctrl-C stops waiting and leaves the migration at its gate)\n")
+				helped = p.AwaitingGate
+			}
+			disp.show(progressFrame(*p, barWidth), e.Now())
 		case qerr == nil && p.AwaitingGate != "" && !p.Phase.Final():
 			disp.show(progressFrame(*p, barWidth), e.Now())
 			disp.end()

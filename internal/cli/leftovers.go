@@ -493,5 +493,8 @@ func truncateIdent(s string) string {
 
 // release marks the claim of run runID finished with status.
 func release(ctx context.Context, pool *pgxpool.Pool, c claim, status string) error {
-	return pgexec.Release(ctx, pool, c.Name, status, c.RunID)
+	if err := pgexec.Release(ctx, pool, c.Name, status, c.RunID); err != nil {
+		return err
+	}
+	return pgexec.FinishRun(ctx, pool, c.Name, status, c.RunID)
 }

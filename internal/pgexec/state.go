@@ -39,7 +39,8 @@ COMMENT ON TABLE zdm.migrations IS 'zdm: one row per migration; the backfill cur
 CREATE UNIQUE INDEX IF NOT EXISTS migrations_one_running_per_table ON zdm.migrations (table_name) WHERE status = 'running';
 `
 
-// EnsureState creates zdm's schema and bookkeeping table if they are missing.
+// EnsureState creates zdm's schema and bookkeeping tables if they are missing, and
+// upgrades those an older zdm made (upgradeState).
 func EnsureState(ctx context.Context, pool *pgxpool.Pool) error {
 	var exists bool
 	if err := pool.QueryRow(ctx, `SELECT to_regclass('zdm.migrations') IS NOT NULL`).Scan(&exists); err != nil {
@@ -58,7 +59,7 @@ func EnsureState(ctx context.Context, pool *pgxpool.Pool) error {
 		if err != nil {
 			return fmt.Errorf("create zdm.migrations: %w", err)
 		}
-		return nil
+		return upgradeState(ctx, pool)
 	}
 }
 

@@ -1,6 +1,8 @@
 package spec
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -51,6 +53,12 @@ func ParseFile(path string) (*Migration, error) {
 	return Parse(path, data)
 }
 
+// Checksum is the SHA-256 of a migration file's bytes, in hex.
+func Checksum(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
 // Parse reads a migration from data, fills defaults and runs every check that needs no
 // database. All problems are reported at once, each with file, line, field and fix.
 func Parse(file string, data []byte) (*Migration, error) {
@@ -61,7 +69,7 @@ func Parse(file string, data []byte) (*Migration, error) {
 	if len(f.Docs) != 1 || f.Docs[0].Body == nil {
 		return nil, &FieldError{File: file, Msg: "expected exactly one YAML document holding one migration", Fix: "see examples/ for the shape of a migration file"}
 	}
-	m := &Migration{Source: Source{File: file, Lines: map[string]int{}}}
+	m := &Migration{Source: Source{File: file, Lines: map[string]int{}, Checksum: Checksum(data)}}
 	var errs Errors
 	walk(f.Docs[0].Body, "", m.Source.Lines, func(path string, line int, msg, fix string) {
 		errs = append(errs, &FieldError{File: file, Line: line, Field: path, Msg: msg, Fix: fix})

@@ -30,6 +30,21 @@ type Migration struct {
 type Source struct {
 	File  string         `json:"file"`
 	Lines map[string]int `json:"lines,omitempty"`
+	// Checksum is the SHA-256 of the file's bytes, in hex: zdm's history keeps it, so
+	// that a file edited after it was applied is noticed.
+	Checksum string `json:"checksum,omitempty"`
+	// Relative is the file's path inside the migrations directory zdm migrate read it
+	// from, as the history records it; empty for a file started on its own.
+	Relative string `json:"relative,omitempty"`
+}
+
+// HistoryFile is the file as zdm's history records it: its path inside the migrations
+// directory, else the path it was read from.
+func (s Source) HistoryFile() string {
+	if s.Relative != "" {
+		return s.Relative
+	}
+	return s.File
 }
 
 // Backfill tunes the batched copy of existing rows.

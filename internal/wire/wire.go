@@ -62,6 +62,8 @@ type PrepareInput struct {
 	// CheckedAgainst is the database zdm start checked the file against (nil when the
 	// CLI had no DATABASE_URL): the worker refuses to migrate another.
 	CheckedAgainst *plan.Identity `json:"checked_against,omitempty"`
+	// StartedBy is who started the migration, recorded in zdm's history.
+	StartedBy string `json:"started_by,omitempty"`
 }
 
 // PrepareResult is the plan of a valid migration.
