@@ -18,13 +18,14 @@ const StatusBaselined = "baselined"
 const BaselineRunID = "baseline"
 
 // historyDDL upgrades zdm's schema made by an older zdm: zdm.migrations learns the file,
-// checksum and starter of its latest run, and zdm.history keeps one row per run. Every
+// checksum and starter of its latest run and every table a migration claims, and zdm.history keeps one row per run. Every
 // statement is idempotent; the runs zdm.migrations already knows seed the history.
 const historyDDL = `
 ALTER TABLE zdm.migrations
 	ADD COLUMN IF NOT EXISTS file       text,
 	ADD COLUMN IF NOT EXISTS checksum   text,
-	ADD COLUMN IF NOT EXISTS started_by text;
+	ADD COLUMN IF NOT EXISTS started_by text,
+	ADD COLUMN IF NOT EXISTS tables     text[];
 CREATE TABLE IF NOT EXISTS zdm.history (
 	name        text NOT NULL,
 	run_id      text NOT NULL,
@@ -77,7 +78,7 @@ func historyReady(ctx context.Context, pool *pgxpool.Pool) (bool, error) {
 	var ok bool
 	err := pool.QueryRow(ctx, `SELECT to_regclass('zdm.history') IS NOT NULL AND
 		(SELECT count(*) FROM pg_attribute WHERE attrelid = 'zdm.migrations'::regclass
-			AND attname IN ('file', 'checksum', 'started_by') AND NOT attisdropped) = 3`).Scan(&ok)
+			AND attname IN ('file', 'checksum', 'started_by', 'tables') AND NOT attisdropped) = 4`).Scan(&ok)
 	if err != nil {
 		return false, fmt.Errorf("look for zdm.history: %w", err)
 	}

@@ -67,7 +67,7 @@ func TestHistoryKeepsEveryRun(t *testing.T) {
 	require.NoError(t, pgexec.EnsureState(ctx, pool))
 
 	claimAndRecord := func(runID, checksum string) {
-		_, err := pgexec.Claim(ctx, pool, "m", "public.t", runID)
+		_, err := pgexec.Claim(ctx, pool, "m", []string{"public.t"}, runID)
 		require.NoError(t, err)
 		rec := pgexec.RunRecord{Name: "m", RunID: runID, File: "001_m.yaml", Checksum: checksum, StartedBy: "alice"}
 		require.NoError(t, pgexec.RecordRun(ctx, pool, rec))
@@ -133,7 +133,7 @@ func TestBaseline(t *testing.T) {
 	require.ErrorAs(t, err, &conflict)
 	assert.Contains(t, err.Error(), "001_a.yaml (migration a) was baselined on")
 
-	_, err = pgexec.Claim(ctx, pool, "c", "public.t", "run-c")
+	_, err = pgexec.Claim(ctx, pool, "c", []string{"public.t"}, "run-c")
 	require.NoError(t, err)
 	require.NoError(t, pgexec.RecordRun(ctx, pool, pgexec.RunRecord{Name: "c", RunID: "run-c", File: "003_c.yaml", Checksum: "c3"}))
 	more := append(entries, pgexec.BaselineEntry{Name: "new", File: "003_new.yaml", Checksum: "c4"}, pgexec.BaselineEntry{Name: "c", File: "003_c.yaml", Checksum: "c3"})

@@ -63,20 +63,6 @@ func EnsureState(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 }
 
-// upgradeState adds what later versions of zdm keep in zdm.migrations to a table an
-// earlier one created. Each step looks before it alters, so the usual call takes no lock.
-func upgradeState(ctx context.Context, pool *pgxpool.Pool) error {
-	var has bool
-	err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'zdm.migrations'::regclass AND attname = 'tables' AND NOT attisdropped)`).Scan(&has)
-	if err != nil || has {
-		return err
-	}
-	if _, err := pool.Exec(ctx, `ALTER TABLE zdm.migrations ADD COLUMN IF NOT EXISTS tables text[]`); err != nil {
-		return fmt.Errorf("upgrade zdm.migrations: %w", err)
-	}
-	return nil
-}
-
 // BusyError says that another migration holds the table.
 type BusyError struct{ Table, Holder string }
 
