@@ -37,6 +37,10 @@ type Statement struct {
 	// Lock describes the locks the statement takes on existing tables, when its kind
 	// says so plainly; "" when it does not.
 	Lock string
+	// Scans is set when the statement reads a whole table while holding Lock (an index
+	// build, a validation), Rewrites when it may write it all again (VACUUM FULL, a
+	// column type change).
+	Scans, Rewrites bool
 	// Index is the index a CREATE INDEX CONCURRENTLY builds, quoted (and qualified
 	// when the statement qualifies its table); "" for other statements.
 	Index string
@@ -142,9 +146,9 @@ func describe(n *pg_query.Node) Statement {
 		}
 	case n.GetIndexStmt() != nil:
 		ix := n.GetIndexStmt()
-		s.Kind, s.Lock = "CREATE INDEX", lockShareBuild
+		s.Kind, s.Lock, s.Scans = "CREATE INDEX", lockShareBuild, true
 		if ix.GetConcurrent() {
-			s.Kind, s.Lock, s.NoTransaction = "CREATE INDEX CONCURRENTLY", plan.LockShareUpdExcl+"; reads the whole table", true
+			s.Kind, s.Lock, s.NoTransaction = "CREATE INDEX CONCURRENTLY", plan.LockShareUpdExcl, true
 			if name := ix.GetIdxname(); name != "" {
 				s.Index = pgx.Identifier{name}.Sanitize()
 				if sch := ix.GetRelation().GetSchemaname(); sch != "" {
@@ -155,7 +159,7 @@ func describe(n *pg_query.Node) Statement {
 	case n.GetDropStmt() != nil:
 		s = describeDrop(n.GetDropStmt())
 	case n.GetReindexStmt() != nil:
-		s.Kind, s.Lock = "REINDEX", "SHARE on the table, ACCESS EXCLUSIVE on each index rebuilt: blocks writes while it runs"
+		s.Kind, s.Lock, s.Scans = "REINDEX", "SHARE on the table, ACCESS EXCLUSIVE on each index rebuilt: blocks writes while it runs", true
 		for _, p := range n.GetReindexStmt().GetParams() {
 			if p.GetDefElem().GetDefname() == "concurrently" {
 				s.Kind, s.Lock, s.NoTransaction = "REINDEX CONCURRENTLY", plan.LockShareUpdExcl, true
@@ -168,10 +172,10 @@ func describe(n *pg_query.Node) Statement {
 		v := n.GetVacuumStmt()
 		s.Kind, s.Lock = "ANALYZE", plan.LockShareUpdExcl
 		if v.GetIsVacuumcmd() {
-			s.Kind, s.NoTransaction = "VACUUM", true
+			s.Kind, s.NoTransaction, s.Scans = "VACUUM", true, true
 			for _, o := range v.GetOptions() {
 				if o.GetDefElem().GetDefname() == "full" {
-					s.Kind, s.Lock = "VACUUM FULL", "ACCESS EXCLUSIVE on each table: rewrites it, blocking its reads and writes"
+					s.Kind, s.Lock, s.Rewrites = "VACUUM FULL", "ACCESS EXCLUSIVE on each table: rewrites it, blocking its reads and writes", true
 				}
 			}
 		}
@@ -208,7 +212,7 @@ func describe(n *pg_query.Node) Statement {
 			s.Lock = lockNewObject
 		}
 	case n.GetCreateTableAsStmt() != nil:
-		s.Kind, s.Lock = "CREATE TABLE AS", lockRead+" on the tables it reads (a new table)"
+		s.Kind, s.Lock, s.Scans = "CREATE TABLE AS", lockRead+" on the tables it reads (a new table)", true
 		if n.GetCreateTableAsStmt().GetObjtype() == pg_query.ObjectType_OBJECT_MATVIEW {
 			s.Kind = "CREATE MATERIALIZED VIEW"
 		}
@@ -242,12 +246,12 @@ func describe(n *pg_query.Node) Statement {
 	case n.GetRenameStmt() != nil:
 		s = describeRename(n.GetRenameStmt())
 	case n.GetRefreshMatViewStmt() != nil:
-		s.Kind, s.Lock = "REFRESH MATERIALIZED VIEW", "ACCESS EXCLUSIVE on the view while it is computed again (blocks its reads)"
+		s.Kind, s.Lock, s.Scans = "REFRESH MATERIALIZED VIEW", "ACCESS EXCLUSIVE on the view while it is computed again (blocks its reads)", true
 		if n.GetRefreshMatViewStmt().GetConcurrent() {
 			s.Kind, s.Lock = "REFRESH MATERIALIZED VIEW CONCURRENTLY", "EXCLUSIVE on the view (its reads go on)"
 		}
 	case n.GetClusterStmt() != nil:
-		s.Kind, s.Lock = "CLUSTER", "ACCESS EXCLUSIVE on the table: rewrites it, blocking its reads and writes"
+		s.Kind, s.Lock, s.Rewrites = "CLUSTER", "ACCESS EXCLUSIVE on the table: rewrites it, blocking its reads and writes", true
 		if n.GetClusterStmt().GetRelation() == nil {
 			s.NoTransaction = true // every clustered table, each in a transaction of its own
 		}
@@ -358,7 +362,7 @@ func describeAlterTable(a *pg_query.AlterTableStmt) Statement {
 		return s
 	}
 	level := 0 // 1 SHARE UPDATE EXCLUSIVE, 2 SHARE ROW EXCLUSIVE, 3 ACCESS EXCLUSIVE
-	var scans []string
+	var scans []string // why the lock is held long
 	for _, c := range a.GetCmds() {
 		cmd := c.GetAlterTableCmd()
 		l := 3
@@ -393,10 +397,10 @@ func describeAlterTable(a *pg_query.AlterTableStmt) Statement {
 		case pg_query.AlterTableType_AT_SetNotNull:
 			scans = append(scans, "SET NOT NULL reads the whole table (unless a validated CHECK proves it)")
 		case pg_query.AlterTableType_AT_AlterColumnType:
-			scans = append(scans, "a column type change may rewrite the whole table")
+			scans, s.Rewrites = append(scans, "a column type change may rewrite the whole table"), true
 		case pg_query.AlterTableType_AT_SetTableSpace, pg_query.AlterTableType_AT_SetLogged, pg_query.AlterTableType_AT_SetUnLogged,
 			pg_query.AlterTableType_AT_SetAccessMethod:
-			scans = append(scans, "it rewrites the whole table")
+			scans, s.Rewrites = append(scans, "it rewrites the whole table"), true
 		}
 		level = max(level, l)
 	}
@@ -410,6 +414,7 @@ func describeAlterTable(a *pg_query.AlterTableStmt) Statement {
 	}
 	if len(scans) > 0 {
 		s.Lock += ", held while " + strings.Join(dedupe(scans), "; ")
+		s.Scans = !s.Rewrites
 	}
 	return s
 }

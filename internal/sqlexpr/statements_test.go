@@ -47,6 +47,7 @@ func TestStatementsTellWhatCannotRunInATransaction(t *testing.T) {
 	stmts, err := Statements("CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON app.t (a);")
 	require.NoError(t, err)
 	assert.Equal(t, `"app"."i"`, stmts[0].Index, "the index lives in its table's schema")
+	assert.True(t, stmts[0].Scans, "an index build reads the whole table")
 	for _, src := range []string{"CREATE INDEX i ON t (a)", "DROP INDEX i", "ANALYZE t", "ALTER TYPE mood RENAME VALUE 'a' TO 'b'"} {
 		stmts, err := Statements(src)
 		require.NoError(t, err, src)
@@ -74,6 +75,7 @@ func TestStatementsLocksFollowTheSubcommands(t *testing.T) {
 		"ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES u NOT VALID": "SHARE ROW EXCLUSIVE (blocks writes while held; on both tables for a foreign key)",
 		"ALTER TABLE t ALTER COLUMN a SET STATISTICS 500, ADD COLUMN b int":     lockAccessExcl,
 		"ALTER TABLE t ALTER COLUMN a SET NOT NULL":                             lockAccessExcl + ", held while SET NOT NULL reads the whole table (unless a validated CHECK proves it)",
+		"ALTER TABLE t ALTER COLUMN a TYPE bigint":                              lockAccessExcl + ", held while a column type change may rewrite the whole table",
 		"CREATE TABLE n (id int REFERENCES t)":                                  "SHARE ROW EXCLUSIVE on the referenced table(s), brief (blocks their writes while held)",
 		"CREATE TABLE n (id int)":                                               lockNewObject,
 		"CREATE TABLE n PARTITION OF t FOR VALUES IN (1)":                       "",
@@ -96,4 +98,18 @@ func TestStatementsSayWhereTheScriptIsWrong(t *testing.T) {
 	assert.EqualError(t, err, "has no SQL statement, only comments")
 	_, err = Statements(" ")
 	assert.EqualError(t, err, "is empty")
+}
+
+func TestStatementsSayWhatReadsOrRewritesTheTable(t *testing.T) {
+	for src, want := range map[string][2]bool{
+		"ALTER TABLE t VALIDATE CONSTRAINT c":      {true, false},
+		"ALTER TABLE t ALTER COLUMN a TYPE bigint": {false, true},
+		"ALTER TABLE t ADD COLUMN b int":           {false, false},
+		"VACUUM FULL t":                            {true, true},
+		"CREATE VIEW v AS SELECT 1":                {false, false},
+	} {
+		stmts, err := Statements(src)
+		require.NoError(t, err, src)
+		assert.Equal(t, want, [2]bool{stmts[0].Scans, stmts[0].Rewrites}, src)
+	}
 }
