@@ -361,7 +361,7 @@ func describeAlterTable(a *pg_query.AlterTableStmt) Statement {
 	if a.GetObjtype() != pg_query.ObjectType_OBJECT_TABLE {
 		return s
 	}
-	level := 0 // 1 SHARE UPDATE EXCLUSIVE, 2 SHARE ROW EXCLUSIVE, 3 ACCESS EXCLUSIVE
+	level := 0         // 1 SHARE UPDATE EXCLUSIVE, 2 SHARE ROW EXCLUSIVE, 3 ACCESS EXCLUSIVE
 	var scans []string // why the lock is held long
 	for _, c := range a.GetCmds() {
 		cmd := c.GetAlterTableCmd()
