@@ -26,7 +26,9 @@ func Snapshot(ctx context.Context, pool Querier, table string) (string, error) {
 	var b strings.Builder
 	for _, s := range sections {
 		// The parameters are typed once up front, so a section may use any of them.
-		rows, err := pool.Query(ctx, "WITH zdm_snapshot_args AS (SELECT $1::oid, $2::text, $3::text) SELECT * FROM ("+s.sql+") q", oid, sch, name)
+		rows, err := pool.Query(ctx, "WITH zdm_snapshot_args AS (SELECT $1::oid, $2::text, $3::text), "+
+			"zdm_bookkeeping(b) AS (SELECT c FROM unnest(ARRAY[to_regclass('zdm.migrations'), to_regclass('zdm.history')]) c WHERE c IS NOT NULL) "+
+			"SELECT * FROM ("+s.sql+") q", oid, sch, name)
 		if err != nil {
 			return "", fmt.Errorf("snapshot of %s.%s, %s: %w", sch, name, s.name, err)
 		}
@@ -130,8 +132,8 @@ var sections = []section{
 		WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = $1 AND v.oid <> $1`},
 	{name: "zdm relations", sql: `SELECT format('zdm relation %I kind=%s', c.relname, c.relkind)
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE n.nspname = 'zdm' AND c.relkind <> 't' AND c.oid IS DISTINCT FROM to_regclass('zdm.migrations')
-		  AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indexrelid = c.oid AND i.indrelid = to_regclass('zdm.migrations'))`},
+		WHERE n.nspname = 'zdm' AND c.relkind <> 't' AND c.oid NOT IN (SELECT b FROM zdm_bookkeeping)
+		  AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indexrelid = c.oid AND i.indrelid IN (SELECT b FROM zdm_bookkeeping))`},
 	{name: "zdm functions", sql: `SELECT format('zdm function %s', p.oid::regprocedure)
 		FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'zdm'`},
 	{name: "zdm types", sql: `SELECT format('zdm type %I', t.typname)
