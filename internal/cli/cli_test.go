@@ -119,7 +119,7 @@ func writeFile(t *testing.T, name, body string) string {
 
 func TestStartBadFileExits2WithFileAndLineAndContactsNothing(t *testing.T) {
 	h := newHarness(t)
-	bad := writeFile(t, "bad.yaml", "name: orders\ntable: orders\noperations:\n  - drop_table: {}\n")
+	bad := writeFile(t, "bad.yaml", "name: orders\ntable: orders\noperations:\n  - drop_tabel: {}\n")
 	assert.Equal(t, ExitUsage, h.run("start", "-f", bad))
 	assert.Contains(t, h.err.String(), bad+":4:")
 	assert.NotContains(t, h.err.String(), "--help", "a file mistake is not a usage mistake")

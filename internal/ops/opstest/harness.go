@@ -65,6 +65,10 @@ type Case struct {
 	// Renulls names the columns whose nullability the migration changes on purpose
 	// (set_not_null, drop_not_null).
 	Renulls []string
+	// Dropped names what the migration drops on purpose (drop_column, drop_index): its
+	// columns, and attached objects as Attached names them ("index accounts_note_idx").
+	// They are not expected after contract.
+	Dropped []string
 	// WantRefused, when set, says that planning must fail with an error containing it
 	// (compared without case), leaving the database as it was. When planning accepts
 	// the migration, the case fails and the lifecycle runs on, to show what goes wrong.
@@ -384,15 +388,23 @@ func (r *run) carried(attached []string, before map[string]ColumnFacts, moved ma
 	require.NoError(r.t, err)
 	var lost []string
 	for _, a := range attached {
-		if !contains(now, a) {
+		if !contains(now, a) && !contains(r.c.Dropped, a) {
 			lost = append(lost, a)
 		}
 	}
 	assert.Empty(r.t, lost, "objects attached to %s before the migration are gone after contract", r.table)
+	for _, d := range r.c.Dropped {
+		assert.False(r.t, contains(now, d), "%s is dropped by the migration, yet still there", d)
+	}
 
 	after, err := Columns(r.ctx, r.pool, table)
 	require.NoError(r.t, err)
 	for col, b := range before {
+		if contains(r.c.Dropped, col) {
+			_, ok := after[col]
+			assert.False(r.t, ok, "column %s is dropped by the migration, yet still there", col)
+			continue
+		}
 		final, ok := moved[col]
 		if !ok {
 			final = col
