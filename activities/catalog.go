@@ -72,7 +72,7 @@ func (c *catalog) Recomputable(expr string) bool {
 		return false
 	}
 	bare, err := x.RewriteColumnRefs(func(parts []string) []string {
-		if len(parts) == 2 && parts[0] == c.table.Name {
+		if c.table != nil && len(parts) == 2 && parts[0] == c.table.Name {
 			return parts[1:]
 		}
 		return nil
@@ -81,8 +81,10 @@ func (c *catalog) Recomputable(expr string) bool {
 		return false
 	}
 	var cols []string
-	for _, col := range c.table.Columns {
-		cols = append(cols, planner.Ident(col.Name)+" "+col.Type)
+	if c.table != nil {
+		for _, col := range c.table.Columns {
+			cols = append(cols, planner.Ident(col.Name)+" "+col.Type)
+		}
 	}
 	ok := false
 	err = pgx.BeginFunc(c.ctx, c.pool, func(tx pgx.Tx) error {

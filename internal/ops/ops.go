@@ -145,7 +145,7 @@ func (e *Env) Expr(sub, v string) string {
 		return ""
 	}
 	out, err := x.RewriteColumnRefs(func(parts []string) []string {
-		if len(parts) == 3 && parts[0] == e.Table.Schema && parts[1] == e.Table.Name {
+		if e.Table != nil && len(parts) == 3 && parts[0] == e.Table.Schema && parts[1] == e.Table.Name {
 			return parts[1:]
 		}
 		return nil

@@ -56,7 +56,7 @@ func Build(m *spec.Migration, t *schema.Table, opts Options) (*Plan, error) {
 		}
 		env := &ops.Env{M: m, Field: field, Table: tbl, TableName: name, Lookup: lookup,
 			Catalog: opts.Catalog, Resuming: opts.Resuming}
-		if opts.CatalogFor != nil && tbl != nil {
+		if opts.CatalogFor != nil {
 			env.Catalog = opts.CatalogFor(tbl)
 		}
 		ch := o.Plan(env)
