@@ -99,7 +99,7 @@ func ledgerWrites(who string, base int64) opstest.Writer {
 func TestAddCheckRowBreakingItFailsAtValidate(t *testing.T) {
 	testenv.Need(t, "DATABASE_URL")
 	t.Parallel()
-	err := opstest.FailsAtValidate(t, opstest.Accounts()+"UPDATE accounts SET abalance = -5 WHERE aid = 4321;",
+	err := opstest.FailsBeforeGates(t, opstest.Accounts()+"UPDATE accounts SET abalance = -5 WHERE aid = 4321;",
 		"table: accounts\noperations:\n  - add_check: {name: accounts_balance_positive, check: \"abalance >= 0\"}\n")
 	assert.ErrorContains(t, err, `check constraint "accounts_balance_positive" of relation "accounts" is violated by some row`)
 }
