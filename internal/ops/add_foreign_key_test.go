@@ -24,9 +24,13 @@ func keyWrites(who string, base int64, branches string, cols func(bid int) []ops
 		func(i int) []opstest.Col {
 			return append([]opstest.Col{{Name: "name", Value: fmt.Sprintf("%s %d", who, i)}, {Name: "email", Value: email(who, i)}}, cols(i%20)...)
 		},
-		func(i int) []opstest.Col { return append([]opstest.Col{{Name: "abalance", Value: i}}, cols((i*3)%20)...) })
+		func(i int) []opstest.Col {
+			return append([]opstest.Col{{Name: "abalance", Value: i}}, cols((i*3)%20)...)
+		})
 	branch := opstest.Writes(branches, "bid", base, 1,
-		func(i int) []opstest.Col { return []opstest.Col{{Name: "bname", Value: fmt.Sprintf("%s branch %d", who, i)}} }, nil)
+		func(i int) []opstest.Col {
+			return []opstest.Col{{Name: "bname", Value: fmt.Sprintf("%s branch %d", who, i)}}
+		}, nil)
 	return opstest.Alternate(accounts, opstest.Alternate(accounts, branch))
 }
 
