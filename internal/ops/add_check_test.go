@@ -31,6 +31,7 @@ func runCases(t *testing.T, cases []opstest.Case) {
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
 			t.Parallel()
+			opstest.Prerequisites(t, c)
 			opstest.Run(t, c)
 		})
 	}
