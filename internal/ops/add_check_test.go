@@ -8,6 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zdmhq/zdm/internal/ops/opstest"
+	"github.com/zdmhq/zdm/internal/planner"
+	"github.com/zdmhq/zdm/internal/schema"
 	"github.com/zdmhq/zdm/internal/spec"
 	"github.com/zdmhq/zdm/internal/testenv"
 )
@@ -116,4 +118,37 @@ func TestConstraintExamplesParse(t *testing.T) {
 		}
 		assert.True(t, kinds[op], "examples/operations/%s.yaml shows %s", op, op)
 	}
+}
+
+// Several constraint operations in one migration: they claim no column, so they may
+// name the same one; each name is given once; the tables they lock are claimed.
+func TestConstraintOperationsTogether(t *testing.T) {
+	branches := &schema.Table{Schema: "public", Name: "branches", Columns: []schema.Column{{Name: "bid", Type: "integer", NotNull: true}},
+		Key: []string{"bid"}, Indexes: []schema.Index{{Name: "branches_pkey", Columns: []string{"bid"}, Primary: true, Unique: true, Valid: true}}}
+	acc := accounts()
+	acc.Columns = append(acc.Columns, schema.Column{Name: "bid", Type: "integer", NotNull: true})
+	acc.Constraints = []schema.Constraint{{Name: "accounts_bid_check", Type: "c", Def: "CHECK ((bid >= 0))", Columns: []string{"bid"}, Validated: true}}
+	build := func(ops string) (*planner.Plan, error) {
+		m, err := spec.Parse("m.yaml", []byte("name: m\ntable: accounts\noperations:\n"+ops))
+		require.NoError(t, err)
+		return planner.Build(m, acc, planner.Options{Others: map[string]*schema.Table{"public.branches": branches}})
+	}
+	p, err := build(`  - add_check: {name: accounts_bid_small, check: "bid < 1000"}
+  - add_unique: {name: accounts_bid_email_key, columns: [bid, email]}
+  - add_foreign_key: {name: accounts_bid_fk, columns: [bid], references: {table: branches, columns: [bid]}}
+`)
+	require.NoError(t, err)
+	assert.True(t, p.NoBackfill)
+	assert.Equal(t, []string{"public.accounts", "public.branches"}, p.Claims())
+
+	_, err = build(`  - add_check: {name: accounts_bid_small, check: "bid < 1000"}
+  - add_check: {name: accounts_bid_small, check: "bid < 100"}
+`)
+	assert.ErrorContains(t, err, `operations[1].add_check.name: operations[0] already adds a constraint named "accounts_bid_small" to public.accounts`)
+
+	_, err = build(`  - drop_constraint: {name: accounts_bid_check}
+  - add_check: {name: accounts_bid_check, check: "bid < 1000"}
+`)
+	assert.ErrorContains(t, err, `operations[1].add_check.name: public.accounts already has a constraint named "accounts_bid_check"`,
+		"the add would find the old one at expand and add nothing, and contract would drop it")
 }

@@ -61,6 +61,15 @@ func (o *AddUnique) Plan(e *Env) *Change {
 		}
 	}
 	freeConstraintName(e, "name", o.Name)
+	for i, op := range e.M.Operations[:opIndexOf(e)] {
+		sch, _ := spec.SplitTable(e.M.TableOf(i))
+		if ix, ok := op.Op.(*CreateIndex); ok && ix.Name == o.Name && sch == e.Table.Schema {
+			e.Errorf("name", "give each index its own name", "operations[%d] already creates an index named %q in schema %s", i, o.Name, sch)
+		}
+		if u, ok := op.Op.(*AddUnique); ok && u.Name == o.Name && sch == e.Table.Schema && e.M.TableOf(i) != e.Table.String() {
+			e.Errorf("name", "give each index its own name", "operations[%d] already creates an index named %q in schema %s", i, o.Name, sch)
+		}
+	}
 	for _, ix := range e.Table.Indexes {
 		if ix.Name == o.Name && !e.Resuming {
 			e.Errorf("name", "choose another name, or drop the existing index", "index %s already exists on %s: %s", ix.Name, e.Table, ix.Def)

@@ -5,7 +5,9 @@ package ops
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/zdmhq/zdm/internal/plan"
@@ -61,14 +63,44 @@ func constraintList(t *schema.Table) string {
 }
 
 // freeConstraintName reports a constraint name the table already holds (PostgreSQL
-// keeps one constraint of a name per table), unless this run added it.
+// keeps one constraint of a name per table), unless this run added it, or that an
+// earlier operation of the migration adds to the table: the idempotent ADD of the later
+// one would find it there and add nothing.
 func freeConstraintName(e *Env, sub, name string) bool {
 	if c := e.Table.Constraint(name); c != nil && !e.Resuming {
-		e.Errorf(sub, "choose another name, or drop the existing constraint first (drop_constraint)",
+		e.Errorf(sub, "choose another name, or drop the existing constraint in a migration before this one (drop_constraint)",
 			"%s already has a constraint named %q: %s", e.Table, name, c.Def)
 		return false
 	}
+	self := opIndexOf(e)
+	for i, op := range e.M.Operations[:self] {
+		var other string
+		switch o := op.Op.(type) {
+		case *AddCheck:
+			other = o.Name
+		case *AddUnique:
+			other = o.Name
+		case *AddForeignKey:
+			other = o.Name
+		}
+		if other == name && e.M.TableOf(i) == e.Table.String() {
+			e.Errorf(sub, "give each constraint its own name", "operations[%d] already adds a constraint named %q to %s", i, name, e.Table)
+			return false
+		}
+	}
 	return true
+}
+
+var opIndex = regexp.MustCompile(`^operations\[(\d+)\]`)
+
+// opIndexOf is the position of the operation being planned in the migration's list.
+func opIndexOf(e *Env) int {
+	if m := opIndex.FindStringSubmatch(e.Field); m != nil {
+		if i, err := strconv.Atoi(m[1]); err == nil && i <= len(e.M.Operations) {
+			return i
+		}
+	}
+	return len(e.M.Operations)
 }
 
 // addConstraint is the idempotent statement that adds the constraint def (what

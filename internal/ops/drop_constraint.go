@@ -3,7 +3,6 @@ package ops
 import (
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/zdmhq/zdm/internal/plan"
@@ -124,19 +123,13 @@ func (o *DropConstraint) dependents(e *Env, con *schema.Constraint) {
 // droppedBefore says whether an operation of this migration before the current one
 // drops constraint fk: its drop comes first in the one contract transaction.
 func droppedBefore(e *Env, fk schema.ConstraintRef) bool {
-	self := len(e.M.Operations)
-	if m := opIndex.FindStringSubmatch(e.Field); m != nil {
-		self, _ = strconv.Atoi(m[1])
-	}
-	for i, op := range e.M.Operations[:min(self, len(e.M.Operations))] {
+	for i, op := range e.M.Operations[:opIndexOf(e)] {
 		if d, ok := op.Op.(*DropConstraint); ok && d.Name == fk.Name && e.M.TableOf(i) == fk.Table {
 			return true
 		}
 	}
 	return false
 }
-
-var opIndex = regexp.MustCompile(`^operations\[(\d+)\]`)
 
 // keyNote says what a table left without its primary key means for zdm.
 func (o *DropConstraint) keyNote(t *schema.Table, con *schema.Constraint) string {
