@@ -80,5 +80,3 @@ func TestAddEnumValueLifecycle(t *testing.T) {
 		})
 	}
 }
-
-func TestAddEnumValueExampleParses(t *testing.T) { exampleParses(t, "add_enum_value") }

@@ -1,15 +1,12 @@
 package ops_test
 
 import (
-	"path/filepath"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"github.com/zdmhq/zdm/internal/ops/opstest"
-	"github.com/zdmhq/zdm/internal/spec"
 )
 
 // typeCase is a case of an operation on no table: the file has no table: line, and the
@@ -77,15 +74,3 @@ func TestCreateEnumLifecycle(t *testing.T) {
 
 // long64 is a label one byte over PostgreSQL's limit.
 const long64 = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-
-// exampleParses checks that examples/operations/<op>.yaml is a valid migration whose
-// first operation is op.
-func exampleParses(t *testing.T, op string) {
-	t.Helper()
-	m, err := spec.ParseFile(filepath.Join("..", "..", "examples", "operations", op+".yaml"))
-	require.NoError(t, err, op)
-	require.NotEmpty(t, m.Operations, op)
-	assert.Equal(t, op, m.Operations[0].Kind)
-}
-
-func TestCreateEnumExampleParses(t *testing.T) { exampleParses(t, "create_enum") }

@@ -163,5 +163,3 @@ func TestAScriptRunsAsOneTransaction(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, exists("v1"))
 }
-
-func TestSQLExampleParses(t *testing.T) { exampleParses(t, "sql") }

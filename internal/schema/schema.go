@@ -39,6 +39,10 @@ type Table struct {
 	// NotValidChecks are CHECK constraints added NOT VALID and never validated: rows
 	// may break them, and every UPDATE of such a row (the backfill's too) fails.
 	NotValidChecks []string `json:"not_valid_checks,omitempty"`
+	// Constraints are the table's own constraints, every kind; ReplicaIdentity is
+	// relreplident (d default, n nothing, f full, i index).
+	Constraints     []Constraint `json:"constraints,omitempty"`
+	ReplicaIdentity string       `json:"replica_identity,omitempty"`
 }
 
 // Column is one column.
@@ -199,6 +203,9 @@ func Inspect(ctx context.Context, q Querier, schemaName, tableName string) (*Tab
 		return nil, err
 	}
 	if err := t.readAttached(ctx, q, oid); err != nil {
+		return nil, err
+	}
+	if err := t.readConstraints(ctx, q, oid); err != nil {
 		return nil, err
 	}
 	rows, err := q.Query(ctx, `SELECT conname FROM pg_constraint WHERE conrelid = $1 AND contype = 'c' AND NOT convalidated ORDER BY conname`, oid)
