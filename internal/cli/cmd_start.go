@@ -101,7 +101,7 @@ func (e *env) start(ctx context.Context, in workflows.MigrationInput) error {
 	if err != nil {
 		return e.startError(m, err)
 	}
-	fmt.Fprintf(e.Stdout, "started migration %s on table %s\n", m.Name, qualifiedTable(m))
+	fmt.Fprintf(e.Stdout, "started migration %s on %s\n", m.Name, startedOn(m))
 	fmt.Fprintf(e.Stdout, "  workflow  %s\n", run.GetID())
 	fmt.Fprintf(e.Stdout, "  run       %s\n", run.GetRunID())
 	fmt.Fprintf(e.Stdout, "  web UI    %s\n", e.uiURL(run.GetID()))
@@ -122,6 +122,24 @@ func (e *env) startError(m *spec.Migration, err error) error {
 
 // qualifiedTable is schema.table, as the workflow records it once it has read the schema.
 func qualifiedTable(m *spec.Migration) string {
-	schema, table := m.QualifiedTable()
-	return schema + "." + table
+	if m.Table != "" {
+		schema, table := m.QualifiedTable()
+		return schema + "." + table
+	}
+	if tables := m.Tables(); len(tables) > 0 {
+		return tables[0]
+	}
+	return ""
+}
+
+// startedOn names the tables a migration's operations act on.
+func startedOn(m *spec.Migration) string {
+	switch tables := m.Tables(); len(tables) {
+	case 0:
+		return "no table"
+	case 1:
+		return "table " + tables[0]
+	default:
+		return "tables " + strings.Join(tables, ", ")
+	}
 }
