@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/zdmhq/zdm/internal/plan"
+	"github.com/zdmhq/zdm/internal/schema"
 	"github.com/zdmhq/zdm/internal/spec"
 	"github.com/zdmhq/zdm/internal/sqlexpr"
 )
@@ -121,3 +122,8 @@ func (n nullCatalog) NotNullColumn(parts []string) bool {
 
 func (n nullCatalog) StrictFunction(name []string) bool { return n.e.Catalog.StrictFunction(name) }
 func (n nullCatalog) StrictOperator(name string) bool   { return n.e.Catalog.StrictOperator(name) }
+
+// Shape implements Shaper: later operations may index or constrain the new column.
+func (o *AddColumn) Shape(e *Env, ch *Change, s *Shapes) {
+	s.AddColumn(e.Table, schema.Column{Name: o.Column, Type: ch.Sync.NewType}, e.Field)
+}

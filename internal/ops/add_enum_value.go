@@ -81,7 +81,7 @@ func (o *AddEnumValue) Plan(e *Env) *Change {
 			Note:       "after the contract transaction: PostgreSQL cannot remove an enum value, so it is added only once the migration is approved",
 		}},
 		Checks: []plan.Check{
-			catalogCheck(e, "enum", "name an existing enum type and its schema (create one with create_enum, in an earlier migration)", fmt.Sprintf(`DECLARE kind "char";
+			catalogCheck(e, "enum", "name an existing enum type and its schema (create one with create_enum)", fmt.Sprintf(`DECLARE kind "char";
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %s) THEN
     RAISE EXCEPTION 'schema %% does not exist', %s;

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/zdmhq/zdm/internal/plan"
+	"github.com/zdmhq/zdm/internal/schema"
 	"github.com/zdmhq/zdm/internal/spec"
 )
 
@@ -140,4 +141,13 @@ END $zdm$`, Literal(index), Literal(index), Literal(o.Name), Literal(e.Table.Sch
 		ch.Notes = append(ch.Notes, "a DEFERRABLE unique constraint cannot be the target of a foreign key, and ON CONFLICT cannot use it")
 	}
 	return ch
+}
+
+// Shape implements Shaper: a later foreign key may reference the columns.
+func (o *AddUnique) Shape(e *Env, _ *Change, s *Shapes) {
+	ix := schema.Index{Name: o.Name, Columns: o.Columns, Unique: true, Valid: true, Constraint: o.Name, ConstraintType: "u"}
+	if o.Deferrable || o.InitiallyDeferred {
+		ix.Deferrable = "DEFERRABLE"
+	}
+	s.AddIndex(e.Table, ix)
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/zdmhq/zdm/internal/plan"
+	"github.com/zdmhq/zdm/internal/schema"
 	"github.com/zdmhq/zdm/internal/spec"
 )
 
@@ -75,7 +76,7 @@ END`, typeOID(sch, o.Name), typ, strings.Join(labels, ", "))),
 		}},
 		Checks: []plan.Check{schemaMustExist(e, "schema", sch)},
 		Notes: []string{
-			"later operations of this migration cannot use the type: every operation is planned against the database as it is before expand; use it in a migration run after this one",
+			"later operations of this migration may use the type (a column of it); a rollback drops them before the type",
 		},
 	}
 	if !e.Resuming {
@@ -94,4 +95,17 @@ BEGIN
 END`, typeOID(sch, o.Name), Literal(sch), Literal(o.Name))))
 	}
 	return ch
+}
+
+// Shape implements Shaper: later operations may use the type (a column of it).
+func (o *CreateEnum) Shape(_ *Env, _ *Change, s *Shapes) {
+	sch := o.Schema
+	if sch == "" {
+		sch = "public"
+	}
+	name := Ident(o.Name)
+	if sch != "public" {
+		name = quoted(sch, o.Name)
+	}
+	s.AddType(sch, o.Name, schema.Type{Name: name, Comparable: true})
 }

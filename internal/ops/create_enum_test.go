@@ -22,9 +22,8 @@ func refusedType(name, setup, migration, want string) opstest.Case {
 	return c
 }
 
-// Operations of one migration are all planned against the database as it is before
-// expand, so a column of the type can only come in a later migration: create_enum is
-// tested alone.
+// create_enum alone; a column of the new type in the same migration is a case of
+// shapes_test.go.
 func TestCreateEnumLifecycle(t *testing.T) {
 	t.Parallel()
 	for _, c := range []opstest.Case{

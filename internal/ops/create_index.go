@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/zdmhq/zdm/internal/plan"
+	"github.com/zdmhq/zdm/internal/schema"
 	"github.com/zdmhq/zdm/internal/spec"
 	"github.com/zdmhq/zdm/internal/sqlexpr"
 )
@@ -127,3 +128,9 @@ func (o *CreateIndex) Plan(e *Env) *Change {
 
 // quoted is schema.name quoted.
 func quoted(schemaName, name string) string { return Ident(schemaName) + "." + Ident(name) }
+
+// Shape implements Shaper: a later foreign key may rely on a unique index built here.
+func (o *CreateIndex) Shape(e *Env, _ *Change, s *Shapes) {
+	s.AddIndex(e.Table, schema.Index{Name: o.Name, Columns: o.Columns, Unique: o.Unique, Valid: true,
+		Partial: strings.TrimSpace(o.Where) != "", Method: o.Method})
+}

@@ -2,9 +2,11 @@ package ops
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/zdmhq/zdm/internal/plan"
+	"github.com/zdmhq/zdm/internal/schema"
 	"github.com/zdmhq/zdm/internal/spec"
 	"github.com/zdmhq/zdm/internal/sqlexpr"
 )
@@ -204,4 +206,29 @@ func standalone(e *Env, sub, v string) string {
 		return ""
 	}
 	return x.SQL()
+}
+
+// Shape implements Shaper: later operations may index, constrain or reference the new
+// table (a foreign key to it, an index on it).
+func (o *CreateTable) Shape(e *Env, _ *Change, s *Shapes) {
+	sch, name := spec.SplitTable(e.TableName)
+	t := &schema.Table{Schema: sch, Name: name}
+	key := append([]string(nil), o.PrimaryKey...)
+	for _, c := range o.Columns {
+		if c.PrimaryKey {
+			key = append(key, c.Name)
+		}
+	}
+	for _, c := range o.Columns {
+		notNull := (c.Nullable != nil && !*c.Nullable) || slices.Contains(key, c.Name)
+		t.Columns = append(t.Columns, schema.Column{Name: c.Name, Type: c.Type, NotNull: notNull, Default: c.Default, Identity: c.Identity, AddedBy: e.Field})
+		if c.Unique {
+			t.Indexes = append(t.Indexes, schema.Index{Name: name + "_" + c.Name + "_key", Columns: []string{c.Name}, Unique: true, Valid: true, ConstraintType: "u"})
+		}
+	}
+	if len(key) > 0 {
+		t.Key, t.KeySource = key, "primary key (created by "+e.Field+")"
+		t.Indexes = append(t.Indexes, schema.Index{Name: name + "_pkey", Columns: key, Primary: true, Unique: true, Valid: true, ConstraintType: "p"})
+	}
+	s.AddTable(t)
 }

@@ -131,3 +131,6 @@ BEGIN
   END IF;
 END $zdm$`, Literal(tbl))
 }
+
+// Shape implements Shaper: the table is gone for later operations.
+func (o *DropTable) Shape(e *Env, _ *Change, s *Shapes) { s.RemoveTable(e.TableName, e.Field) }

@@ -86,9 +86,12 @@ type Env struct {
 	// or one that creates its table (TableName then says which, as schema.name).
 	Table     *schema.Table
 	TableName string
-	// Lookup returns another live table the migration names (schema.name), nil when it
-	// does not exist.
+	// Lookup returns another table the migration names (schema.name) as the
+	// operations before this one leave it, nil when it does not exist.
 	Lookup func(name string) *schema.Table
+	// Shapes is the schema as the operations before this one leave it; nil in tests
+	// that plan one operation alone.
+	Shapes *Shapes
 	// Catalog is nil in tests without a database: types are then taken as written.
 	Catalog Catalog
 	// Resuming is set when this run already ran its expand: the columns it adds may
@@ -132,6 +135,10 @@ func (e *Env) Column(sub, name string) *schema.Column {
 	if c == nil {
 		e.Errorf(sub, "use one of: "+strings.Join(VisibleColumns(e.Table), ", "), "column %q does not exist in %s", name, e.Table)
 	}
+	if c != nil && c.ReplacedBy != "" {
+		e.Errorf(sub, "change the column in a later migration, once "+c.ReplacedBy+" is contracted", "column %q is replaced or dropped by %s of this migration", name, c.ReplacedBy)
+		return nil
+	}
 	return c
 }
 
@@ -162,6 +169,9 @@ func (e *Env) Type(sub, v string) *schema.Type {
 	if _, err := sqlexpr.ParseType(v); err != nil {
 		e.Errorf(sub, "write one PostgreSQL type, e.g. bigint, text or numeric(12,2)", "%s", err)
 		return nil
+	}
+	if t, ok := e.Shapes.pendingType(v); ok {
+		return &t
 	}
 	if e.Catalog == nil {
 		return &schema.Type{Name: strings.TrimSpace(v), Comparable: true, Collatable: true}

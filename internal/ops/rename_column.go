@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/zdmhq/zdm/internal/plan"
+	"github.com/zdmhq/zdm/internal/schema"
 	"github.com/zdmhq/zdm/internal/spec"
 )
 
@@ -58,4 +59,10 @@ func (o *RenameColumn) Plan(e *Env) *Change {
 	ch.Rollback = append(ch.Rollback, dropColumnRollback(e, o.To))
 	ch.Notes = append(ch.Notes, fmt.Sprintf("after contract, code that still uses %s fails: the dual_write flag moves applications to %s first", o.Column, o.To))
 	return ch
+}
+
+// Shape implements Shaper: later operations see the new name, not the old one.
+func (o *RenameColumn) Shape(e *Env, ch *Change, s *Shapes) {
+	s.AddColumn(e.Table, schema.Column{Name: o.To, Type: ch.Sync.NewType}, e.Field)
+	s.Replace(e.Table, o.Column, e.Field)
 }

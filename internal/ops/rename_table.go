@@ -118,3 +118,14 @@ func dropOwnView(old string) string {
   END IF;
 END $zdm$`, Literal(old), old)
 }
+
+// Shape implements Shaper: later operations see the table under its new name only.
+func (o *RenameTable) Shape(e *Env, _ *Change, s *Shapes) {
+	if e.Table == nil {
+		return
+	}
+	t := *e.Table
+	t.Name = o.To
+	s.RemoveTable(e.TableName, e.Field)
+	s.AddTable(&t)
+}

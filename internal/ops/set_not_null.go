@@ -73,3 +73,10 @@ func (o *SetNotNull) Plan(e *Env) *Change {
 		Notes: []string{fmt.Sprintf("from expand on, a write of NULL into %s fails: applications must have stopped writing NULLs first", c.Name)},
 	}
 }
+
+// Shape implements Shaper: with up, the column is rebuilt and replaced at contract.
+func (o *SetNotNull) Shape(e *Env, _ *Change, s *Shapes) {
+	if o.Up != "" {
+		s.Replace(e.Table, o.Column, e.Field)
+	}
+}

@@ -226,8 +226,75 @@ func Check(ctx context.Context, pool *pgxpool.Pool, p *planner.Plan) (map[string
 			failed[c.Group] = true
 		}
 	}
+	if len(out) == 0 || !p.ChecksAfterExpand {
+		return out, nil
+	}
+	again, err := checkAfterExpand(ctx, pool, p, failed)
+	if err != nil {
+		return nil, err
+	}
+	// A group that holds on the schema as expand leaves it holds: its statements run
+	// after expand.
+	for _, c := range p.Checks {
+		if failed[c.Group] && again[c.Group] {
+			delete(out, c.Field)
+		}
+	}
 	return out, nil
 }
+
+// checkAfterExpand runs the checks of the failed groups again in a transaction that
+// first runs the plan's expand (but for the statements that cannot run in one, index
+// builds, which no check needs) and is then rolled back. It says which groups hold
+// there. Expand takes its locks under the plan's lock timeout, as it would when run.
+func checkAfterExpand(ctx context.Context, pool *pgxpool.Pool, p *planner.Plan, groups map[string]bool) (map[string]bool, error) {
+	holds := map[string]bool{}
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if err := setLockTimeout(ctx, tx, p.LockTimeout); err != nil {
+			return err
+		}
+		// The sync function lives in zdm's schema, which the claim creates later.
+		if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS zdm`); err != nil {
+			return err
+		}
+		for _, s := range p.Expand {
+			if s.Concurrent {
+				continue
+			}
+			if _, err := tx.Exec(ctx, s.SQL); err != nil {
+				return errRehearsed // expand itself fails: the checks' first answers stand
+			}
+		}
+		for g := range groups {
+			holds[g] = true
+		}
+		for _, c := range p.Checks {
+			if !holds[c.Group] {
+				continue
+			}
+			if _, err := tx.Exec(ctx, "SAVEPOINT zdm_check"); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, c.SQL); err != nil {
+				holds[c.Group] = false
+			}
+			if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT zdm_check"); err != nil {
+				return err
+			}
+		}
+		return errRehearsed
+	})
+	if err != nil && !errors.Is(err, errRehearsed) {
+		if IsLockTimeout(err) {
+			return map[string]bool{}, nil // the first answers stand; expand will wait its turn
+		}
+		return nil, fmt.Errorf("rehearse expand for the plan's checks: %w", err)
+	}
+	return holds, nil
+}
+
+// errRehearsed rolls back a rehearsal.
+var errRehearsed = errors.New("rehearsed")
 
 // execConcurrent runs a statement that cannot run in a transaction (CREATE INDEX
 // CONCURRENTLY). Its SHARE UPDATE EXCLUSIVE lock does not queue reads or writes, so it

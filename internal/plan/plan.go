@@ -184,8 +184,12 @@ type Plan struct {
 	Rollback   []Statement `json:"rollback"`
 	RollbackTx bool        `json:"rollback_tx,omitempty"`
 	// Checks are EXPLAIN statements that prove the expressions and types are valid
-	// against the live table without running them.
-	Checks []Check `json:"checks"`
+	// against the live table without running them. With ChecksAfterExpand (an operation
+	// builds on what an earlier one adds), a check that fails on the live schema is
+	// tried again on the schema as expand leaves it, rehearsed in a transaction that
+	// is rolled back.
+	Checks            []Check `json:"checks"`
+	ChecksAfterExpand bool    `json:"checks_after_expand,omitempty"`
 	// Database is the database the plan was made against (Prepare records it); every
 	// activity refuses to act on another. Zero in plans recorded before it existed.
 	Database Identity `json:"database,omitzero"`

@@ -21,12 +21,16 @@ func Build(m *spec.Migration, t *schema.Table, opts Options) (*Plan, error) {
 		Function:    FunctionIdent(m.Name),
 		RollbackTx:  true,
 	}
-	lookup := func(name string) *schema.Table {
-		if t != nil && name == t.String() {
-			return t
-		}
-		return opts.Others[name]
+	// Operations plan in file order against the schema as the earlier ones leave it.
+	live := map[string]*schema.Table{}
+	for name, o := range opts.Others {
+		live[name] = o
 	}
+	if t != nil {
+		live[t.String()] = t
+	}
+	shapes := ops.NewShapes(live)
+	lookup := func(name string) *schema.Table { return shapes.Tables[name] }
 	var errs spec.Errors
 	var changes []*ops.Change
 	// The one table whose columns a backfill fills (and a sync trigger keeps in step).
@@ -44,7 +48,10 @@ func Build(m *spec.Migration, t *schema.Table, opts Options) (*Plan, error) {
 		tbl := lookup(name)
 		_, creates := o.(ops.Creator)
 		if name != "" && tbl == nil && !creates {
-			if !reported[name] {
+			switch by := shapes.Gone[name]; {
+			case by != "":
+				errs = append(errs, m.Errorf(tableField(field, op), "change it in a later migration, or not at all", "table %s is dropped or renamed by %s of this migration", name, by))
+			case !reported[name]:
 				errs = append(errs, missingTable(m, field, op, name, opts.Missing[name]))
 			}
 			reported[name] = true
@@ -54,8 +61,13 @@ func Build(m *spec.Migration, t *schema.Table, opts Options) (*Plan, error) {
 			errs = append(errs, m.Errorf(tableField(field, op), tbl.KindFix, "%s is %s: zdm cannot yet migrate it online", tbl, tbl.Kind))
 			continue
 		}
-		env := &ops.Env{M: m, Field: field, Table: tbl, TableName: name, Lookup: lookup,
+		env := &ops.Env{M: m, Field: field, Table: tbl, TableName: name, Lookup: lookup, Shapes: shapes,
 			Catalog: opts.Catalog, Resuming: opts.Resuming}
+		// What an earlier operation adds is not in the database yet: the plan's checks
+		// may then need the expand rehearsed first.
+		if shapes.Changed {
+			p.ChecksAfterExpand = true
+		}
 		if opts.CatalogFor != nil {
 			env.Catalog = opts.CatalogFor(tbl)
 		}
@@ -63,6 +75,9 @@ func Build(m *spec.Migration, t *schema.Table, opts Options) (*Plan, error) {
 		errs = append(errs, env.Errs...)
 		if ch == nil || len(env.Errs) > 0 {
 			continue
+		}
+		if sh, ok := o.(ops.Shaper); ok {
+			sh.Shape(env, ch, shapes)
 		}
 		changes = append(changes, ch)
 		p.Changes = append(p.Changes, Change{Field: env.Field, Kind: op.Kind, Table: name, Summary: ch.Summary, Carried: ch.Carried, Notes: ch.Notes, Raw: ch.Raw})

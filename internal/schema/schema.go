@@ -64,6 +64,12 @@ type Column struct {
 	Grants     []Grant `json:"grants,omitempty"`
 	// Dependents are the objects PostgreSQL records as depending on the column.
 	Dependents []Dependent `json:"dependents,omitempty"`
+
+	// AddedBy and ReplacedBy name the operation of the migration being planned that adds
+	// the column (it is not in the database yet) or replaces or drops it (later
+	// operations must not build on it): set on the planner's copy of the table only.
+	AddedBy    string `json:"-"`
+	ReplacedBy string `json:"-"`
 }
 
 // Index is one index of the table.
