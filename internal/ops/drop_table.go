@@ -82,9 +82,10 @@ func (o *DropTable) Plan(e *Env) *Change {
 	if !e.Resuming {
 		ch.Checks = append(ch.Checks, nameFree(e.Path("table"), e.Field, t.Schema, hidden, "zdm hides the table under that name until contract"))
 	}
-	for _, fk := range t.ForeignKeys {
-		if !fk.Incoming {
-			ch.Notes = append(ch.Notes, fmt.Sprintf("its foreign key %s goes with it at contract, briefly locking the table it references", fk.Name))
+	for _, c := range t.Constraints {
+		if c.Type == "f" && c.References != "" && c.References != t.String() {
+			ch.Notes = append(ch.Notes, fmt.Sprintf("its foreign key %s goes with it at contract, briefly locking %s, which is claimed too", c.Name, c.References))
+			ch.Touches = append(ch.Touches, c.References)
 		}
 	}
 	return ch
