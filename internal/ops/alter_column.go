@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/zdmhq/zdm/internal/plan"
+	"github.com/zdmhq/zdm/internal/schema"
 	"github.com/zdmhq/zdm/internal/spec"
 )
 
@@ -31,6 +32,10 @@ type AlterColumn struct {
 	Check *AlterCheck `yaml:"check" json:"check,omitempty"`
 	// Unique adds a UNIQUE constraint on the column.
 	Unique *AlterUnique `yaml:"unique" json:"unique,omitempty"`
+
+	// kind names the operation in the plan (change_type plans as an alter_column of
+	// the type alone).
+	kind string
 }
 
 // AlterCheck is the CHECK an alter_column adds.
@@ -78,9 +83,11 @@ func (o *AlterColumn) Plan(e *Env) *Change {
 	if c == nil {
 		return nil
 	}
-	typ := e.Type("column", c.Type)
+	var typ *schema.Type
 	if strings.TrimSpace(o.Type) != "" {
 		typ = e.Type("type", o.Type)
+	} else {
+		typ = e.Type("column", c.Type)
 	}
 	up, down := Ident(o.Column), Ident(o.Column)
 	if strings.TrimSpace(o.Up) != "" {
@@ -115,12 +122,20 @@ func (o *AlterColumn) Plan(e *Env) *Change {
 	if o.NotNull != nil {
 		notNull = *o.NotNull
 	}
-	if typ.Name == c.Type && notNull == c.NotNull && def == "" && !o.DropDefault && o.Check == nil && o.Unique == nil && o.Up == "" {
+	kind := o.kind
+	if kind == "" {
+		kind = "alter_column"
+	}
+	switch {
+	case kind == "change_type" && typ.Name == c.Type:
+		e.Errorf("type", "nothing to do: remove this operation", "column %q is already of type %s", o.Column, c.Type)
+		return nil
+	case typ.Name == c.Type && notNull == c.NotNull && def == "" && !o.DropDefault && o.Check == nil && o.Unique == nil && o.Up == "":
 		e.Errorf("", "remove this operation, or say what changes", "column %q already is %s%s: nothing to do", o.Column, c.Type, map[bool]string{true: " NOT NULL"}[c.NotNull])
 		return nil
 	}
 	r := replacement{sub: "column", old: c, newName: shadow, final: o.Column, newType: typ}
-	sync := &plan.Op{Kind: "alter_column", Field: e.Field, Old: o.Column, New: shadow, Final: o.Column,
+	sync := &plan.Op{Kind: kind, Field: e.Field, Old: o.Column, New: shadow, Final: o.Column,
 		OldType: c.Type, NewType: typ.Name, Up: up, Down: down, NotNull: notNull,
 		CheckName: notNullCheckName(o.Column, notNull), InPlace: true,
 		NewIncomparable: !typ.Comparable, OldIncomparable: !e.comparable(c.Type), NotRecomputable: !e.recomputable(up)}

@@ -215,7 +215,7 @@ func (p planned) rowSource(t *schema.Table, row string, newShape bool) string {
 			continue
 		}
 		switch op := p.opFor(c.Name); {
-		case newShape && op != nil && op.Kind == "change_type":
+		case newShape && op != nil && op.InPlace:
 			if row == "NULL" {
 				cols = append(cols, fmt.Sprintf("NULL::%s AS %s", op.NewType, Ident(c.Name)))
 			} else {
@@ -229,7 +229,7 @@ func (p planned) rowSource(t *schema.Table, row string, newShape bool) string {
 	}
 	if newShape {
 		for _, op := range p.Ops {
-			if op.Kind == "change_type" {
+			if op.InPlace {
 				continue
 			}
 			if row == "NULL" {
@@ -262,7 +262,7 @@ func (p planned) inline(t *schema.Table, expr, row string, newShape bool) (strin
 		case p.isNewColumn(c.Name):
 		case c.Generated:
 			// Not computed yet in a BEFORE trigger: only the row query computes it.
-		case newShape && op != nil && op.Kind == "change_type":
+		case newShape && op != nil && op.InPlace:
 			fields[c.Name] = op.New
 		default:
 			fields[c.Name] = c.Name
