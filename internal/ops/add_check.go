@@ -18,6 +18,12 @@ type AddCheck struct {
 	Check string `yaml:"check" json:"check"`
 	// NoInherit keeps the constraint off inheritance children.
 	NoInherit bool `yaml:"no_inherit" json:"no_inherit,omitempty"`
+	// Up, with Column, fixes the rows that break the check: in them, Column gets Up
+	// (an expression over the row). The column is then rebuilt as alter_column does
+	// (a shadow column filled by the backfill, kept in step with old code's writes,
+	// which Up fixes too), and the check holds on it from expand on.
+	Column string `yaml:"column" json:"column,omitempty"`
+	Up     string `yaml:"up" json:"up,omitempty"`
 }
 
 func init() { spec.RegisterOp("add_check", func() spec.Op { return &AddCheck{} }) }
@@ -29,11 +35,33 @@ var _ Operation = (*AddCheck)(nil)
 func (o *AddCheck) CheckFile(c *spec.OpCheck) {
 	constraintName(c, "name", o.Name)
 	c.Required("check", o.Check, "`check: \"abalance >= 0\"`")
+	switch {
+	case o.Up != "" && o.Column == "":
+		c.Errorf("column", "name the column up gives a value, e.g. `column: abalance`", "is required with up")
+	case o.Column != "" && o.Up == "":
+		c.Errorf("up", "give the value the column gets in rows that break the check, e.g. `up: \"0\"`, or leave column out", "is required with column")
+	case o.Up != "":
+		c.Ident("column", o.Column)
+		c.Claim("column", o.Column)
+	}
 }
 
 // Moves implements spec.Op: applications need no switch; they must already write only
 // rows that pass the check.
-func (o *AddCheck) Moves() *bool { return nil }
+// With up, the column is rebuilt under its own name.
+func (o *AddCheck) Moves() *bool {
+	if o.Up != "" {
+		return ptr(false)
+	}
+	return nil
+}
+
+// Shape implements Shaper: with up, the column is replaced at contract.
+func (o *AddCheck) Shape(e *Env, _ *Change, s *Shapes) {
+	if o.Up != "" {
+		s.Replace(e.Table, o.Column, e.Field)
+	}
+}
 
 // Plan implements Operation.
 func (o *AddCheck) Plan(e *Env) *Change {
@@ -41,6 +69,20 @@ func (o *AddCheck) Plan(e *Env) *Change {
 	expr := e.Expr("check", o.Check)
 	if expr == "" {
 		return nil
+	}
+	if o.Up != "" {
+		up := e.Expr("up", o.Up)
+		if up == "" || e.Column("column", o.Column) == nil || len(e.Errs) > 0 {
+			return nil
+		}
+		// Rows the check accepts (true or NULL, as PostgreSQL reads a CHECK) keep their value.
+		fixed := fmt.Sprintf("CASE WHEN (%s) IS NOT FALSE THEN %s ELSE (%s) END", expr, Ident(o.Column), up)
+		ch := (&AlterColumn{Column: o.Column, Up: fixed, Check: &AlterCheck{Name: o.Name, Constraint: o.Check}, kind: "add_check"}).Plan(e)
+		if ch != nil {
+			ch.Summary = fmt.Sprintf("CHECK (%s) as %s on %s, rows that break it fixed by up (%s gets %s): %s rebuilt in a shadow column, one backfill",
+				expr, o.Name, e.Table, o.Column, up, o.Column)
+		}
+		return ch
 	}
 	x, err := sqlexpr.ParseExpr(expr)
 	if err != nil {

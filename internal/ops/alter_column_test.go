@@ -115,3 +115,30 @@ func TestSetNotNullWithUpLifecycle(t *testing.T) {
 		})
 	opstest.Run(t, c)
 }
+
+// add_check with up: rows that break the check are fixed through a shadow column, old
+// code's writes that break it are fixed by the trigger, and the check holds from expand.
+func TestAddCheckWithUpLifecycle(t *testing.T) {
+	t.Parallel()
+	balance := retyped{col: "abalance",
+		old: func(who string, i int) any {
+			if who == "old" && i%5 == 0 {
+				return int32(-i) // old code still writes negative balances: up fixes them
+			}
+			return int32(i)
+		},
+		dual: func(_ string, i int) any { return int32(i) },
+		fnew: func(_ string, i int) any { return int32(i) },
+	}
+	c := altered("negative balances become 0", opstest.Accounts()+"UPDATE accounts SET abalance = -abalance WHERE aid % 7 = 0 AND aid > 1000;",
+		`add_check: {name: accounts_abalance_nonneg, check: "abalance >= 0", column: abalance, up: "0"}`, balance,
+		func(t *testing.T, pool *pgxpool.Pool) {
+			assert.True(t, opstest.Scalar[bool](t, pool, `SELECT convalidated FROM pg_constraint WHERE conname = 'accounts_abalance_nonneg'`))
+			assert.Zero(t, opstest.Scalar[int64](t, pool, `SELECT count(*) FROM accounts WHERE abalance < 0`))
+			assert.Equal(t, int64(0), opstest.Scalar[int64](t, pool, `SELECT abalance FROM accounts WHERE aid = 1001`), "a negative seeded row became 0")
+			assert.Equal(t, int64(3001*7%100000), opstest.Scalar[int64](t, pool, `SELECT abalance FROM accounts WHERE aid = 3001`), "a valid row kept its value")
+			assert.Equal(t, "23514", opstest.ExecErr(t, pool, `UPDATE accounts SET abalance = -1 WHERE aid = 2`))
+		})
+	c.Renulls, c.Redefaults = nil, nil
+	opstest.Run(t, c)
+}

@@ -52,6 +52,10 @@ func (o *CreateEnum) Moves() *bool { return nil }
 func (o *CreateEnum) Plan(e *Env) *Change {
 	sch := schemaOr(o.Schema)
 	typ := quoted(sch, o.Name)
+	if _, dup := e.Shapes.pendingType(sch + "." + o.Name); dup {
+		e.Errorf("name", "create each type once", "type %s.%s is already created by an earlier operation of this migration", sch, o.Name)
+		return nil
+	}
 	labels := make([]string, len(o.Values))
 	for i, v := range o.Values {
 		labels[i] = Literal(v)

@@ -60,3 +60,11 @@ func TestOperationsBuildOnEarlierOnesOfTheSameMigration(t *testing.T) {
 		})
 	}
 }
+
+func TestATypeCreatedTwiceInOneMigrationIsRefused(t *testing.T) {
+	t.Parallel()
+	c := index("the same enum twice", opstest.Accounts(), `create_enum: {name: tier, values: [free]}
+  - create_enum: {name: tier, values: [pro]}`, nil)
+	c.WantRefused = "operations[1].create_enum.name: type public.tier is already created by an earlier operation of this migration"
+	opstest.Run(t, c)
+}
