@@ -137,12 +137,14 @@ func Plan(ctx context.Context, a *Activities, m *spec.Migration, resuming bool) 
 				fix = "write one read-only SELECT returning one boolean, true meaning wait"
 			}
 			msg := ferr.Error()
-			for _, c := range plan.Checks {
-				if c.Field == field && c.Fix != "" {
-					fix = c.Fix
+			// The check that failed says what to do, not another of the same field.
+			var ce *pgexec.CheckError
+			if errors.As(ferr, &ce) {
+				if ce.Check.Fix != "" {
+					fix = ce.Check.Fix
 				}
-				if c.Field == field && c.Says != "" {
-					msg = c.Says + ": " + msg
+				if ce.Check.Says != "" {
+					msg = ce.Check.Says + ": " + msg
 				}
 			}
 			errs = append(errs, m.Errorf(field, fix, "%s", msg))

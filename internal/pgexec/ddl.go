@@ -222,7 +222,7 @@ func Check(ctx context.Context, pool *pgxpool.Pool, p *planner.Plan) (map[string
 			if !errors.As(err, &pe) {
 				return nil, fmt.Errorf("check %s: %w", c.Field, err)
 			}
-			out[c.Field] = errors.New(pe.Message)
+			out[c.Field] = &CheckError{Check: c, Msg: pe.Message}
 			failed[c.Group] = true
 		}
 	}
@@ -242,6 +242,15 @@ func Check(ctx context.Context, pool *pgxpool.Pool, p *planner.Plan) (map[string
 	}
 	return out, nil
 }
+
+// CheckError is a plan check that failed: the server's message, and the check, whose
+// Fix and Says tell the person what to do.
+type CheckError struct {
+	Check planner.Check
+	Msg   string
+}
+
+func (e *CheckError) Error() string { return e.Msg }
 
 // checkAfterExpand runs the checks of the failed groups again in a transaction that
 // first runs the plan's expand (but for the statements that cannot run in one, index
