@@ -42,7 +42,7 @@ func (c *converter) createIndex(s sqlexpr.Statement, ix *pg_query.IndexStmt) boo
 	if name == "" {
 		_, tname := splitQualified(table)
 		name = pgName(tname, strings.Join(cols, "_"), "idx")
-		if !plain.MatchString(name) {
+		if !identifier.MatchString(name) {
 			return false
 		}
 		st.comments = append(st.comments, "named as PostgreSQL would: "+name)

@@ -41,6 +41,7 @@ func (c *converter) merge() {
 	}
 	for _, st := range c.steps {
 		switch {
+		case st.dropped:
 		case st.col != nil:
 			c.columnFields(st)
 		case st.add != nil:

@@ -64,7 +64,7 @@ func (c *converter) touches(n *pg_query.Node) string {
 	case n.GetCreateTrigStmt() != nil:
 		r = n.GetCreateTrigStmt().GetRelation()
 	}
-	if r == nil || !plain.MatchString(r.GetRelname()) || (r.GetSchemaname() != "" && !plain.MatchString(r.GetSchemaname())) {
+	if r == nil || !identifier.MatchString(r.GetRelname()) || (r.GetSchemaname() != "" && !identifier.MatchString(r.GetSchemaname())) {
 		return ""
 	}
 	if t := rangeVar(r); !c.created[t] {

@@ -21,7 +21,10 @@ type kv struct {
 func f(k string, v any) kv { return kv{k: k, v: v} }
 
 // plain is a scalar YAML reads as the same string without quotes.
-var plain = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.$]*$`)
+var plain = regexp.MustCompile(`^[A-Za-z_]([A-Za-z0-9_.$-]*[A-Za-z0-9_$])?$`)
+
+// identifier is a name zdm's file format takes bare (a table, a column).
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]*$`)
 
 var yamlWords = map[string]bool{"true": true, "false": true, "yes": true, "no": true, "on": true, "off": true, "y": true, "n": true, "null": true, "~": true}
 
