@@ -237,7 +237,7 @@ func TestNothingRunnableIsAnError(t *testing.T) {
 
 func TestNameFromFile(t *testing.T) {
 	for in, want := range map[string]string{
-		"db/migrate/20240101120000_add_email_to_users.sql":                      "20240101120000-add-email-to-users",
+		"db/migrate/20240101120000_add_email_to_users.sql":                     "20240101120000-add-email-to-users",
 		"0002_Orders_Total.sql":                                                "0002-orders-total",
 		"20240101120000_add_a_very_long_description_to_the_users_table.sql":    "add-a-very-long-description-to-the-users",
 		"versions/3f1c2a9b8e7d_add_a_very_long_description_to_the_users_t.sql": "3f1c2a9b8e7d-add-a-very-long-description",
