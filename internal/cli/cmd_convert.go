@@ -11,9 +11,9 @@ import (
 )
 
 func (e *env) convertCommand() *cobra.Command {
-	var out, name string
+	var out, name, table string
 	cmd := &cobra.Command{
-		Use:   "convert FILE.sql [-o OUT.yaml] [--name NAME]",
+		Use:   "convert FILE.sql [-o OUT.yaml] [--name NAME] [--table TABLE]",
 		Short: "Turn a framework's SQL migration into a zdm migration file",
 		Long: `Convert reads the SQL a framework wrote (Rails, Django, Alembic, Flyway, ...) with
 PostgreSQL's own parser and writes the zdm migration that makes the same change
@@ -27,6 +27,10 @@ the statement says it (CREATE VIEW: DROP VIEW IF EXISTS); when it does not (an U
 a DELETE), the step is left commented out for you to write its down: zdm's rollback
 runs it. Every TODO(zdm convert) in the file, and every note on stderr, is a value to
 confirm.
+
+zdm backfills one table per migration: the operations that fill another table's
+columns are left commented out, and --table TABLE converts the file again into the
+migration of those alone.
 
 With DATABASE_URL, what the SQL does not say is read from the database: a column's
 current type (the down of a type change), an index's table. Without it, those are
@@ -46,7 +50,7 @@ file:line:column.`,
 			if err != nil {
 				return exitf(ExitUsage, "read %s: %v", file, err)
 			}
-			opts := convert.Options{Name: name}
+			opts := convert.Options{Name: name, Table: table}
 			if e.getenv("DATABASE_URL", "") != "" {
 				pool, err := e.db(cmd.Context(), "zdm convert")
 				if err != nil {
@@ -78,5 +82,6 @@ file:line:column.`,
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write the migration file here instead of stdout")
 	cmd.Flags().StringVar(&name, "name", "", "the migration's name (default: the file's name, in kebab-case)")
+	cmd.Flags().StringVar(&table, "table", "", "convert for this table the operations that fill its columns (zdm backfills one table per migration; the notes say when to)")
 	return cmd
 }

@@ -25,6 +25,13 @@ import (
 type Options struct {
 	// Name is the migration's name; empty takes it from the file name, in kebab-case.
 	Name string
+	// Table picks the table whose columns the migration fills. zdm backfills one table
+	// per migration: the operations that fill another table's columns (add_column,
+	// change_type, alter_column, rename_column) are left commented out, to be
+	// converted again with Table set to theirs. With Table set to a table other than
+	// the one picked without it, the migration holds only those operations. Empty
+	// picks the table most such operations fill.
+	Table string
 	// Catalog answers what the SQL does not say (a column's current type, the table of
 	// an index) from a live database; nil converts from the SQL alone, leaving TODOs.
 	Catalog Catalog
@@ -86,6 +93,7 @@ func Convert(file string, src []byte, opts Options) ([]byte, []Note, error) {
 		c.statement(withoutLeadingComments(stmts[i]), raw.GetStmt())
 	}
 	c.merge()
+	c.oneBackfill()
 	sort.SliceStable(c.notes, func(i, j int) bool { return c.notes[i].Line < c.notes[j].Line })
 	name := opts.Name
 	if name == "" {
@@ -154,6 +162,8 @@ type converter struct {
 	steps   []*step
 	notes   []Note
 	created map[string]bool // tables created by this file
+	// fillTable is the table the migration backfills, "" when none: the file's table.
+	fillTable string
 }
 
 func (c *converter) note(s sqlexpr.Statement, format string, args ...any) {

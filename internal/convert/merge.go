@@ -2,6 +2,7 @@ package convert
 
 import (
 	"fmt"
+	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 )
@@ -133,4 +134,61 @@ func (c *converter) dropNote(st *step) {
 		}
 	}
 	c.notes = out
+}
+
+// fills says whether an operation fills a table's columns by backfill.
+func fills(kind string) bool {
+	switch kind {
+	case "add_column", "change_type", "alter_column", "rename_column":
+		return true
+	}
+	return false
+}
+
+// backfilled is the table most of the operations that fill columns act on (the first
+// of them on a tie); "" when none does.
+func (c *converter) backfilled() string {
+	count := map[string]int{}
+	best := ""
+	for _, st := range c.steps {
+		if st.dropped || st.disabled || !fills(st.kind) {
+			continue
+		}
+		count[st.table]++
+		if best == "" || count[st.table] > count[best] {
+			best = st.table
+		}
+	}
+	return best
+}
+
+// oneBackfill keeps the operations that fill columns to one table, as zdm backfills
+// one table per migration: the others are left commented out, for another conversion
+// with Options.Table. When Options.Table names one of those, the migration is theirs.
+func (c *converter) oneBackfill() {
+	main := c.backfilled()
+	c.fillTable = main
+	want := c.opts.Table
+	if want != "" && !strings.Contains(want, ".") {
+		want = "public." + want
+	}
+	for _, st := range c.steps {
+		if st.dropped || st.disabled {
+			continue
+		}
+		switch {
+		case want != "" && want != main:
+			if !fills(st.kind) || st.table != want {
+				st.disabled = true
+				st.comments = append(st.comments, "in the migration converted without --table")
+			}
+		case fills(st.kind) && st.table != main:
+			st.disabled = true
+			st.comments = append(st.comments, fmt.Sprintf("TODO(zdm convert): zdm backfills one table per migration, and this one fills %s: run zdm convert again with --table %s for a migration of its own", main, st.table))
+			c.note(st.stmt, "%s of %s left commented out: run zdm convert again with --table %s", st.kind, st.table, st.table)
+		}
+	}
+	if want != "" && want != main {
+		c.fillTable = want
+	}
 }

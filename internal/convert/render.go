@@ -113,6 +113,9 @@ func literalOK(s string) bool {
 // mainTable is the table most operations act on (the first of them on a tie); it
 // becomes the file's `table:`, and operations on it leave theirs out.
 func (c *converter) mainTable() string {
+	if c.fillTable != "" {
+		return c.fillTable
+	}
 	count := map[string]int{}
 	best := ""
 	for _, st := range c.steps {
