@@ -152,6 +152,7 @@ Exit codes: 0 ok; 1 migration failed or rolled back, or operation refused;
 		e.historyCommand(),
 		e.baselineCommand(),
 		e.newCommand(),
+		e.lintCommand(),
 	)
 	for _, cmd := range root.Commands() {
 		if run := cmd.RunE; run != nil {
