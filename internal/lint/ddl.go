@@ -79,8 +79,17 @@ func friendly(t colType) string {
 	return s
 }
 
+// bookkeeping are the tables migration frameworks keep their own state in: small,
+// theirs, not the application's.
+var bookkeeping = map[string]bool{"schema_migrations": true, "ar_internal_metadata": true, "django_migrations": true,
+	"alembic_version": true, "flyway_schema_history": true, "goose_db_version": true, "_prisma_migrations": true,
+	"__drizzle_migrations": true}
+
 // conventions are the warnings about a new column's type.
 func (c *checker) conventions(s *stmt, table, col string, tn *pg_query.TypeName) {
+	if bookkeeping[strings.ToLower(bare(table))] {
+		return
+	}
 	t := typeOf(tn)
 	at := table + "." + col
 	switch t.name {
@@ -449,7 +458,7 @@ func (c *checker) alterEnum(s *stmt, e *pg_query.AlterEnumStmt) {
 }
 
 func (c *checker) backfill(s *stmt, table, verb string, where *pg_query.Node, set []string) {
-	if !c.hasDDL || c.isNew(table) {
+	if !c.hasDDL || c.isNew(table) || bookkeeping[strings.ToLower(bare(table))] {
 		return
 	}
 	whole := where == nil
