@@ -113,7 +113,7 @@ func (c *checker) statement(s *stmt) error {
 	table := c.lockedTable(s)
 	if table != "" && !c.isNew(table) && !c.hasLockTimeout() && s.desc.Lock != "" && !strings.Contains(s.desc.Lock, "SHARE UPDATE EXCLUSIVE") {
 		c.report(s, "missing-lock-timeout", table, fmt.Sprintf("%s on %s with no lock_timeout set before it", s.desc.Kind, table),
-			"while it waits for its lock behind any running transaction on the table, every new query on the table waits behind it: a queued ALTER takes the application down as surely as a held one",
+			"while it waits for its lock behind any running transaction on the table, every new query on the table waits behind it: a queued DDL statement stops the application as surely as a held one",
 			"SET lock_timeout = '2s';  -- before it, in the same session (or SET LOCAL inside the transaction); retry on SQLSTATE 55P03\n"+s.text+";", false)
 	}
 	if c.inTx && table != "" && !c.isNew(table) && strings.HasPrefix(s.desc.Lock, "ACCESS EXCLUSIVE") {

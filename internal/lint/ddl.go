@@ -337,8 +337,13 @@ func (c *checker) createIndex(s *stmt, ix *pg_query.IndexStmt) {
 		return
 	}
 	var cols []string
+	plain := len(ix.GetIndexIncludingParams()) == 0 && len(ix.GetOptions()) == 0 && ix.GetTableSpace() == "" && !ix.GetNullsNotDistinct()
 	for _, p := range ix.GetIndexParams() {
 		e := p.GetIndexElem()
+		if len(e.GetOpclass()) > 0 || len(e.GetCollation()) > 0 || e.GetOrdering() != pg_query.SortByDir_SORTBY_DEFAULT ||
+			e.GetNullsOrdering() != pg_query.SortByNulls_SORTBY_NULLS_DEFAULT {
+			plain = false
+		}
 		if e.GetName() != "" {
 			cols = append(cols, e.GetName())
 		} else {
@@ -348,6 +353,14 @@ func (c *checker) createIndex(s *stmt, ix *pg_query.IndexStmt) {
 	name := ix.GetIdxname()
 	if name == "" {
 		name = bare(table) + "_" + strings.Join(cols, "_") + "_idx"
+	}
+	const why = "it holds SHARE on the table while it reads and sorts every row: no INSERT, UPDATE or DELETE until it is done"
+	if !plain {
+		// What create_index cannot say (an operator class, a collation, an order,
+		// INCLUDE, storage options): the same statement, CONCURRENTLY.
+		c.reportSized(s, "index-not-concurrently", table, fmt.Sprintf("CREATE INDEX %s on %s without CONCURRENTLY", name, table), false, why,
+			concurrentIndexSQL(ix)+";  -- outside a transaction; if it fails, DROP INDEX CONCURRENTLY the invalid index and run it again\n", false)
+		return
 	}
 	op := fmt.Sprintf("create_index: {name: %s, columns: [%s]", name, yamlList(cols))
 	if ix.GetUnique() {
@@ -360,8 +373,7 @@ func (c *checker) createIndex(s *stmt, ix *pg_query.IndexStmt) {
 		op += ", where: " + yamlScalar(deparseExpr(w))
 	}
 	op += "}"
-	c.reportSized(s, "index-not-concurrently", table, fmt.Sprintf("CREATE INDEX %s on %s without CONCURRENTLY", name, table), false,
-		"it holds SHARE on the table while it reads and sorts every row: no INSERT, UPDATE or DELETE until it is done",
+	c.reportSized(s, "index-not-concurrently", table, fmt.Sprintf("CREATE INDEX %s on %s without CONCURRENTLY", name, table), false, why,
 		zdmFile(kebab(table, "index", name), table, op), true)
 }
 

@@ -495,3 +495,10 @@ COMMIT;
 	}
 	assert.Equal(t, 14, n)
 }
+
+func TestIndexWithOperatorClassKeepsIt(t *testing.T) {
+	fs := byRule(run(t, `CREATE INDEX "o_status_like" ON "o" ("status" varchar_pattern_ops);`), "index-not-concurrently")
+	require.Len(t, fs, 1)
+	assert.False(t, fs[0].SafeZDM)
+	assert.True(t, strings.HasPrefix(fs[0].Safe, "CREATE INDEX CONCURRENTLY o_status_like ON o USING btree (status varchar_pattern_ops);"), fs[0].Safe)
+}

@@ -86,6 +86,18 @@ func deparseExpr(n *pg_query.Node) string {
 	return strings.TrimPrefix(s, "SELECT ")
 }
 
+// concurrentIndexSQL is the CREATE INDEX statement ix with CONCURRENTLY.
+func concurrentIndexSQL(ix *pg_query.IndexStmt) string {
+	cp := proto.Clone(ix).(*pg_query.IndexStmt)
+	cp.Concurrent = true
+	tree := &pg_query.ParseResult{Version: parserVersion(), Stmts: []*pg_query.RawStmt{{Stmt: &pg_query.Node{Node: &pg_query.Node_IndexStmt{IndexStmt: cp}}}}}
+	s, err := pg_query.Deparse(tree)
+	if err != nil {
+		return "CREATE INDEX CONCURRENTLY ..."
+	}
+	return s
+}
+
 // parserVersion is the version of PostgreSQL's parser that pg_query embeds, which
 // Deparse wants in the tree it is given.
 var parserVersion = sync.OnceValue(func() int32 {
