@@ -8,9 +8,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/zdmhq/zdm/internal/testenv"
 )
 
 // lintRun runs zdm lint in-process, without Temporal.
@@ -141,4 +144,35 @@ func TestLintListsRules(t *testing.T) {
 	assert.Equal(t, ExitOK, code)
 	assert.Contains(t, out, "add-column-volatile-default")
 	assert.Contains(t, out, "prefer-timestamptz")
+}
+
+func TestLintWithDatabase(t *testing.T) {
+	dsn, pool := testenv.DB(t, "zdm_lint")
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, `CREATE TABLE customers AS SELECT g::bigint AS id, g::int AS balance, md5(g::text) AS email FROM generate_series(1, 50000) g;
+		CREATE TABLE tiers AS SELECT g AS id, g::int AS rank FROM generate_series(1, 100) g;
+		ANALYZE customers; ANALYZE tiers`)
+	require.NoError(t, err)
+	env := map[string]string{"DATABASE_URL": dsn}
+
+	code, out, errOut := lintRun(t, env, "SET lock_timeout = '1s';\nALTER TABLE customers ALTER COLUMN balance TYPE bigint;\n", "-")
+	assert.Equal(t, ExitFailed, code, errOut)
+	t.Log(out)
+	assert.Contains(t, out, "read throughput: ")
+	assert.Contains(t, out, "with TABLESAMPLE SYSTEM")
+	assert.Contains(t, out, "-:2:1: error [alter-column-type-rewrite] changes customers.balance from integer to bigint: a rewrite")
+	assert.Contains(t, out, "about 50,000 rows; the statement rewrites it; lock held at least ")
+	assert.Contains(t, out, "1 finding: 1 error")
+	// The estimate is a lower bound (reading, not writing): how long the change takes here.
+	start := time.Now()
+	_, err = pool.Exec(ctx, "ALTER TABLE customers ALTER COLUMN balance TYPE bigint")
+	require.NoError(t, err)
+	t.Logf("the ALTER itself took %s", time.Since(start).Round(time.Millisecond))
+
+	// The same change on a 100-row table is harmless: info, exit 0.
+	code, out, errOut = lintRun(t, env, "SET lock_timeout = '1s';\nALTER TABLE tiers ALTER COLUMN rank TYPE bigint;\n", "-")
+	assert.Equal(t, ExitOK, code, errOut)
+	t.Log(out)
+	assert.Contains(t, out, "-:2:1: info [alter-column-type-rewrite]")
+	assert.Contains(t, out, "harmless here: 100 rows")
 }

@@ -74,7 +74,11 @@ func writeText(w io.Writer, r *Result) {
 		fmt.Fprintln(w, "no findings")
 		return
 	}
-	fmt.Fprintf(w, "\n%d findings: %d error, %d warning, %d info\n", len(r.Findings), counts[Error], counts[Warning], counts[Info])
+	noun := "findings"
+	if len(r.Findings) == 1 {
+		noun = "finding"
+	}
+	fmt.Fprintf(w, "\n%d %s: %d error, %d warning, %d info\n", len(r.Findings), noun, counts[Error], counts[Warning], counts[Info])
 }
 
 func liveText(l *LiveTable) string {
