@@ -43,12 +43,12 @@ func TestLintExitCodesAndFormats(t *testing.T) {
 		assert.Empty(t, errOut)
 		assert.Contains(t, out, "django_0014_order_status.sql:10:1: error [alter-column-type-rewrite] changes shop_order.total to numeric(12,2) USING an expression")
 		assert.Contains(t, out, "safe way (zdm migration):\n      name: shop-order-total-numeric12-2\n      table: public.shop_order\n      operations:\n        - change_type: {column: total, type: \"numeric(12,2)\"}")
-		assert.Contains(t, out, "10 findings: 9 error, 1 warning, 0 info")
+		assert.Contains(t, out, "11 findings: 10 error, 1 warning, 0 info")
 	})
 	t.Run("a directory", func(t *testing.T) {
 		code, out, _ := lintRun(t, nil, "", filepath.Join("..", "..", "examples", "lint"))
 		assert.Equal(t, ExitFailed, code)
-		assert.Contains(t, out, "30 findings")
+		assert.Contains(t, out, "31 findings")
 	})
 	t.Run("warnings only: exit 0 unless --fail-on warning", func(t *testing.T) {
 		sql := "CREATE TABLE t (id bigint PRIMARY KEY, d json);\n"

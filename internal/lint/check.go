@@ -19,11 +19,17 @@ type checker struct {
 	off  disabled
 	out  []Finding
 
-	inTx          bool
-	sessionTimout bool // SET lock_timeout (session), not reset since
-	localTimeout  bool // SET LOCAL lock_timeout in the current transaction
-	created       map[string]bool
-	createdIdx    map[string]bool
+	inTx           bool
+	sessionTimeout bool // SET lock_timeout (session), not reset since
+	localTimeout   bool // SET LOCAL lock_timeout in the current transaction
+	// statementTimeout is the statement_timeout set (session or local), "" for none:
+	// it bounds a lock wait too, but only by killing the statement it allows.
+	sessionStatementTimeout, localStatementTimeout string
+	// added are the columns ADD COLUMN added in this file, with their type, by
+	// table.column: a backfill of one is what zdm's add_column does in batches.
+	added      map[string]string
+	created    map[string]bool
+	createdIdx map[string]bool
 	// exclusive are the existing tables locked ACCESS EXCLUSIVE in the current
 	// transaction, in order.
 	exclusive []string
@@ -40,7 +46,7 @@ type notNullCheck struct {
 
 func checkScript(ctx context.Context, sc *script, cfg Config, live *liveInfo) ([]Finding, error) {
 	c := &checker{ctx: ctx, sc: sc, cfg: cfg, live: live, off: sc.disabled(),
-		created: map[string]bool{}, createdIdx: map[string]bool{}, checks: map[string]*notNullCheck{}}
+		created: map[string]bool{}, createdIdx: map[string]bool{}, checks: map[string]*notNullCheck{}, added: map[string]string{}}
 	for _, m := range sc.metas {
 		c.report(&stmt{pos: m}, "psql-meta-command", "", "psql meta-command "+firstWord(m.text)+" skipped: the server never sees it",
 			"psql runs it, not PostgreSQL: a tool that sends the file to the server (zdm, a framework's runner) fails on it or does something else", "", false)
@@ -92,7 +98,47 @@ func key(name string) string {
 
 func (c *checker) isNew(table string) bool { return table != "" && c.created[key(table)] }
 
-func (c *checker) hasLockTimeout() bool { return c.sessionTimout || (c.inTx && c.localTimeout) }
+func (c *checker) statementTimeout() string {
+	if c.inTx && c.localStatementTimeout != "" {
+		return c.localStatementTimeout
+	}
+	return c.sessionStatementTimeout
+}
+
+// referencedExisting is an existing table a statement's foreign keys reference.
+func (c *checker) referencedExisting(s *stmt) string {
+	var refs []string
+	collect := func(con *pg_query.Constraint) {
+		if con.GetContype() == pg_query.ConstrType_CONSTR_FOREIGN {
+			refs = append(refs, tableName(con.GetPktable()))
+		}
+	}
+	switch n := s.node; {
+	case n.GetCreateStmt() != nil:
+		for _, e := range n.GetCreateStmt().GetTableElts() {
+			collect(e.GetConstraint())
+			for _, k := range e.GetColumnDef().GetConstraints() {
+				collect(k.GetConstraint())
+			}
+		}
+	case n.GetAlterTableStmt() != nil:
+		for _, cmd := range n.GetAlterTableStmt().GetCmds() {
+			def := cmd.GetAlterTableCmd().GetDef()
+			collect(def.GetConstraint())
+			for _, k := range def.GetColumnDef().GetConstraints() {
+				collect(k.GetConstraint())
+			}
+		}
+	}
+	for _, r := range refs {
+		if !c.isNew(r) {
+			return r
+		}
+	}
+	return ""
+}
+
+func (c *checker) hasLockTimeout() bool { return c.sessionTimeout || (c.inTx && c.localTimeout) }
 
 func (c *checker) statement(s *stmt) error {
 	n := s.node
@@ -100,10 +146,10 @@ func (c *checker) statement(s *stmt) error {
 	case n.GetTransactionStmt() != nil:
 		switch n.GetTransactionStmt().GetKind() {
 		case pg_query.TransactionStmtKind_TRANS_STMT_BEGIN, pg_query.TransactionStmtKind_TRANS_STMT_START:
-			c.inTx, c.exclusive, c.localTimeout = true, nil, false
+			c.inTx, c.exclusive, c.localTimeout, c.localStatementTimeout = true, nil, false, ""
 		case pg_query.TransactionStmtKind_TRANS_STMT_COMMIT, pg_query.TransactionStmtKind_TRANS_STMT_ROLLBACK,
 			pg_query.TransactionStmtKind_TRANS_STMT_PREPARE:
-			c.inTx, c.exclusive, c.localTimeout = false, nil, false
+			c.inTx, c.exclusive, c.localTimeout, c.localStatementTimeout = false, nil, false, ""
 		}
 		return nil
 	case n.GetVariableSetStmt() != nil:
@@ -111,12 +157,20 @@ func (c *checker) statement(s *stmt) error {
 		return nil
 	}
 	table := c.lockedTable(s)
-	if table != "" && !c.isNew(table) && !c.hasLockTimeout() && s.desc.Lock != "" && !strings.Contains(s.desc.Lock, "SHARE UPDATE EXCLUSIVE") {
-		c.report(s, "missing-lock-timeout", table, fmt.Sprintf("%s on %s with no lock_timeout set before it", s.desc.Kind, table),
+	waitsOn := table
+	if table == "" || c.isNew(table) {
+		waitsOn = c.referencedExisting(s) // a new table's foreign key locks the table it references
+	}
+	if waitsOn != "" && !c.isNew(waitsOn) && !c.hasLockTimeout() && s.desc.Lock != "" && !strings.Contains(s.desc.Lock, "SHARE UPDATE EXCLUSIVE") {
+		f := c.report(s, "missing-lock-timeout", waitsOn, fmt.Sprintf("%s locks %s with no lock_timeout set before it", s.desc.Kind, waitsOn),
 			"while it waits for its lock behind any running transaction on the table, every new query on the table waits behind it: a queued DDL statement stops the application as surely as a held one",
 			"SET lock_timeout = '2s';  -- before it, in the same session (or SET LOCAL inside the transaction); retry on SQLSTATE 55P03\n"+s.text+";", false)
+		if st := c.statementTimeout(); f != nil && st != "" {
+			f.Level = min(f.Level, Warning)
+			f.Message += fmt.Sprintf(" (statement_timeout %s bounds the wait, and the application's queue behind it, to that)", st)
+		}
 	}
-	if c.inTx && table != "" && !c.isNew(table) && strings.HasPrefix(s.desc.Lock, "ACCESS EXCLUSIVE") {
+	if c.inTx && table != "" && !c.isNew(table) && strings.HasPrefix(s.desc.Lock, "ACCESS EXCLUSIVE") && s.node.GetDropStmt().GetRemoveType() != pg_query.ObjectType_OBJECT_INDEX {
 		if !contains(c.exclusive, key(table)) {
 			c.exclusive = append(c.exclusive, key(table))
 			if len(c.exclusive) == 2 {
@@ -205,7 +259,21 @@ func (c *checker) setting(v *pg_query.VariableSetStmt) {
 	reset := v.GetKind() == pg_query.VariableSetKind_VAR_RESET || v.GetKind() == pg_query.VariableSetKind_VAR_RESET_ALL ||
 		v.GetKind() == pg_query.VariableSetKind_VAR_SET_DEFAULT
 	if v.GetKind() == pg_query.VariableSetKind_VAR_RESET_ALL {
-		c.sessionTimout, c.localTimeout = false, false
+		c.sessionTimeout, c.localTimeout, c.sessionStatementTimeout, c.localStatementTimeout = false, false, "", ""
+		return
+	}
+	if name == "statement_timeout" {
+		val := ""
+		if !reset && !zeroSetting(v.GetArgs()) {
+			val = settingText(v.GetArgs())
+		}
+		if v.GetIsLocal() {
+			if c.inTx {
+				c.localStatementTimeout = val
+			}
+			return
+		}
+		c.sessionStatementTimeout = val
 		return
 	}
 	if name != "lock_timeout" {
@@ -216,7 +284,7 @@ func (c *checker) setting(v *pg_query.VariableSetStmt) {
 		c.localTimeout = on && c.inTx
 		return
 	}
-	c.sessionTimout = on
+	c.sessionTimeout = on
 	if !on {
 		c.localTimeout = false
 	}
@@ -237,6 +305,20 @@ func zeroSetting(args []*pg_query.Node) bool {
 		}
 	}
 	return false
+}
+
+// settingText is a SET's value as written.
+func settingText(args []*pg_query.Node) string {
+	for _, a := range args {
+		k := a.GetAConst()
+		switch {
+		case k.GetIval() != nil:
+			return itoa(int64(k.GetIval().GetIval())) + "ms"
+		case k.GetSval() != nil:
+			return k.GetSval().GetSval()
+		}
+	}
+	return "set"
 }
 
 // lockedTable is the existing table a lock-taking statement locks, as written; ""

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/proto"
 )
 
 func (c *checker) createTable(s *stmt, ct *pg_query.CreateStmt) {
@@ -123,6 +124,7 @@ func (c *checker) alterTable(s *stmt, a *pg_query.AlterTableStmt) {
 			col := cmd.GetDef().GetColumnDef()
 			c.conventions(s, table, col.GetColname(), col.GetTypeName())
 			if !isNew {
+				c.added[key(table)+"."+col.GetColname()] = writtenType(col.GetTypeName())
 				c.addColumn(s, table, col)
 			}
 		case pg_query.AlterTableType_AT_AlterColumnType:
@@ -393,7 +395,7 @@ func (c *checker) drop(s *stmt, d *pg_query.DropStmt) {
 			}
 			c.report(s, "index-not-concurrently", "", "DROP INDEX "+name+" without CONCURRENTLY",
 				"it takes ACCESS EXCLUSIVE on the index's table: brief, but queued behind any running query it blocks every read and write meanwhile",
-				zdmFile(kebab(bare(name), "drop"), "public.TABLE_OF_"+bare(name), fmt.Sprintf("drop_index: {name: %s}", name))+"# or: DROP INDEX CONCURRENTLY IF EXISTS "+name+";\n", true)
+				"DROP INDEX CONCURRENTLY IF EXISTS "+name+";  -- outside a transaction (or zdm's drop_index operation, in a migration on the index's table)\n", false)
 		}
 	case pg_query.ObjectType_OBJECT_TABLE:
 		for _, name := range dropNames(d) {
@@ -486,9 +488,45 @@ func (c *checker) backfill(s *stmt, table, verb string, where *pg_query.Node, se
 	if !whole {
 		return
 	}
-	c.reportSized(s, "unbounded-backfill", table, fmt.Sprintf("%s of every row of %s in a file that also changes the schema", verb, table), false,
-		"one statement (and, in the migration's transaction, with the DDL's locks) holds the lock of every row it touches until COMMIT: old code's writes to those rows wait; WAL and replication lag grow with the table",
-		manualSQL("-- outside the DDL's transaction, in batches, until it reports 0 rows:\n%s ... WHERE id IN (SELECT id FROM %s WHERE <not yet done> ORDER BY id LIMIT 10000);\n-- or a zdm add_column/alter_column with backfill: batched, resumable, throttled", verb, table), false)
+	const why = "one statement (and, in the migration's transaction, with the DDL's locks) holds the lock of every row it touches until COMMIT: old code's writes to those rows wait; WAL and replication lag grow with the table"
+	msg := fmt.Sprintf("%s of every row of %s in a file that also changes the schema", verb, table)
+	// Filling a column this file added is what zdm's add_column does: in batches,
+	// resumable, with a trigger for the rows old code writes meanwhile.
+	if u := s.node.GetUpdateStmt(); u != nil && len(set) == 1 && len(u.GetFromClause()) == 0 {
+		if typ, ok := c.added[key(table)+"."+set[0]]; ok {
+			expr := deparseExpr(u.GetTargetList()[0].GetResTarget().GetVal())
+			c.reportSized(s, "unbounded-backfill", table, msg, false, why,
+				zdmFile(kebab(table, "add", set[0]), table, fmt.Sprintf("add_column: {column: %s, type: %s, backfill: %s}", set[0], yamlScalar(typ), yamlScalar(expr)))+
+					"# instead of the ADD COLUMN and this UPDATE\n", true)
+			return
+		}
+	}
+	cond := "<rows not yet done>"
+	if where != nil {
+		cond = deparseExpr(where)
+	}
+	c.reportSized(s, "unbounded-backfill", table, msg, false, why,
+		manualSQL("-- outside the DDL's transaction, in batches (repeat until it reports 0 rows; the key here is id):\n%s\n  WHERE id IN (SELECT id FROM %s WHERE %s ORDER BY id LIMIT 10000);", batchHead(s.node), table, cond), false)
+}
+
+// batchHead is an UPDATE or DELETE without its WHERE.
+func batchHead(n *pg_query.Node) string {
+	var cp *pg_query.Node
+	switch {
+	case n.GetUpdateStmt() != nil:
+		u := proto.Clone(n.GetUpdateStmt()).(*pg_query.UpdateStmt)
+		u.WhereClause = nil
+		cp = &pg_query.Node{Node: &pg_query.Node_UpdateStmt{UpdateStmt: u}}
+	case n.GetDeleteStmt() != nil:
+		d := proto.Clone(n.GetDeleteStmt()).(*pg_query.DeleteStmt)
+		d.WhereClause = nil
+		cp = &pg_query.Node{Node: &pg_query.Node_DeleteStmt{DeleteStmt: d}}
+	}
+	out, err := pg_query.Deparse(&pg_query.ParseResult{Version: parserVersion(), Stmts: []*pg_query.RawStmt{{Stmt: cp}}})
+	if err != nil {
+		return "-- (the statement)"
+	}
+	return out
 }
 
 func setColumns(u *pg_query.UpdateStmt) []string {

@@ -67,7 +67,18 @@ func TestMissingLockTimeout(t *testing.T) {
 		{"new table", "CREATE TABLE t (id bigint);\nALTER TABLE t ADD COLUMN c int;\nCREATE INDEX i ON t (c);", nil},
 		{"plain writes are not DDL", "UPDATE t SET c = 1 WHERE id = 1;\nSELECT 1;", nil},
 		{"rename and drop index", "ALTER TABLE t RENAME COLUMN a TO b;\nDROP INDEX i;", []int{1, 2}},
+		{"new table referencing an existing one", "CREATE TABLE n (id bigint, t_id bigint REFERENCES t (id));", []int{1}},
+		{"foreign key from a new table", "CREATE TABLE n (id bigint, t_id bigint);\nALTER TABLE n ADD CONSTRAINT f FOREIGN KEY (t_id) REFERENCES t (id);", []int{2}},
+		{"new table referencing a new one", "CREATE TABLE a (id bigint PRIMARY KEY);\nCREATE TABLE b (a_id bigint REFERENCES a (id));", nil},
 	})
+	// statement_timeout bounds the wait too: a warning, not an error.
+	fs := byRule(run(t, "SET statement_timeout = '5s';\nALTER TABLE t ADD COLUMN c int;"), "missing-lock-timeout")
+	require.Len(t, fs, 1)
+	assert.Equal(t, Warning, fs[0].Level)
+	assert.Contains(t, fs[0].Message, "statement_timeout 5s bounds the wait")
+	fs = byRule(run(t, "BEGIN;\nSET LOCAL statement_timeout = 0;\nALTER TABLE t ADD COLUMN c int;\nCOMMIT;"), "missing-lock-timeout")
+	require.Len(t, fs, 1)
+	assert.Equal(t, Error, fs[0].Level)
 }
 
 func TestAlterColumnTypeRewrite(t *testing.T) {
@@ -281,6 +292,7 @@ func TestSeveralExclusiveLocks(t *testing.T) {
 		{"one table twice", "BEGIN;\nALTER TABLE a ADD COLUMN x int;\nALTER TABLE a ADD COLUMN y int;\nCOMMIT;", nil},
 		{"separate transactions", "BEGIN;\nALTER TABLE a ADD COLUMN x int;\nCOMMIT;\nBEGIN;\nALTER TABLE b ADD COLUMN y int;\nCOMMIT;", nil},
 		{"no transaction", "ALTER TABLE a ADD COLUMN x int;\nALTER TABLE b ADD COLUMN y int;", nil},
+		{"two indexes, whose tables are unknown", "BEGIN;\nDROP INDEX i;\nDROP INDEX j;\nCOMMIT;", nil},
 		{"weaker lock", "BEGIN;\nALTER TABLE a ADD COLUMN x int;\nALTER TABLE b VALIDATE CONSTRAINT k;\nCOMMIT;", nil},
 		{"new table", "BEGIN;\nCREATE TABLE b (id int);\nALTER TABLE a ADD COLUMN x int;\nALTER TABLE b ADD COLUMN y int;\nCOMMIT;", nil},
 	})
@@ -296,6 +308,16 @@ func TestUnboundedBackfill(t *testing.T) {
 		{"framework bookkeeping", "ALTER TABLE t ADD COLUMN c int;\nUPDATE alembic_version SET version_num = 'x';", nil},
 		{"new table", "CREATE TABLE t (c int);\nUPDATE t SET c = 0;", nil},
 	})
+	// Filling a column the file added is zdm's add_column with a backfill.
+	fs := byRule(run(t, "ALTER TABLE t ADD COLUMN d text;\nUPDATE t SET d = lower(email);"), "unbounded-backfill")
+	require.Len(t, fs, 1)
+	assert.True(t, fs[0].SafeZDM)
+	assert.Contains(t, fs[0].Safe, "add_column: {column: d, type: text, backfill: lower(email)}")
+	fs = byRule(run(t, "ALTER TABLE t ADD COLUMN d text;\nUPDATE t SET e = 1 WHERE d IS NULL;"), "unbounded-backfill")
+	require.Empty(t, fs, "IS NULL on a column the UPDATE does not set is an ordinary filter")
+	fs = byRule(run(t, "ALTER TABLE t ADD COLUMN d text;\nUPDATE t SET e = 1 WHERE e IS NULL;"), "unbounded-backfill")
+	require.Len(t, fs, 1)
+	assert.Contains(t, fs[0].Safe, "UPDATE t SET e = 1\n  WHERE id IN (SELECT id FROM t WHERE e IS NULL ORDER BY id LIMIT 10000);")
 }
 
 func TestConventions(t *testing.T) {
@@ -432,6 +454,7 @@ func TestExamples(t *testing.T) {
 		"django_0014_order_status.sql:10 error alter-column-type-rewrite",
 		"django_0014_order_status.sql:10 error missing-lock-timeout",
 		"django_0014_order_status.sql:14 error missing-lock-timeout",
+		"django_0014_order_status.sql:19 error missing-lock-timeout", // the new table's foreign key locks shop_order
 		"django_0014_order_status.sql:20 error index-not-concurrently",
 		"django_0014_order_status.sql:20 error missing-lock-timeout",
 		"django_0014_order_status.sql:21 error index-not-concurrently",
@@ -480,6 +503,8 @@ ALTER TABLE t RENAME COLUMN a TO b;
 ALTER TABLE t RENAME TO u;
 ALTER TABLE t DROP COLUMN c;
 DROP TABLE old;
+ALTER TABLE t ADD COLUMN d text;
+UPDATE t SET d = lower(email);
 BEGIN;
 ALTER TYPE mood ADD VALUE 'meh' AFTER 'ok';
 COMMIT;
@@ -493,7 +518,7 @@ COMMIT;
 		_, err := spec.Parse(f.Rule+".yaml", []byte(f.Safe))
 		assert.NoError(t, err, "%s:\n%s", f.Rule, f.Safe)
 	}
-	assert.Equal(t, 14, n)
+	assert.Equal(t, 15, n)
 }
 
 func TestIndexWithOperatorClassKeepsIt(t *testing.T) {
