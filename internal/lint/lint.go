@@ -90,8 +90,10 @@ type LiveTable struct {
 	Rows  int64 `json:"rows"`  // reltuples, the planner's estimate (-1: never analyzed)
 	// Rewrites is set when the catalog types say the statement rewrites the table.
 	Rewrites bool `json:"rewrites,omitempty"`
-	// LockEstimate is how long the statement would hold its lock at least: the time to
-	// read the table at the throughput measured on this server (0 when not measured).
+	// LockEstimate is how long the statement would hold its lock, about and likely more:
+	// the time to read the table's heap at the throughput measured on this server (a
+	// rewrite also writes it, an index build sorts); 0 when not measured or when the
+	// statement neither reads nor rewrites the table.
 	LockEstimate time.Duration `json:"lock_estimate_ns,omitempty"`
 }
 

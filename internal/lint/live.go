@@ -189,7 +189,9 @@ func (l *liveInfo) annotate(_ context.Context, f *Finding, r *Rule, cfg Config, 
 		return
 	}
 	f.Live = &LiveTable{Bytes: t.bytes, Rows: t.rows, Rewrites: rewrites}
-	if l.bytesPerSecond > 0 {
+	// Only a statement that reads or rewrites the table holds its lock for as long as
+	// that takes; the others hold it briefly (once they have it).
+	if sized && r.SizeBound && l.bytesPerSecond > 0 {
 		f.Live.LockEstimate = time.Duration(float64(t.heapBytes) / l.bytesPerSecond * float64(time.Second))
 	}
 	if !sized || !r.SizeBound || t.rows < 0 {

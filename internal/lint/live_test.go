@@ -128,3 +128,21 @@ func TestRewritePremisesOnServer(t *testing.T) {
 		assert.Equal(t, d.volatile, len(fs) == 1, "DEFAULT %s: lint", d.def)
 	}
 }
+
+// A brief catalog change on the big table carries its size but no lock estimate.
+func TestLiveBriefLockHasNoEstimate(t *testing.T) {
+	_, pool := testenv.DB(t, "zdm_lint")
+	exec(t, pool, `CREATE TABLE big AS SELECT g::bigint AS id, md5(g::text) AS payload FROM generate_series(1, 100000) g; ANALYZE big`)
+	res, err := Lint(context.Background(), []Source{{Name: "m.sql", SQL: "ALTER TABLE big RENAME COLUMN payload TO body;\nCREATE INDEX big_body ON big (body);"}}, Options{Config: DefaultConfig(), DB: pool})
+	require.NoError(t, err)
+	require.Len(t, res.Findings, 4)
+	for _, f := range res.Findings {
+		require.NotNil(t, f.Live, f.Rule)
+		assert.InDelta(t, 100000, f.Live.Rows, 1000)
+		if f.Rule == "index-not-concurrently" {
+			assert.Positive(t, f.Live.LockEstimate.Nanoseconds(), f.Rule)
+		} else {
+			assert.Zero(t, f.Live.LockEstimate, f.Rule)
+		}
+	}
+}
