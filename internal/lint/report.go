@@ -90,7 +90,7 @@ func liveText(l *LiveTable) string {
 		s += "; the statement rewrites it"
 	}
 	if l.LockEstimate > 0 {
-		s += "; lock held about " + roundDuration(l.LockEstimate) + " or more (the time to read it at the measured throughput; writing it again takes longer)"
+		s += "; lock held about " + roundDuration(l.LockEstimate) + " or more (the time to read it at the measured throughput; writing it again or sorting it for an index takes longer)"
 	}
 	return s
 }
