@@ -35,7 +35,9 @@ const (
 // App is what the commands need from the outside world; tests replace parts of it.
 type App struct {
 	Stdout, Stderr io.Writer
-	Getenv         func(string) string
+	// Stdin is what zdm lint - reads; nil reads nothing.
+	Stdin  io.Reader
+	Getenv func(string) string
 	// Dial connects to Temporal.
 	Dial func(ctx context.Context, opts client.Options) (client.Client, error)
 	// Terminal says whether Stdout is a terminal, and its width (0 if unknown).
@@ -50,6 +52,7 @@ func NewApp() *App {
 	return &App{
 		Stdout:       os.Stdout,
 		Stderr:       os.Stderr,
+		Stdin:        os.Stdin,
 		Getenv:       os.Getenv,
 		Dial:         client.DialContext,
 		Terminal:     stdoutTerminal,
@@ -85,6 +88,11 @@ func (a *App) Run(ctx context.Context, args []string) int {
 	root.SetArgs(args)
 	root.SetOut(a.Stdout)
 	root.SetErr(a.Stderr)
+	if a.Stdin != nil {
+		root.SetIn(a.Stdin)
+	} else {
+		root.SetIn(strings.NewReader(""))
+	}
 	cmd, err := root.ExecuteContextC(ctx)
 	e.close()
 	if err == nil {
@@ -153,6 +161,7 @@ Exit codes: 0 ok; 1 migration failed or rolled back, or operation refused;
 		e.baselineCommand(),
 		e.newCommand(),
 		e.convertCommand(),
+		e.lintCommand(),
 	)
 	for _, cmd := range root.Commands() {
 		if run := cmd.RunE; run != nil {

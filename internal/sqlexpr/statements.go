@@ -465,3 +465,12 @@ func dedupe(in []string) []string {
 	}
 	return out
 }
+
+// Describe says what one statement parsed by pg_query is (its Kind, Lock, whether it
+// refuses a transaction...), without its text or line: for callers that walk the parse
+// tree themselves, such as the linter.
+func Describe(n *pg_query.Node) Statement { return describe(n) }
+
+// LineColumn turns a 1-based character offset into src, as PostgreSQL's parser reports
+// an error's position, into a line and column.
+func LineColumn(src string, pos int) (line, col int) { return lineColumn(src, pos) }
