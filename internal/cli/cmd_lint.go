@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
+	"github.com/zdmhq/zdm/internal/convert"
 	"github.com/zdmhq/zdm/internal/lint"
 )
 
@@ -23,7 +24,7 @@ const lintConfigFile = ".zdm-lint.yaml"
 
 func (e *env) lintCommand() *cobra.Command {
 	var format, failOn, configPath string
-	var listRules bool
+	var listRules, fix bool
 	cmd := &cobra.Command{
 		Use:   "lint FILE.sql... | DIR | -",
 		Short: "Find the statements of SQL migrations that would lock or rewrite a live table, or break running code",
@@ -93,6 +94,11 @@ Exit codes: 0 no finding at or above --fail-on; 1 findings at or above it;
 			if err := lint.Write(e.Stdout, res, format); err != nil {
 				return err
 			}
+			if fix {
+				if err := e.lintFix(cmd.Context(), res, srcs, opt.DB); err != nil {
+					return err
+				}
+			}
 			if w := res.Worst(); w != 0 && w >= threshold {
 				return quietExit(ExitFailed)
 			}
@@ -103,7 +109,39 @@ Exit codes: 0 no finding at or above --fail-on; 1 findings at or above it;
 	cmd.Flags().StringVar(&failOn, "fail-on", "error", "exit 1 when a finding is at this level or above: error, warning or info")
 	cmd.Flags().StringVar(&configPath, "config", "", "configuration file (default: "+lintConfigFile+" in the current directory, when there is one)")
 	cmd.Flags().BoolVar(&listRules, "rules", false, "list the rules and exit")
+	cmd.Flags().BoolVar(&fix, "fix", false, "after the findings, print for each file with findings the zdm migration that does its change online (zdm convert)")
 	return cmd
+}
+
+// lintFix prints, for each file with findings, the zdm migration zdm convert makes of
+// it; its notes go to stderr.
+func (e *env) lintFix(ctx context.Context, res *lint.Result, srcs []lint.Source, pool *pgxpool.Pool) error {
+	with := map[string]bool{}
+	for _, f := range res.Findings {
+		with[f.File] = true
+	}
+	for _, src := range srcs {
+		if !with[src.Name] {
+			continue
+		}
+		opts := convert.Options{}
+		if pool != nil {
+			opts.Catalog = convert.DBCatalog{Ctx: ctx, Pool: pool}
+		}
+		yaml, notes, err := convert.Convert(src.Name, []byte(src.SQL), opts)
+		for _, n := range notes {
+			fmt.Fprintf(e.Stderr, "%s\n", n)
+		}
+		if err != nil {
+			fmt.Fprintf(e.Stderr, "zdm lint --fix: %s: %v\n", src.Name, err)
+			continue
+		}
+		fmt.Fprintf(e.Stdout, "\n# --- the safe way for %s, as one zdm migration (zdm convert %s):\n", src.Name, src.Name)
+		if _, err := e.Stdout.Write(yaml); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func contains(xs []string, x string) bool {

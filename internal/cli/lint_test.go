@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/zdmhq/zdm/internal/spec"
 	"github.com/zdmhq/zdm/internal/testenv"
 )
 
@@ -175,4 +176,19 @@ func TestLintWithDatabase(t *testing.T) {
 	t.Log(out)
 	assert.Contains(t, out, "-:2:1: info [alter-column-type-rewrite]")
 	assert.Contains(t, out, "harmless here: 100 rows")
+}
+
+// zdm lint --fix prints, after the findings, the zdm migration zdm convert makes of each
+// file with findings; a clean file gets none.
+func TestLintFixPrintsTheSafeMigration(t *testing.T) {
+	code, out, _ := lintRun(t, nil, "", "--fix", examplesLint("django_0014_order_status.sql"), examplesLint("clean_add_customer_tier.sql"))
+	assert.Equal(t, ExitFailed, code, "the findings still decide the exit code")
+	_, yaml, ok := strings.Cut(out, "# --- the safe way for "+examplesLint("django_0014_order_status.sql"))
+	require.True(t, ok, out)
+	_, yaml, _ = strings.Cut(yaml, "\n") // the rest of the header line
+	assert.Contains(t, yaml, "table: public.shop_order\n")
+	assert.Contains(t, yaml, "  - add_column:\n      column: status\n")
+	assert.NotContains(t, out, "# --- the safe way for "+examplesLint("clean_add_customer_tier.sql"))
+	_, err := spec.Parse("fix.yaml", []byte(yaml))
+	require.NoError(t, err, "what --fix prints is a migration file")
 }

@@ -392,7 +392,10 @@ func (c *converter) down(st *step, ch *colChange) []kv {
 // addFields writes an ADD COLUMN as add_column.
 func (c *converter) addFields(st *step) {
 	ac := st.add
-	fields := []kv{f("column", ac.column), f("type", ac.typ), f("backfill", ac.backfill)}
+	fields := []kv{f("column", ac.column), f("type", ac.typ)}
+	if ac.backfill != "NULL" || ac.notNull {
+		fields = append(fields, f("backfill", ac.backfill))
+	}
 	switch {
 	case ac.notNull && ac.backfill == "NULL" && ac.def == "":
 		fields = append(fields, kv{k: "not_null", v: true, commented: true})

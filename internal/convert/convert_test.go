@@ -30,7 +30,7 @@ func TestStatementKinds(t *testing.T) {
 			[]string{"  - add_column:\n      column: email\n      type: \"varchar(255)\"\n      backfill: \"''\"\n      not_null: true\n      default: \"''\"\n"}},
 		{"add nullable column without default",
 			`ALTER TABLE users ADD COLUMN bio text;`,
-			[]string{"  - add_column:\n      column: bio\n      type: text\n      backfill: \"NULL\"\n"}},
+			[]string{"  - add_column:\n      column: bio\n      type: text\n  # line 2"}},
 		{"add not null column without default leaves not_null to confirm",
 			`ALTER TABLE users ADD COLUMN code text NOT NULL;`,
 			[]string{"backfill: \"NULL\"\n      # not_null: true\n", "TODO(zdm convert): the SQL adds code NOT NULL without a default"}},
@@ -177,29 +177,33 @@ ALTER TABLE users RENAME COLUMN age TO years;
 }
 
 func TestOperationsOnSeveralTables(t *testing.T) {
-	sql := `ALTER TABLE orders ADD COLUMN note text;
-ALTER TABLE users ADD COLUMN a text;
-ALTER TABLE users ADD COLUMN b text;
+	sql := `ALTER TABLE orders ADD COLUMN note text DEFAULT 'n';
+ALTER TABLE users ADD COLUMN a text DEFAULT 'a';
+ALTER TABLE users ADD COLUMN b text DEFAULT 'b';
 CREATE INDEX orders_code_idx ON orders (code);
 ALTER TABLE orders ALTER COLUMN total TYPE bigint;
+ALTER TABLE users ADD COLUMN c text;
 `
 	out, notes := converted(t, sql, Options{})
 	assert.Contains(t, out, "table: public.users\n")
 	assert.Contains(t, out, "  - add_column:\n      column: a\n")
-	assert.Contains(t, out, "  - create_index:\n      table: public.orders\n      name: orders_code_idx\n")
-	// zdm backfills one table per migration: what fills orders waits for --table orders.
-	assert.Contains(t, out, "  # TODO(zdm convert): zdm backfills one table per migration, and this one fills public.users: run zdm convert again with --table public.orders for a migration of its own\n  # - add_column:\n  #     table: public.orders\n  #     column: note\n")
+	assert.Contains(t, out, "  - add_column:\n      column: c\n      type: text\n", "a plain column fills nothing")
+	// zdm backfills one table per migration: what fills orders waits for --table orders,
+	// and every other operation on orders goes with it (the index may need its columns).
+	assert.Contains(t, out, "  # TODO(zdm convert): zdm backfills one table per migration, and this file fills public.users too: run zdm convert again with --table public.orders for the migration of public.orders\n  # - add_column:\n  #     table: public.orders\n  #     column: note\n")
+	assert.Contains(t, out, "  # - create_index:\n  #     table: public.orders\n")
 	assert.Contains(t, out, "  # - change_type:\n  #     table: public.orders\n")
-	require.Len(t, notes, 3, "%v", notes) // two left for --table, one type change's down
+	require.Len(t, notes, 4, "%v", notes) // three left for --table, one type change's down
 	assert.Equal(t, "migrate.sql:1: add_column of public.orders left commented out: run zdm convert again with --table public.orders", notes[0].String())
 
 	orders, _ := converted(t, sql, Options{Table: "orders"})
 	assert.Contains(t, orders, "table: public.orders\n")
 	assert.Contains(t, orders, "\n  - add_column:\n      column: note\n")
+	assert.Contains(t, orders, "\n  - create_index:\n")
 	assert.Contains(t, orders, "\n  - change_type:\n      column: total\n")
 	// Every statement runs in exactly one of the two migrations.
-	assert.Equal(t, 5, strings.Count(out, "\n  - ")+strings.Count(orders, "\n  - "), "%s\n%s", out, orders)
-	assert.Contains(t, orders, "  # in the migration converted without --table\n  # - create_index:")
+	assert.Equal(t, 6, strings.Count(out, "\n  - ")+strings.Count(orders, "\n  - "), "%s\n%s", out, orders)
+	assert.Contains(t, orders, "  # in the migration converted without --table\n  # - add_column:")
 }
 
 type fakeCatalog map[string]string

@@ -53,8 +53,9 @@ func TestConvertedFrameworkMigrationsPlan(t *testing.T) {
 }
 
 // TestSecondTableConvertsAsItsOwnMigration plans the Rails file's second migration, the
-// type change of orders that the first leaves commented out (zdm backfills one table
-// per migration), against the database the first has not touched.
+// operations on orders that the first leaves commented out (zdm backfills one table per
+// migration, and orders' type change fills it), against the database the first has not
+// touched.
 func TestSecondTableConvertsAsItsOwnMigration(t *testing.T) {
 	schema, err := os.ReadFile("testdata/schema.sql")
 	require.NoError(t, err)
@@ -69,8 +70,37 @@ func TestSecondTableConvertsAsItsOwnMigration(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	assert.Contains(t, string(out), "table: public.orders\n")
 	assert.Contains(t, string(out), "  - change_type:\n      column: total_cents\n      type: bigint\n      up: \"total_cents::bigint\"\n      down: \"total_cents::integer\"\n")
-	assert.Equal(t, 1, strings.Count(string(out), "\n  - "), "only the change of orders runs:\n%s", out)
+	assert.Equal(t, 3, strings.Count(string(out), "\n  - "), "only the operations on orders run (foreign key, type change, index drop):\n%s", out)
 	p, err := opstest.Plan(ctx, pool, "orders.yaml", out)
 	require.NoError(t, err, "%s", out)
 	assert.Equal(t, "public.orders", p.TableName())
+}
+
+// The SQL files zdm lint's examples hold (shaped like Rails, Django and Alembic output)
+// convert to migrations that zdm plan accepts against the schema they were written for,
+// as `zdm lint --fix` prints them.
+func TestLintExamplesConvertToPlannableMigrations(t *testing.T) {
+	schema, err := os.ReadFile("testdata/lint_examples_schema.sql")
+	require.NoError(t, err)
+	files, err := filepath.Glob("../../examples/lint/*.sql")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			t.Parallel()
+			_, pool := testenv.DB(t, "zdm_convert")
+			ctx := context.Background()
+			_, err := pool.Exec(ctx, string(schema))
+			require.NoError(t, err)
+			src, err := os.ReadFile(file)
+			require.NoError(t, err)
+			out, notes, err := convert.Convert(file, src, convert.Options{Catalog: convert.DBCatalog{Ctx: ctx, Pool: pool}})
+			require.NoError(t, err, "%s", out)
+			for _, n := range notes {
+				t.Logf("note: %s", n)
+			}
+			_, err = opstest.Plan(ctx, pool, filepath.Base(file)+".yaml", out)
+			require.NoError(t, err, "zdm plan refuses what zdm convert wrote:\n%s", out)
+		})
+	}
 }

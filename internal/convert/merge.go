@@ -136,10 +136,13 @@ func (c *converter) dropNote(st *step) {
 	c.notes = out
 }
 
-// fills says whether an operation fills a table's columns by backfill.
-func fills(kind string) bool {
-	switch kind {
-	case "add_column", "change_type", "alter_column", "rename_column":
+// fills says whether a step's operation fills a table's columns by backfill (an
+// added column without a value to fill is a catalog change).
+func fills(st *step) bool {
+	switch st.kind {
+	case "add_column":
+		return st.add == nil || st.add.backfill != "NULL" || st.add.def != ""
+	case "change_type", "alter_column", "rename_column":
 		return true
 	}
 	return false
@@ -151,7 +154,7 @@ func (c *converter) backfilled() string {
 	count := map[string]int{}
 	best := ""
 	for _, st := range c.steps {
-		if st.dropped || st.disabled || !fills(st.kind) {
+		if st.dropped || st.disabled || !fills(st) {
 			continue
 		}
 		count[st.table]++
@@ -172,19 +175,27 @@ func (c *converter) oneBackfill() {
 	if want != "" && !strings.Contains(want, ".") {
 		want = "public." + want
 	}
+	// A table whose filling operations wait for their own migration takes every other
+	// operation on it along (an index on a column that migration adds must follow it).
+	deferred := map[string]bool{}
+	for _, st := range c.steps {
+		if !st.dropped && !st.disabled && fills(st) && st.table != main {
+			deferred[st.table] = true
+		}
+	}
 	for _, st := range c.steps {
 		if st.dropped || st.disabled {
 			continue
 		}
 		switch {
 		case want != "" && want != main:
-			if !fills(st.kind) || st.table != want {
+			if st.table != want {
 				st.disabled = true
 				st.comments = append(st.comments, "in the migration converted without --table")
 			}
-		case fills(st.kind) && st.table != main:
+		case deferred[st.table]:
 			st.disabled = true
-			st.comments = append(st.comments, fmt.Sprintf("TODO(zdm convert): zdm backfills one table per migration, and this one fills %s: run zdm convert again with --table %s for a migration of its own", main, st.table))
+			st.comments = append(st.comments, fmt.Sprintf("TODO(zdm convert): zdm backfills one table per migration, and this file fills %s too: run zdm convert again with --table %s for the migration of %s", main, st.table, st.table))
 			c.note(st.stmt, "%s of %s left commented out: run zdm convert again with --table %s", st.kind, st.table, st.table)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/zdmhq/zdm/internal/plan"
+	"github.com/zdmhq/zdm/internal/schema"
 	"github.com/zdmhq/zdm/internal/spec"
 	"github.com/zdmhq/zdm/internal/sqlexpr"
 )
@@ -56,8 +57,10 @@ func (o *AddCheck) Moves() *bool {
 	return nil
 }
 
-// Shape implements Shaper: with up, the column is replaced at contract.
+// Shape implements Shaper: later operations see the constraint (a drop_constraint at
+// contract); with up, the column is replaced at contract.
 func (o *AddCheck) Shape(e *Env, _ *Change, s *Shapes) {
+	s.AddConstraint(e.Table, schema.Constraint{Name: o.Name, Type: "c", Def: "CHECK (" + o.Check + ")", Validated: true}, e.Field)
 	if o.Up != "" {
 		s.Replace(e.Table, o.Column, e.Field)
 	}

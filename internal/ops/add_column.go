@@ -31,7 +31,9 @@ var _ Operation = (*AddColumn)(nil)
 func (o *AddColumn) CheckFile(c *spec.OpCheck) {
 	c.Ident("column", o.Column)
 	c.Required("type", o.Type, "`type: text`")
-	c.Required("backfill", o.Backfill, "`backfill: \"lower(email)\"`")
+	if strings.TrimSpace(o.Backfill) == "" && strings.TrimSpace(o.Default) == "" && o.NotNull {
+		c.Errorf("backfill", "give backfill (the value existing rows get, e.g. `backfill: \"lower(email)\"`) or default", "not_null needs a value for existing rows")
+	}
 	c.Claim("column", o.Column)
 }
 
@@ -42,11 +44,20 @@ func (o *AddColumn) Moves() *bool { return ptr(true) }
 func (o *AddColumn) Plan(e *Env) *Change {
 	e.Fresh("column", o.Column)
 	typ := e.Type("type", o.Type)
-	up := e.Expr("backfill", o.Backfill)
 	def := ""
 	if strings.TrimSpace(o.Default) != "" {
 		def = e.Expr("default", o.Default)
 	}
+	if strings.TrimSpace(o.Backfill) == "" {
+		if typ == nil || (o.Default != "" && def == "") {
+			return nil
+		}
+		if def == "" {
+			return o.plain(e, typ)
+		}
+		o = &AddColumn{Column: o.Column, Type: o.Type, Backfill: o.Default, NotNull: o.NotNull, Default: o.Default}
+	}
+	up := e.Expr("backfill", o.Backfill)
 	if typ == nil || up == "" || (o.Default != "" && def == "") {
 		return nil
 	}
@@ -123,7 +134,23 @@ func (n nullCatalog) NotNullColumn(parts []string) bool {
 func (n nullCatalog) StrictFunction(name []string) bool { return n.e.Catalog.StrictFunction(name) }
 func (n nullCatalog) StrictOperator(name string) bool   { return n.e.Catalog.StrictOperator(name) }
 
+// plain adds a nullable column without default or backfill: a catalog change, nothing
+// to fill or keep in step; new code writes it, old code leaves it NULL.
+func (o *AddColumn) plain(e *Env, typ *schema.Type) *Change {
+	return &Change{
+		Summary:  fmt.Sprintf("%s %s added, nullable, no default: nothing to fill", o.Column, typ.Name),
+		Expand:   []plan.Statement{addColumn(e, o.Column, typ.Name, "")},
+		Rollback: []plan.Statement{dropColumnRollback(e, o.Column)},
+	}
+}
+
 // Shape implements Shaper: later operations may index or constrain the new column.
 func (o *AddColumn) Shape(e *Env, ch *Change, s *Shapes) {
-	s.AddColumn(e.Table, schema.Column{Name: o.Column, Type: ch.Sync.NewType}, e.Field)
+	typ := o.Type
+	if ch.Sync != nil {
+		typ = ch.Sync.NewType
+	} else if t := e.Type("type", o.Type); t != nil {
+		typ = t.Name
+	}
+	s.AddColumn(e.Table, schema.Column{Name: o.Column, Type: typ}, e.Field)
 }

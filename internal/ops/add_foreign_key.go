@@ -240,3 +240,12 @@ func fkTypes(e *Env, ref *schema.Table, key *schema.Index, o *AddForeignKey) pla
 END $zdm$`, strings.Join(conds, "\n    AND "), strings.ReplaceAll(strings.Join(names, ", "), "'", "''")),
 		Fix: "give the referencing columns the referenced columns' types (change_type), e.g. bigint for a bigint key"}
 }
+
+// Shape implements Shaper: later operations see the constraint (a drop_constraint).
+func (o *AddForeignKey) Shape(e *Env, _ *Change, s *Shapes) {
+	var ref string
+	if names := o.References(); len(names) > 0 {
+		ref = names[0]
+	}
+	s.AddConstraint(e.Table, schema.Constraint{Name: o.Name, Type: "f", Columns: o.Columns, References: ref, Validated: true}, e.Field)
+}

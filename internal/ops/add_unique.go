@@ -150,4 +150,5 @@ func (o *AddUnique) Shape(e *Env, _ *Change, s *Shapes) {
 		ix.Deferrable = "DEFERRABLE"
 	}
 	s.AddIndex(e.Table, ix)
+	s.AddConstraint(e.Table, schema.Constraint{Name: o.Name, Type: "u", Columns: o.Columns, Index: o.Name, Validated: true}, e.Field)
 }

@@ -67,7 +67,7 @@ func constraintList(t *schema.Table) string {
 // earlier operation of the migration adds to the table: the idempotent ADD of the later
 // one would find it there and add nothing.
 func freeConstraintName(e *Env, sub, name string) bool {
-	if c := e.Table.Constraint(name); c != nil && !e.Resuming {
+	if c := e.Table.Constraint(name); c != nil && c.AddedBy == "" && !e.Resuming {
 		e.Errorf(sub, "choose another name, or drop the existing constraint in a migration before this one (drop_constraint)",
 			"%s already has a constraint named %q: %s", e.Table, name, c.Def)
 		return false

@@ -38,6 +38,7 @@ func NewShapes(tables map[string]*schema.Table) *Shapes {
 		c := *t
 		c.Columns = append([]schema.Column(nil), t.Columns...)
 		c.Indexes = append([]schema.Index(nil), t.Indexes...)
+		c.Constraints = append([]schema.Constraint(nil), t.Constraints...)
 		s.Tables[name] = &c
 	}
 	return s
@@ -73,6 +74,16 @@ func (s *Shapes) AddIndex(table *schema.Table, ix schema.Index) {
 		return
 	}
 	table.Indexes = append(table.Indexes, ix)
+	s.Changed = true
+}
+
+// AddConstraint records a constraint an operation adds to table.
+func (s *Shapes) AddConstraint(table *schema.Table, c schema.Constraint, by string) {
+	if table == nil {
+		return
+	}
+	c.AddedBy = by
+	table.Constraints = append(table.Constraints, c)
 	s.Changed = true
 }
 

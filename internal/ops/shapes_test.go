@@ -1,12 +1,15 @@
 package ops_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/zdmhq/zdm/internal/ops/opstest"
+	"github.com/zdmhq/zdm/internal/testenv"
 )
 
 // Operations of one migration build on what earlier ones add: an index on a new
@@ -67,4 +70,22 @@ func TestATypeCreatedTwiceInOneMigrationIsRefused(t *testing.T) {
   - create_enum: {name: tier, values: [pro]}`, nil)
 	c.WantRefused = "operations[1].create_enum.name: type public.tier is already created by an earlier operation of this migration"
 	opstest.Run(t, c)
+}
+
+// add_column without backfill or default: a catalog change, nothing to fill; new code
+// writes the column, old code leaves it NULL.
+func TestAPlainNullableColumnNeedsNoBackfill(t *testing.T) {
+	t.Parallel()
+	c := index("a nullable column without backfill", opstest.Accounts(), `add_column: {column: nickname, type: text}`,
+		func(t *testing.T, pool *pgxpool.Pool) {
+			assert.Equal(t, int64(opstest.AccountsRows-opstest.Hot), opstest.Scalar[int64](t, pool, `SELECT count(*) FROM accounts WHERE nickname IS NULL AND aid > $1 AND aid <= $2`, opstest.Hot, opstest.AccountsRows))
+			opstest.Exec(t, pool, `UPDATE accounts SET nickname = 'x' WHERE aid = 1`)
+		})
+	opstest.Run(t, c)
+	_, pool := testenv.DB(t, "zdm_ops")
+	opstest.Exec(t, pool, opstest.Accounts())
+	p, err := opstest.Plan(context.Background(), pool, "plain.yaml", []byte("name: plain\ntable: accounts\noperations:\n  - add_column: {column: nickname, type: text}\n"))
+	require.NoError(t, err)
+	assert.True(t, p.NoBackfill, "nothing to backfill")
+	assert.Empty(t, p.Ops)
 }

@@ -31,6 +31,9 @@ type Constraint struct {
 	ReferencedBy []ConstraintRef `json:"referenced_by,omitempty"`
 	// ReplicaIdentity is set when its index is the table's REPLICA IDENTITY USING INDEX.
 	ReplicaIdentity bool `json:"replica_identity,omitempty"`
+	// AddedBy names the operation of the migration being planned that adds it (it is
+	// not in the database yet): set on the planner's copy of the table only.
+	AddedBy string `json:"-"`
 }
 
 // ConstraintRef names a constraint of some table.
