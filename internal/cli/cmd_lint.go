@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
@@ -75,12 +74,11 @@ Exit codes: 0 no finding at or above --fail-on; 1 findings at or above it;
 				return exitf(ExitUsage, "%v", err)
 			}
 			opt := lint.Options{Config: cfg}
-			if dsn := e.getenv("DATABASE_URL", ""); dsn != "" {
-				pool, err := lintDB(cmd.Context(), dsn)
+			if e.getenv("DATABASE_URL", "") != "" {
+				pool, err := e.db(cmd.Context(), "zdm lint")
 				if err != nil {
 					return err
 				}
-				defer pool.Close()
 				opt.DB = pool
 			}
 			res, err := lint.Lint(cmd.Context(), srcs, opt)
@@ -210,25 +208,4 @@ func readSources(stdin io.Reader, args []string) ([]lint.Source, error) {
 		}
 	}
 	return out, nil
-}
-
-func lintDB(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
-	cfg, err := pgxpool.ParseConfig(dsn)
-	if err != nil {
-		return nil, usageError("DATABASE_URL is not a valid PostgreSQL connection string")
-	}
-	cfg.ConnConfig.RuntimeParams["application_name"] = "zdm-lint"
-	cfg.MaxConns = 2
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err == nil {
-		if err = pool.Ping(ctx); err != nil {
-			pool.Close()
-		}
-	}
-	if err != nil {
-		return nil, exitf(ExitFailed, "cannot reach PostgreSQL at %s:%d: %v", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
-	}
-	return pool, nil
 }

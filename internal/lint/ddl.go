@@ -63,21 +63,10 @@ var friendlyNames = map[string]string{"int8": "bigint", "int4": "integer", "int2
 	"float4": "real", "bool": "boolean", "bpchar": "char"}
 
 func friendly(t colType) string {
-	s := t.name
-	if f, ok := friendlyNames[s]; ok {
-		s = f
+	if f, ok := friendlyNames[t.name]; ok {
+		t.name = f
 	}
-	if len(t.mods) > 0 {
-		var m []string
-		for _, x := range t.mods {
-			m = append(m, itoa(int64(x)))
-		}
-		s += "(" + strings.Join(m, ",") + ")"
-	}
-	if t.array {
-		s += "[]"
-	}
-	return s
+	return t.String()
 }
 
 // bookkeeping are the tables migration frameworks keep their own state in: small,
