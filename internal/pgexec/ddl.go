@@ -294,9 +294,8 @@ func checkAfterExpand(ctx context.Context, pool *pgxpool.Pool, p *planner.Plan, 
 		return errRehearsed
 	})
 	if err != nil && !errors.Is(err, errRehearsed) {
-		if IsLockTimeout(err) {
-			return map[string]bool{}, nil // the first answers stand; expand will wait its turn
-		}
+		// A lock timeout too: the checks cannot be answered now, and a refusal would
+		// blame the file for what a busy table did. The caller tries again.
 		return nil, fmt.Errorf("rehearse expand for the plan's checks: %w", err)
 	}
 	return holds, nil
