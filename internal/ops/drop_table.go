@@ -33,6 +33,9 @@ func DroppedName(table string) string { return shortName("_zdm_dropped_" + table
 
 // Plan implements Operation.
 func (o *DropTable) Plan(e *Env) *Change {
+	if !alone(e, "drop") {
+		return nil
+	}
 	t := e.Table
 	var views []string
 	for _, c := range t.Columns {

@@ -50,6 +50,9 @@ func (o *RenameTable) Moves() *bool { return ptr(true) }
 
 // Plan implements Operation.
 func (o *RenameTable) Plan(e *Env) *Change {
+	if !alone(e, "rename") {
+		return nil
+	}
 	t := e.Table
 	old, renamed := e.TableIdent(), quoted(t.Schema, o.To)
 	var cols []string

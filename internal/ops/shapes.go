@@ -123,3 +123,18 @@ func (s *Shapes) pendingType(name string) (schema.Type, bool) {
 	}
 	return t, ok
 }
+
+// alone reports, for an operation that renames or drops its table, the earlier
+// operations of the migration on the same table: their statements name the table as it
+// was, and would meet a view or a hidden table at contract.
+func alone(e *Env, what string) bool {
+	self := opIndexOf(e)
+	for i := range e.M.Operations[:self] {
+		if e.M.TableOf(i) == e.TableName {
+			e.Errorf("", what+" the table in a migration of its own, after this one's other changes to it",
+				"operations[%d].%s changes %s, which this operation %s: their statements would name a table that is gone", i, e.M.Operations[i].Kind, e.TableName, what+"s")
+			return false
+		}
+	}
+	return true
+}

@@ -89,3 +89,11 @@ func TestAPlainNullableColumnNeedsNoBackfill(t *testing.T) {
 	assert.True(t, p.NoBackfill, "nothing to backfill")
 	assert.Empty(t, p.Ops)
 }
+
+func TestATableRenamedAfterOtherChangesToItIsRefused(t *testing.T) {
+	t.Parallel()
+	c := index("rename after a change", opstest.Accounts(), `create_index: {name: accounts_bid_idx, columns: [bid]}
+  - rename_table: {to: clients}`, nil)
+	c.WantRefused = "operations[1].rename_table: operations[0].create_index changes public.accounts, which this operation renames"
+	opstest.Run(t, c)
+}
