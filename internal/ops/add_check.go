@@ -62,7 +62,7 @@ func (o *AddCheck) Moves() *bool {
 func (o *AddCheck) Shape(e *Env, _ *Change, s *Shapes) {
 	s.AddConstraint(e.Table, schema.Constraint{Name: o.Name, Type: "c", Def: "CHECK (" + o.Check + ")", Validated: true}, e.Field)
 	if o.Up != "" {
-		s.Replace(e.Table, o.Column, e.Field)
+		s.Replace(e, o.Column)
 	}
 }
 

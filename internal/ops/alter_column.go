@@ -237,4 +237,4 @@ func dropMatching(lines []string, prefix string) []string {
 }
 
 // Shape implements Shaper: the column is replaced at contract; nothing may build on it.
-func (o *AlterColumn) Shape(e *Env, _ *Change, s *Shapes) { s.Replace(e.Table, o.Column, e.Field) }
+func (o *AlterColumn) Shape(e *Env, _ *Change, s *Shapes) { s.Replace(e, o.Column) }

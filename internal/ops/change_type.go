@@ -61,4 +61,4 @@ func notNullCheckName(col string, notNull bool) string {
 func ptr[T any](v T) *T { return &v }
 
 // Shape implements Shaper: the column is replaced at contract; nothing may build on it.
-func (o *ChangeType) Shape(e *Env, _ *Change, s *Shapes) { s.Replace(e.Table, o.Column, e.Field) }
+func (o *ChangeType) Shape(e *Env, _ *Change, s *Shapes) { s.Replace(e, o.Column) }

@@ -169,4 +169,4 @@ $zdm$`, fn, c.Name, Ident(c.Name), down, c.Type, Ident(c.Name), Ident(table))
 }
 
 // Shape implements Shaper: the column goes at contract; nothing may build on it.
-func (o *DropColumn) Shape(e *Env, _ *Change, s *Shapes) { s.Replace(e.Table, o.Column, e.Field) }
+func (o *DropColumn) Shape(e *Env, _ *Change, s *Shapes) { s.Replace(e, o.Column) }

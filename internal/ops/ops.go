@@ -139,6 +139,9 @@ func (e *Env) Column(sub, name string) *schema.Column {
 		e.Errorf(sub, "change the column in a later migration, once "+c.ReplacedBy+" is contracted", "column %q is replaced or dropped by %s of this migration", name, c.ReplacedBy)
 		return nil
 	}
+	if c != nil && c.UsedBy == "" {
+		c.UsedBy = e.Field
+	}
 	return c
 }
 

@@ -64,5 +64,5 @@ func (o *RenameColumn) Plan(e *Env) *Change {
 // Shape implements Shaper: later operations see the new name, not the old one.
 func (o *RenameColumn) Shape(e *Env, ch *Change, s *Shapes) {
 	s.AddColumn(e.Table, schema.Column{Name: o.To, Type: ch.Sync.NewType}, e.Field)
-	s.Replace(e.Table, o.Column, e.Field)
+	s.Replace(e, o.Column)
 }

@@ -77,6 +77,6 @@ func (o *SetNotNull) Plan(e *Env) *Change {
 // Shape implements Shaper: with up, the column is rebuilt and replaced at contract.
 func (o *SetNotNull) Shape(e *Env, _ *Change, s *Shapes) {
 	if o.Up != "" {
-		s.Replace(e.Table, o.Column, e.Field)
+		s.Replace(e, o.Column)
 	}
 }

@@ -54,17 +54,25 @@ func (s *Shapes) AddColumn(table *schema.Table, c schema.Column, by string) {
 	s.Changed = true
 }
 
-// Replace records that an operation replaces or drops a column of table: later
-// operations must not build on the column as it is now.
-func (s *Shapes) Replace(table *schema.Table, col, by string) {
-	if table == nil {
+// Replace records that the operation of e replaces or drops its table's column col:
+// later operations must not build on the column as it is now, and what an earlier one
+// built on it (an index, a constraint) would go with the old column at contract, which
+// is reported.
+func (s *Shapes) Replace(e *Env, col string) {
+	if e.Table == nil {
 		return
 	}
-	for i := range table.Columns {
-		if table.Columns[i].Name == col {
-			table.Columns[i].ReplacedBy = by
-			s.Changed = true
+	for i := range e.Table.Columns {
+		c := &e.Table.Columns[i]
+		if c.Name != col {
+			continue
 		}
+		if c.UsedBy != "" && c.UsedBy != e.Field {
+			e.Errorf("column", "change the column in a migration of its own, before or after the one that builds on it",
+				"column %q is used by %s of this migration, and this operation replaces it: what %s builds on it would go with the old column at contract", col, c.UsedBy, c.UsedBy)
+		}
+		c.ReplacedBy = e.Field
+		s.Changed = true
 	}
 }
 

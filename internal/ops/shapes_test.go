@@ -97,3 +97,11 @@ func TestATableRenamedAfterOtherChangesToItIsRefused(t *testing.T) {
 	c.WantRefused = "operations[1].rename_table: operations[0].create_index changes public.accounts, which this operation renames"
 	opstest.Run(t, c)
 }
+
+func TestAColumnReplacedAfterAnIndexIsBuiltOnItIsRefused(t *testing.T) {
+	t.Parallel()
+	c := index("retype after an index", opstest.Accounts(), `create_index: {name: accounts_bid_idx, columns: [bid]}
+  - change_type: {column: bid, type: bigint}`, nil)
+	c.WantRefused = `operations[1].change_type.column: column "bid" is used by operations[0].create_index of this migration, and this operation replaces it`
+	opstest.Run(t, c)
+}

@@ -78,6 +78,10 @@ func Build(m *spec.Migration, t *schema.Table, opts Options) (*Plan, error) {
 		}
 		if sh, ok := o.(ops.Shaper); ok {
 			sh.Shape(env, ch, shapes)
+			if len(env.Errs) > 0 {
+				errs = append(errs, env.Errs...)
+				continue
+			}
 		}
 		changes = append(changes, ch)
 		p.Changes = append(p.Changes, Change{Field: env.Field, Kind: op.Kind, Table: name, Summary: ch.Summary, Carried: ch.Carried, Notes: ch.Notes, Raw: ch.Raw})

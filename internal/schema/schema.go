@@ -70,6 +70,9 @@ type Column struct {
 	// operations must not build on it): set on the planner's copy of the table only.
 	AddedBy    string `json:"-"`
 	ReplacedBy string `json:"-"`
+	// UsedBy names the first operation of the migration being planned that builds on
+	// the column (an index, a constraint on it): planner's copy only.
+	UsedBy string `json:"-"`
 }
 
 // Index is one index of the table.
