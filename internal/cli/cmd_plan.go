@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/temporal"
 
@@ -67,22 +65,10 @@ func (e *env) livePlan(ctx context.Context, m *spec.Migration, required bool) (*
 		}
 		return nil, nil
 	}
-	cfg, err := pgxpool.ParseConfig(dsn)
+	pool, err := e.db(ctx, "zdm plan")
 	if err != nil {
-		return nil, usageError("DATABASE_URL is not a valid PostgreSQL connection string")
+		return nil, err
 	}
-	cfg.ConnConfig.RuntimeParams["application_name"] = "zdm-plan"
-	cfg.MaxConns = 2
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err == nil {
-		err = pool.Ping(ctx)
-	}
-	if err != nil {
-		return nil, exitf(ExitFailed, "cannot reach PostgreSQL at %s:%d: %v", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
-	}
-	defer pool.Close()
 	p, err := activities.Plan(ctx, &activities.Activities{DB: pool}, m, false)
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) && app.Type() == activities.ErrInvalidMigration {
