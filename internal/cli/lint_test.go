@@ -44,12 +44,12 @@ func TestLintExitCodesAndFormats(t *testing.T) {
 		assert.Empty(t, errOut)
 		assert.Contains(t, out, "django_0014_order_status.sql:10:1: error [alter-column-type-rewrite] changes shop_order.total to numeric(12,2) USING an expression")
 		assert.Contains(t, out, "safe way (zdm migration):\n      name: shop-order-total-numeric12-2\n      table: public.shop_order\n      operations:\n        - change_type: {column: total, type: \"numeric(12,2)\"}")
-		assert.Contains(t, out, "11 findings: 10 error, 1 warning, 0 info")
+		assert.Contains(t, out, "17 findings: 10 error, 1 warning, 6 info")
 	})
 	t.Run("a directory", func(t *testing.T) {
 		code, out, _ := lintRun(t, nil, "", filepath.Join("..", "..", "examples", "lint"))
 		assert.Equal(t, ExitFailed, code)
-		assert.Contains(t, out, "31 findings")
+		assert.Contains(t, out, "44 findings")
 	})
 	t.Run("warnings only: exit 0 unless --fail-on warning", func(t *testing.T) {
 		sql := "CREATE TABLE t (id bigint PRIMARY KEY, d json);\n"
@@ -90,10 +90,11 @@ func TestLintExitCodesAndFormats(t *testing.T) {
 		code, out, _ := lintRun(t, nil, "", "--format", "github", examplesLint("alembic_upgrade_7c1e9a04b2d3.sql"))
 		assert.Equal(t, ExitFailed, code)
 		lines := strings.Split(strings.TrimSpace(out), "\n")
-		require.Len(t, lines, 9)
-		assert.True(t, strings.HasPrefix(lines[1], "::error file=../../examples/lint/alembic_upgrade_7c1e9a04b2d3.sql,line=10,col=1,title=alter-column-type-rewrite::changes customers.balance to bigint"), lines[1])
-		assert.True(t, strings.HasPrefix(lines[3], "::warning file=../../examples/lint/alembic_upgrade_7c1e9a04b2d3.sql,line=12,col=1,title=prefer-jsonb::"), lines[3])
-		assert.Contains(t, lines[1], "%0ASafe way:%0Aname: customers-balance-bigint%0A")
+		require.Len(t, lines, 11)
+		assert.True(t, strings.HasPrefix(lines[0], "::notice file=../../examples/lint/alembic_upgrade_7c1e9a04b2d3.sql,line=3,col=1,title=not-idempotent::"), lines[0])
+		assert.True(t, strings.HasPrefix(lines[2], "::error file=../../examples/lint/alembic_upgrade_7c1e9a04b2d3.sql,line=10,col=1,title=alter-column-type-rewrite::changes customers.balance to bigint"), lines[2])
+		assert.True(t, strings.HasPrefix(lines[5], "::warning file=../../examples/lint/alembic_upgrade_7c1e9a04b2d3.sql,line=12,col=1,title=prefer-jsonb::"), lines[5])
+		assert.Contains(t, lines[2], "%0ASafe way:%0Aname: customers-balance-bigint%0A")
 	})
 }
 

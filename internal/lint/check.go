@@ -181,6 +181,7 @@ func (c *checker) statement(s *stmt) error {
 			}
 		}
 	}
+	c.idempotent(s, table)
 	switch {
 	case n.GetCreateStmt() != nil:
 		c.createTable(s, n.GetCreateStmt())
@@ -235,6 +236,39 @@ func (c *checker) statement(s *stmt) error {
 		c.backfill(s, tableName(d.GetRelation()), "DELETE", d.GetWhereClause(), nil)
 	}
 	return nil
+}
+
+// idempotent reports a statement that fails when it runs a second time.
+func (c *checker) idempotent(s *stmt, table string) {
+	n := s.node
+	var what, fix string
+	switch {
+	case n.GetCreateStmt() != nil && !n.GetCreateStmt().GetIfNotExists():
+		what, fix = "CREATE TABLE without IF NOT EXISTS", "CREATE TABLE IF NOT EXISTS"
+	case n.GetIndexStmt() != nil && !n.GetIndexStmt().GetIfNotExists() && n.GetIndexStmt().GetIdxname() != "":
+		what, fix = "CREATE INDEX without IF NOT EXISTS", "CREATE INDEX [CONCURRENTLY] IF NOT EXISTS (and, after a failed CONCURRENTLY build, DROP INDEX CONCURRENTLY IF EXISTS the invalid leftover first)"
+	case n.GetDropStmt() != nil && !n.GetDropStmt().GetMissingOk():
+		what, fix = "DROP without IF EXISTS", "DROP ... IF EXISTS"
+	case n.GetAlterTableStmt() != nil:
+		for _, cmd := range n.GetAlterTableStmt().GetCmds() {
+			ac := cmd.GetAlterTableCmd()
+			switch {
+			case ac.GetSubtype() == pg_query.AlterTableType_AT_AddColumn && !ac.GetMissingOk():
+				what, fix = "ADD COLUMN without IF NOT EXISTS", "ADD COLUMN IF NOT EXISTS"
+			case ac.GetSubtype() == pg_query.AlterTableType_AT_DropColumn && !ac.GetMissingOk():
+				what, fix = "DROP COLUMN without IF EXISTS", "DROP COLUMN IF EXISTS"
+			}
+			if what != "" {
+				break
+			}
+		}
+	}
+	if what == "" {
+		return
+	}
+	c.report(s, "not-idempotent", table, what+": the statement fails when the file runs again",
+		"a runner that retries after a lost connection, or a person running the file again after a partial failure, stops at what already ran (zdm's own statements are all idempotent)",
+		fix, false)
 }
 
 func orAll(t string) string {

@@ -320,6 +320,20 @@ func TestUnboundedBackfill(t *testing.T) {
 	assert.Contains(t, fs[0].Safe, "UPDATE t SET e = 1\n  WHERE id IN (SELECT id FROM t WHERE e IS NULL ORDER BY id LIMIT 10000);")
 }
 
+func TestNotIdempotent(t *testing.T) {
+	checkRule(t, "not-idempotent", []ruleCase{
+		{"create table", "CREATE TABLE t (id bigint);", []int{1}},
+		{"create table if not exists", "CREATE TABLE IF NOT EXISTS t (id bigint);", nil},
+		{"create index", "SET lock_timeout = '1s';\nCREATE INDEX CONCURRENTLY i ON t (c);", []int{2}},
+		{"create index if not exists", "CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (c);", nil},
+		{"an unnamed index gets a fresh name each time", "CREATE INDEX CONCURRENTLY ON t (c);", nil},
+		{"drop", "DROP TABLE t;\nDROP INDEX CONCURRENTLY IF EXISTS i;", []int{1}},
+		{"add column", "ALTER TABLE t ADD COLUMN c int;\nALTER TABLE t ADD COLUMN IF NOT EXISTS d int;", []int{1}},
+		{"drop column", "ALTER TABLE t DROP COLUMN IF EXISTS c, DROP COLUMN d;", []int{1}},
+		{"set default runs again fine", "ALTER TABLE t ALTER COLUMN c SET DEFAULT 0;", nil},
+	})
+}
+
 func TestConventions(t *testing.T) {
 	checkRule(t, "prefer-jsonb", []ruleCase{
 		{"json", "CREATE TABLE t (d json);", []int{1}},
@@ -378,7 +392,7 @@ func TestScriptParsing(t *testing.T) {
 }
 
 func TestSuppression(t *testing.T) {
-	src := `-- zdm-lint: disable-file=prefer-text
+	src := `-- zdm-lint: disable-file=prefer-text,not-idempotent
 -- zdm-lint: disable=drop-column
 ALTER TABLE t DROP COLUMN a;
 ALTER TABLE t DROP COLUMN b; -- zdm-lint: disable=drop-column,missing-lock-timeout because nobody reads it
@@ -402,7 +416,7 @@ func TestConfig(t *testing.T) {
 	cfg, err := LoadConfig(write("disable: [missing-lock-timeout]\nlevels: {drop-column: warning}\nsmall_table: {rows: 500, lock: 250ms}\n"))
 	require.NoError(t, err)
 	assert.EqualValues(t, 500, cfg.SmallTable.Rows)
-	fs, err := LintSQL(context.Background(), "m.sql", "ALTER TABLE t DROP COLUMN c;", Options{Config: cfg})
+	fs, err := LintSQL(context.Background(), "m.sql", "ALTER TABLE t DROP COLUMN IF EXISTS c;", Options{Config: cfg})
 	require.NoError(t, err)
 	require.Len(t, fs, 1)
 	assert.Equal(t, "drop-column", fs[0].Rule)
@@ -442,6 +456,19 @@ func TestExamples(t *testing.T) {
 	}
 	sort.Strings(got)
 	want := []string{
+		"alembic_upgrade_7c1e9a04b2d3.sql:12 info not-idempotent",
+		"alembic_upgrade_7c1e9a04b2d3.sql:3 info not-idempotent",
+		"django_0014_order_status.sql:14 info not-idempotent",
+		"django_0014_order_status.sql:18 info not-idempotent",
+		"django_0014_order_status.sql:20 info not-idempotent",
+		"django_0014_order_status.sql:21 info not-idempotent",
+		"django_0014_order_status.sql:22 info not-idempotent",
+		"django_0014_order_status.sql:5 info not-idempotent",
+		"rails_20260412093011_add_archived_to_projects.sql:16 info not-idempotent",
+		"rails_20260412093011_add_archived_to_projects.sql:17 info not-idempotent",
+		"rails_20260412093011_add_archived_to_projects.sql:18 info not-idempotent",
+		"rails_20260412093011_add_archived_to_projects.sql:19 info not-idempotent",
+		"rails_20260412093011_add_archived_to_projects.sql:20 info not-idempotent",
 		"alembic_upgrade_7c1e9a04b2d3.sql:10 error alter-column-type-rewrite",
 		"alembic_upgrade_7c1e9a04b2d3.sql:10 error missing-lock-timeout",
 		"alembic_upgrade_7c1e9a04b2d3.sql:12 error missing-lock-timeout",
@@ -474,6 +501,7 @@ func TestExamples(t *testing.T) {
 		"rails_20260412093011_add_archived_to_projects.sql:21 error add-foreign-key-not-valid",
 		"rails_20260412093011_add_archived_to_projects.sql:21 error missing-lock-timeout",
 	}
+	sort.Strings(want)
 	assert.Equal(t, want, got)
 }
 

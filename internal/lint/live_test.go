@@ -37,8 +37,8 @@ ALTER TABLE big ALTER COLUMN code TYPE varchar(5);
 ALTER TABLE small ALTER COLUMN id TYPE int;
 ALTER TABLE small ALTER COLUMN email SET NOT NULL;
 ALTER TABLE big ALTER COLUMN payload SET NOT NULL;
-CREATE INDEX big_n ON big (n);
-CREATE INDEX small_code ON small (code);
+CREATE INDEX IF NOT EXISTS big_n ON big (n);
+CREATE INDEX IF NOT EXISTS small_code ON small (code);
 ALTER TABLE small ALTER COLUMN amount TYPE numeric(12,2);
 ALTER TABLE small ALTER COLUMN code TYPE text;
 ALTER TABLE small RENAME COLUMN code TO kind;
@@ -79,7 +79,7 @@ ALTER TABLE small RENAME COLUMN code TO kind;
 	assert.EqualValues(t, 100, small.Live.Rows)
 	assert.Equal(t, "harmless here: 100 rows", small.Note)
 	assert.Equal(t, "harmless here: 100 rows", res.Findings[7].Note)
-	assert.Equal(t, "small_code", res.Findings[7].Statement[13:23])
+	assert.Equal(t, "small_code", res.Findings[7].Statement[27:37])
 
 	// A lower threshold makes the small table count.
 	cfg := DefaultConfig()
@@ -133,7 +133,7 @@ func TestRewritePremisesOnServer(t *testing.T) {
 func TestLiveBriefLockHasNoEstimate(t *testing.T) {
 	_, pool := testenv.DB(t, "zdm_lint")
 	exec(t, pool, `CREATE TABLE big AS SELECT g::bigint AS id, md5(g::text) AS payload FROM generate_series(1, 100000) g; ANALYZE big`)
-	res, err := Lint(context.Background(), []Source{{Name: "m.sql", SQL: "ALTER TABLE big RENAME COLUMN payload TO body;\nCREATE INDEX big_body ON big (body);"}}, Options{Config: DefaultConfig(), DB: pool})
+	res, err := Lint(context.Background(), []Source{{Name: "m.sql", SQL: "ALTER TABLE big RENAME COLUMN payload TO body;\nCREATE INDEX IF NOT EXISTS big_body ON big (body);"}}, Options{Config: DefaultConfig(), DB: pool})
 	require.NoError(t, err)
 	require.Len(t, res.Findings, 4)
 	for _, f := range res.Findings {

@@ -36,6 +36,7 @@ var Rules = []*Rule{
 	{ID: "enum-value-in-transaction", Level: Error, Summary: "ALTER TYPE ... ADD VALUE inside a transaction: refused before PostgreSQL 12, and the value is unusable until COMMIT"},
 	{ID: "several-exclusive-locks-in-transaction", Level: Error, Summary: "two or more tables locked ACCESS EXCLUSIVE in one transaction: every lock is held until COMMIT, and lock order may deadlock"},
 	{ID: "unbounded-backfill", Level: Error, SizeBound: true, Summary: "an UPDATE or DELETE of the whole table in a file with DDL: one transaction holds every row's lock"},
+	{ID: "not-idempotent", Level: Info, Summary: "CREATE/ADD without IF NOT EXISTS or DROP without IF EXISTS: a runner that retries, or a person running the file again after a partial failure, fails on what already ran"},
 	{ID: "prefer-jsonb", Level: Warning, Summary: "json: no equality, no indexes; jsonb is what you want"},
 	{ID: "prefer-bigint-primary-key", Level: Warning, Summary: "an int or serial primary key runs out at 2^31; changing it later rewrites the table and every referencing one"},
 	{ID: "prefer-timestamptz", Level: Warning, Summary: "timestamp without time zone reads differently in every session time zone"},
