@@ -215,13 +215,10 @@ func (e *Env) freshConstraint(sub, name string) {
 			return
 		}
 	}
-	for _, c := range e.Table.Columns {
-		for _, d := range c.Dependents {
-			if d.Type == "table constraint" && d.Name == name {
-				e.Errorf(sub, "choose another name", "constraint %s already exists on %s", name, e.Table)
-				return
-			}
-		}
+	// Every constraint of the table, those over no column and those an earlier
+	// operation of the migration adds included.
+	if e.Table.Constraint(name) != nil {
+		e.Errorf(sub, "choose another name", "constraint %s already exists on %s", name, e.Table)
 	}
 }
 
