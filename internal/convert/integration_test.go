@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -19,28 +20,15 @@ import (
 // migrations of testdata/ and plans each against a live database holding the schema
 // they were written for: zdm plan accepts what zdm convert writes.
 func TestConvertedFrameworkMigrationsPlan(t *testing.T) {
-	schema, err := os.ReadFile("testdata/schema.sql")
-	require.NoError(t, err)
 	files, err := filepath.Glob("testdata/*.*.sql")
 	require.NoError(t, err)
 	require.Len(t, files, 3)
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			t.Parallel()
-			_, pool := testenv.DB(t, "zdm_convert")
-			ctx := context.Background()
-			_, err := pool.Exec(ctx, string(schema))
-			require.NoError(t, err)
-			src, err := os.ReadFile(file)
-			require.NoError(t, err)
-
-			out, notes, err := convert.Convert(file, src, convert.Options{Catalog: convert.DBCatalog{Ctx: ctx, Pool: pool}})
-			require.NoError(t, err, "%s", out)
+			out, notes, pool := convertLive(t, "testdata/schema.sql", file, convert.Options{})
 			t.Logf("%s", out)
-			for _, n := range notes {
-				t.Logf("note: %s", n)
-			}
-			p, err := opstest.Plan(ctx, pool, file+".yaml", out)
+			p, err := opstest.Plan(context.Background(), pool, file+".yaml", out)
 			require.NoError(t, err, "%s", out)
 			assert.NotEmpty(t, p.Expand)
 			// With the catalog, a type change's down is written from the live type.
@@ -57,21 +45,12 @@ func TestConvertedFrameworkMigrationsPlan(t *testing.T) {
 // migration, and orders' type change fills it), against the database the first has not
 // touched.
 func TestSecondTableConvertsAsItsOwnMigration(t *testing.T) {
-	schema, err := os.ReadFile("testdata/schema.sql")
-	require.NoError(t, err)
-	_, pool := testenv.DB(t, "zdm_convert")
-	ctx := context.Background()
-	_, err = pool.Exec(ctx, string(schema))
-	require.NoError(t, err)
-	file := "testdata/20240301093000_add_status_to_users.rails.sql"
-	src, err := os.ReadFile(file)
-	require.NoError(t, err)
-	out, _, err := convert.Convert(file, src, convert.Options{Name: "orders-total-bigint", Table: "orders", Catalog: convert.DBCatalog{Ctx: ctx, Pool: pool}})
-	require.NoError(t, err, "%s", out)
+	out, _, pool := convertLive(t, "testdata/schema.sql", "testdata/20240301093000_add_status_to_users.rails.sql",
+		convert.Options{Name: "orders-total-bigint", Table: "orders"})
 	assert.Contains(t, string(out), "table: public.orders\n")
 	assert.Contains(t, string(out), "  - change_type:\n      column: total_cents\n      type: bigint\n      up: \"total_cents::bigint\"\n      down: \"total_cents::integer\"\n")
 	assert.Equal(t, 3, strings.Count(string(out), "\n  - "), "only the operations on orders run (foreign key, type change, index drop):\n%s", out)
-	p, err := opstest.Plan(ctx, pool, "orders.yaml", out)
+	p, err := opstest.Plan(context.Background(), pool, "orders.yaml", out)
 	require.NoError(t, err, "%s", out)
 	assert.Equal(t, "public.orders", p.TableName())
 }
@@ -80,27 +59,36 @@ func TestSecondTableConvertsAsItsOwnMigration(t *testing.T) {
 // convert to migrations that zdm plan accepts against the schema they were written for,
 // as `zdm lint --fix` prints them.
 func TestLintExamplesConvertToPlannableMigrations(t *testing.T) {
-	schema, err := os.ReadFile("testdata/lint_examples_schema.sql")
-	require.NoError(t, err)
 	files, err := filepath.Glob("../../examples/lint/*.sql")
 	require.NoError(t, err)
 	require.NotEmpty(t, files)
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			t.Parallel()
-			_, pool := testenv.DB(t, "zdm_convert")
-			ctx := context.Background()
-			_, err := pool.Exec(ctx, string(schema))
-			require.NoError(t, err)
-			src, err := os.ReadFile(file)
-			require.NoError(t, err)
-			out, notes, err := convert.Convert(file, src, convert.Options{Catalog: convert.DBCatalog{Ctx: ctx, Pool: pool}})
-			require.NoError(t, err, "%s", out)
-			for _, n := range notes {
-				t.Logf("note: %s", n)
-			}
-			_, err = opstest.Plan(ctx, pool, filepath.Base(file)+".yaml", out)
+			out, _, pool := convertLive(t, "testdata/lint_examples_schema.sql", file, convert.Options{})
+			_, err := opstest.Plan(context.Background(), pool, filepath.Base(file)+".yaml", out)
 			require.NoError(t, err, "zdm plan refuses what zdm convert wrote:\n%s", out)
 		})
 	}
+}
+
+// convertLive converts file as zdm convert does with DATABASE_URL: against the catalog of
+// a database of its own holding schemaFile's schema, which it returns for planning.
+func convertLive(t *testing.T, schemaFile, file string, opts convert.Options) ([]byte, []convert.Note, *pgxpool.Pool) {
+	t.Helper()
+	schema, err := os.ReadFile(schemaFile)
+	require.NoError(t, err)
+	src, err := os.ReadFile(file)
+	require.NoError(t, err)
+	_, pool := testenv.DB(t, "zdm_convert")
+	ctx := context.Background()
+	_, err = pool.Exec(ctx, string(schema))
+	require.NoError(t, err)
+	opts.Catalog = convert.DBCatalog{Ctx: ctx, Pool: pool}
+	out, notes, err := convert.Convert(file, src, opts)
+	require.NoError(t, err, "%s", out)
+	for _, n := range notes {
+		t.Logf("note: %s", n)
+	}
+	return out, notes, pool
 }
