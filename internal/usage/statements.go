@@ -35,10 +35,10 @@ type colRef struct {
 }
 
 type scan struct {
-	rels        []relRef
-	cols        []colRef
-	positional  []relRef // INSERT without a column list
-	written     []relRef // relations INSERT, UPDATE, DELETE or MERGE write
+	rels       []relRef
+	cols       []colRef
+	positional []relRef // INSERT without a column list
+	written    []relRef // relations INSERT, UPDATE, DELETE or MERGE write
 }
 
 // Uses parses one statement (pg_stat_statements' normalized text: $1 for constants) and
