@@ -20,6 +20,7 @@ import (
 	"github.com/zdmhq/zdm/internal/pgexec"
 	"github.com/zdmhq/zdm/internal/planner"
 	"github.com/zdmhq/zdm/internal/spec"
+	"github.com/zdmhq/zdm/internal/wire"
 	"github.com/zdmhq/zdm/workflows"
 )
 
@@ -155,6 +156,12 @@ type fakeDB struct {
 	// notes are the Slack notifications, kept apart from the steps that change things.
 	notes  []string
 	noteAt map[string]time.Time
+	// usage answers the n-th UsageCheck, counting from 1 (nil: contract retires
+	// nothing); usageIns are the inputs it saw.
+	usage    func(n int, in wire.UsageInput) wire.UsageResult
+	usageIns []wire.UsageInput
+	// noteDetails are the notifications' details, in order.
+	noteDetails []string
 }
 
 // newFakeDB mocks every activity in env for migration m. By default the table has keys up
@@ -199,11 +206,22 @@ func (db *fakeDB) install() {
 	db.env.OnActivity(acts.Verify, mock.Anything, mock.Anything).Return(db.Verify)
 	db.env.OnActivity(acts.Contract, mock.Anything, mock.Anything).Return(db.Contract)
 	db.env.OnActivity(acts.Finish, mock.Anything, mock.Anything).Return(db.Finish)
+	db.env.OnActivity(acts.UsageCheck, mock.Anything, mock.Anything).Return(func(_ context.Context, in wire.UsageInput) (*wire.UsageResult, error) {
+		db.mu.Lock()
+		defer db.mu.Unlock()
+		db.usageIns = append(db.usageIns, in)
+		res := wire.UsageResult{CheckedAt: db.env.Now()}
+		if db.usage != nil {
+			res = db.usage(len(db.usageIns), in)
+		}
+		return &res, nil
+	})
 	db.env.OnActivity(acts.Notify, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.NotifyInput) error {
 		db.mu.Lock()
 		defer db.mu.Unlock()
 		note := strings.TrimSpace(in.Event + " " + in.Gate)
 		db.notes = append(db.notes, note)
+		db.noteDetails = append(db.noteDetails, in.Detail)
 		if db.noteAt == nil {
 			db.noteAt = map[string]time.Time{}
 		}

@@ -54,7 +54,12 @@ func (r *run) register(ctx workflow.Context) (*channels, error) {
 				return r.progress(ctx), nil
 			},
 			workflow.UpdateHandlerOptions{
-				Validator:   func(ctx workflow.Context, d Decision) error { return r.checkDecision(d) },
+				Validator: func(ctx workflow.Context, d Decision) error {
+					if err := r.checkDecision(d); err != nil || !approve {
+						return err
+					}
+					return r.oldUsageRefusal(d)
+				},
 				Description: u.desc,
 			})
 		if err != nil {
@@ -96,6 +101,9 @@ func (r *run) onDecisionSignal(ctx workflow.Context, c workflow.ReceiveChannel, 
 	d, err := decodeStrict[Decision](raw, decisionHelp)
 	if err == nil {
 		err = r.checkDecision(d)
+	}
+	if err == nil && approve {
+		err = r.oldUsageRefusal(d)
 	}
 	if err != nil {
 		r.refuse(ctx, c.Name(), err)
@@ -195,6 +203,7 @@ func (r *run) progress(ctx workflow.Context) Progress {
 		FlagsOn:      st.FlagsOn,
 		StartedAt:    st.StartedAt,
 		Elapsed:      workflow.Now(ctx).Sub(st.StartedAt),
+		OldUsage:     st.OldUsage.view(),
 	}
 	if st.RowsTotal > 0 {
 		p.Percent = min(100, 100*float64(st.RowsDone)/float64(st.RowsTotal))

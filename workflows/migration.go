@@ -206,16 +206,25 @@ func (r *run) forward(ctx workflow.Context, ch *channels) error {
 		}
 	}
 
+	// The soak starts: from here, old code naming what contract retires is counted.
+	r.startOldUsage(ctx)
 	if r.m.HasGate(spec.GateContract) {
-		if err := r.gate(ctx, spec.GateContract); err != nil {
+		stop := r.watchOldUsage(ctx)
+		err := r.gate(ctx, spec.GateContract)
+		stop()
+		if err != nil {
 			return err
 		}
 	}
 
 	// Past the last gate there is no going back: contract retries until it succeeds.
 	r.setPhase(ctx, PhaseContracting)
+	live := ctx
 	ctx, _ = workflow.NewDisconnectedContext(ctx)
 	if err := r.moveAppsToFinalColumns(ctx); err != nil {
+		return err
+	}
+	if err := r.holdForOldUsage(live); err != nil {
 		return err
 	}
 	var res wire.DDLResult
@@ -317,7 +326,11 @@ func (r *run) gate(ctx workflow.Context, gate string) error {
 	r.st.AwaitingGate = gate
 	r.setPhase(ctx, PhaseAwaiting)
 	workflow.GetLogger(ctx).Info("waiting for approval", "gate", gate)
-	r.notify(ctx, wire.NotifyGate, gate, "")
+	detail := ""
+	if gate == spec.GateContract {
+		detail = r.oldUsageDetail()
+	}
+	r.notify(ctx, wire.NotifyGate, gate, detail)
 	if err := workflow.Await(ctx, func() bool { return r.st.Decisions[gate] != nil }); err != nil {
 		return err
 	}

@@ -106,6 +106,9 @@ type Options struct {
 	// HeartbeatTimeout of backfill slices (default 10s): after a worker dies, its slice
 	// is retried elsewhere once this passes.
 	HeartbeatTimeout time.Duration `json:"heartbeat_timeout,omitempty"`
+	// OldUsageEvery is how often the workflow looks for old code at the contract gate
+	// (default 30s).
+	OldUsageEvery time.Duration `json:"old_usage_every,omitempty"`
 }
 
 func (o Options) withDefaults() Options {
@@ -120,6 +123,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.HeartbeatTimeout <= 0 {
 		o.HeartbeatTimeout = 10 * time.Second
+	}
+	if o.OldUsageEvery <= 0 {
+		o.OldUsageEvery = 30 * time.Second
 	}
 	return o
 }
@@ -160,6 +166,8 @@ type State struct {
 	LastRefusal    string               `json:"last_refusal,omitempty"`
 	StartedAt      time.Time            `json:"started_at"`
 	PhaseStartedAt time.Time            `json:"phase_started_at"`
+	// OldUsage is what zdm saw of code still using what contract retires (usage.go).
+	OldUsage *OldUsage `json:"old_usage,omitempty"`
 }
 
 // Progress is the answer to the progress query.
@@ -188,6 +196,8 @@ type Progress struct {
 	FlagsOn     []string      `json:"flags_on,omitempty"`
 	StartedAt   time.Time     `json:"started_at"`
 	Elapsed     time.Duration `json:"elapsed"`
+	// OldUsage: statements still naming what contract retires, from pg_stat_statements.
+	OldUsage *OldUsage `json:"old_usage,omitempty"`
 }
 
 // Result is what a finished migration returns.

@@ -13,6 +13,7 @@ const (
 	KindCompleted  = "completed"   // contract done; the migration is over
 	KindFailed     = "failed"      // failed; Detail says why
 	KindRolledBack = "rolled_back" // rolled back after a rejection or a failure
+	KindHeld       = "held"        // contract holds: old code still uses what it retires
 )
 
 // Event is something a migration tells the channel about.
@@ -42,9 +43,9 @@ func (e Event) Validate() error {
 		if _, err := ParseGateAction(GateAction{Migration: e.Migration, Gate: e.Gate, Run: e.Run}.Value()); err != nil {
 			return fmt.Errorf("gate notification of %s: %w", e.Migration, err)
 		}
-	case KindCompleted, KindFailed, KindRolledBack:
+	case KindCompleted, KindFailed, KindRolledBack, KindHeld:
 	default:
-		return fmt.Errorf("unknown notification kind %q: kinds are %s, %s, %s, %s", e.Kind, KindGate, KindCompleted, KindFailed, KindRolledBack)
+		return fmt.Errorf("unknown notification kind %q: kinds are %s, %s, %s, %s, %s", e.Kind, KindGate, KindCompleted, KindFailed, KindRolledBack, KindHeld)
 	}
 	return nil
 }
@@ -62,6 +63,8 @@ func Message(e Event) (string, []slack.Block) {
 		icon, title = ":x:", fmt.Sprintf("Migration %s failed", e.Migration)
 	case KindRolledBack:
 		icon, title = ":leftwards_arrow_with_hook:", fmt.Sprintf("Migration %s rolled back", e.Migration)
+	case KindHeld:
+		icon, title = ":warning:", fmt.Sprintf("Migration %s holds before contract: old code still runs", e.Migration)
 	default:
 		icon, title = ":grey_question:", fmt.Sprintf("Migration %s: %s", e.Migration, e.Kind)
 	}

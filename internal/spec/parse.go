@@ -23,7 +23,7 @@ import (
 func knownKeys(pattern string) ([]string, bool) {
 	switch pattern {
 	case "":
-		return []string{"name", "table", "operations", "backfill", "lock_timeout", "flags", "gates"}, true
+		return []string{"name", "table", "operations", "backfill", "lock_timeout", "flags", "gates", "contract_requires_no_old_usage"}, true
 	case "operations[]":
 		return OpKinds(), true
 	case "backfill":

@@ -20,6 +20,9 @@ type Migration struct {
 	Flags       *Flags      `yaml:"flags" json:"flags,omitempty"`
 	// Gates lists the human approvals the workflow waits for, in the order they come.
 	Gates []string `yaml:"gates" json:"gates"`
+	// ContractRequiresNoOldUsage holds the contract gate (and contract itself) while
+	// statements naming what contract retires still run (pg_stat_statements).
+	ContractRequiresNoOldUsage bool `yaml:"contract_requires_no_old_usage" json:"contract_requires_no_old_usage,omitempty"`
 
 	// Source says where the migration came from; it is filled by Parse.
 	Source Source `yaml:"-" json:"source"`

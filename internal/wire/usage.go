@@ -42,7 +42,10 @@ type StatementCalls struct {
 
 // UsageInput asks which statements naming Retired ran since Since was counted.
 type UsageInput struct {
-	Retired []Retired `json:"retired"`
+	// Plan is given to the first check only: the names its contract retires are read
+	// from it and returned, and later checks pass them as Retired.
+	Plan    *plan.Plan `json:"plan,omitempty"`
+	Retired []Retired  `json:"retired,omitempty"`
 	// Since are the counts of the previous check (nil for the first: the check then
 	// only counts).
 	Since []StatementCalls `json:"since,omitempty"`
@@ -69,6 +72,8 @@ type UsageFinding struct {
 
 // UsageResult is what one check found.
 type UsageResult struct {
+	// Retired is what the plan's contract retires (the first check's answer).
+	Retired []Retired `json:"retired,omitempty"`
 	// Unavailable says why zdm cannot tell, with the fix; empty when it can.
 	Unavailable string         `json:"unavailable,omitempty"`
 	Findings    []UsageFinding `json:"findings,omitempty"`

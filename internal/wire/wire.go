@@ -50,6 +50,8 @@ const (
 	NotifyCompleted  = "completed"
 	NotifyFailed     = "failed"
 	NotifyRolledBack = "rolled_back"
+	// NotifyHeld: contract waits because old code still uses what it retires.
+	NotifyHeld = "held"
 )
 
 // PrepareInput is the migration to check and plan.
