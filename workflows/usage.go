@@ -258,3 +258,50 @@ func (r *run) oldUsageDetail() string {
 	}
 	return b.String()
 }
+
+// OldUsageLines says for a person (zdm status, Slack) what zdm saw of old code: a
+// headline, then one line per statement. Nil when there is nothing to say.
+func OldUsageLines(u *OldUsage) []string {
+	if u == nil || u.nothingRetired() {
+		return nil
+	}
+	var names []string
+	for _, rt := range u.Retired {
+		names = append(names, rt.Name()+" ("+rt.How+")")
+	}
+	const at = "15:04:05 UTC"
+	var out []string
+	switch {
+	case !u.Known:
+		out = append(out, "not looked yet: "+u.Unavailable)
+	case u.Unavailable != "":
+		out = append(out, u.Unavailable)
+	case len(u.Findings) > 0:
+		out = append(out, fmt.Sprintf("%d statement(s) naming what contract retires ran since the last look at %s:", len(u.Findings), u.CheckedAt.UTC().Format(at)))
+		for _, f := range u.Findings {
+			s := fmt.Sprintf("  %s  [by %s, %d more calls; uses %s]", f.Query, f.User, f.Rose, strings.Join(f.Names, ", "))
+			if len(f.Clients) > 0 {
+				s += " from " + strings.Join(f.Clients, "; ")
+			}
+			out = append(out, s)
+		}
+	case u.Checks == 0:
+		out = append(out, fmt.Sprintf("counted at %s; the first look comes after the soak's first interval", u.Since.UTC().Format(at)))
+	default:
+		s := fmt.Sprintf("none seen in the last look at %s (%d looks since %s)", u.CheckedAt.UTC().Format(at), u.Checks, u.Since.UTC().Format(at))
+		if u.SeenCalls > 0 {
+			s += fmt.Sprintf("; earlier looks saw %d calls, the last at %s", u.SeenCalls, u.LastSeen.UTC().Format(at))
+		}
+		out = append(out, s)
+	}
+	out = append(out, "watching: "+strings.Join(names, ", "))
+	if !u.NextCheck.IsZero() {
+		out = append(out, "next look at "+u.NextCheck.UTC().Format(at))
+	}
+	if u.Holding != "" {
+		out = append(out, "HELD: "+u.Holding)
+	} else if u.Required {
+		out = append(out, "contract_requires_no_old_usage: nothing holds contract now")
+	}
+	return out
+}

@@ -46,6 +46,7 @@ it reads or rewrites the whole table, and the row estimate. It changes nothing.`
 				return e.printJSON(p)
 			}
 			RenderPlan(e.Stdout, m, p)
+			e.renderUsageAvailability(cmd.Context(), e.Stdout, p)
 			return nil
 		},
 	}
@@ -190,6 +191,7 @@ func renderTail(w io.Writer, m *spec.Migration, p *planner.Plan, step int) {
 	}
 	section(w, step, "contract", gate+moves+"; then one transaction under lock_timeout "+p.LockTimeout.String())
 	statements(w, p.Contract)
+	renderRetired(w, m, p)
 
 	fmt.Fprintf(w, "   (rehearsed in a transaction that is rolled back before the contract gate opens)\n")
 	how := "each statement in its own transaction"

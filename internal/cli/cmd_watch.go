@@ -70,6 +70,7 @@ func (e *env) follow(ctx context.Context, c client.Client, name string, waitGate
 				disp.show(progressFrame(*p, barWidth), e.Now())
 				disp.end()
 				fmt.Fprint(e.Stdout, GateHelp(name, p.AwaitingGate, e.uiURL(id)))
+				fmt.Fprint(e.Stdout, OldUsageText(*p))
 				fmt.Fprintf(e.Stdout, "waiting for the approval (Ctrl-C stops waiting and leaves the migration at its gate)\n")
 				helped = p.AwaitingGate
 			}
@@ -78,6 +79,7 @@ func (e *env) follow(ctx context.Context, c client.Client, name string, waitGate
 			disp.show(progressFrame(*p, barWidth), e.Now())
 			disp.end()
 			fmt.Fprint(e.Stdout, GateHelp(name, p.AwaitingGate, e.uiURL(id)))
+			fmt.Fprint(e.Stdout, OldUsageText(*p))
 			return quietExit(ExitAtGate)
 		case qerr == nil && !p.Phase.Final():
 			if p.Phase == workflows.PhaseBackfilling {

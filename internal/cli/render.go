@@ -94,6 +94,12 @@ func LiveLine(p workflows.Progress, width int) string {
 	if p.AwaitingGate != "" {
 		s += "  awaiting gate " + p.AwaitingGate
 	}
+	if u := p.OldUsage; u != nil && len(u.Findings) > 0 {
+		s += fmt.Sprintf("  OLD CODE: %d statement(s)", len(u.Findings))
+	}
+	if u := p.OldUsage; u != nil && u.Holding != "" {
+		s += "  HELD"
+	}
 	return s
 }
 
@@ -125,6 +131,20 @@ func GateHelp(name, gate, uiURL string) string {
 	fmt.Fprintf(&b, "  approve: zdm approve %s --gate %s --by <you> [--comment \"...\"]\n", name, gate)
 	fmt.Fprintf(&b, "  reject:  zdm reject %s --gate %s --by <you> --reason \"...\"   (rolls the migration back)\n", name, gate)
 	fmt.Fprintf(&b, "  in the Temporal UI: open %s, Send a Signal → approve (or reject), payload %s\n", uiURL, uiPayload(gate))
+	return b.String()
+}
+
+// OldUsageText is what the contract gate shows of old code still running, one line
+// each, "" when there is nothing to say.
+func OldUsageText(p workflows.Progress) string {
+	var b strings.Builder
+	for i, l := range workflows.OldUsageLines(p.OldUsage) {
+		k := ""
+		if i == 0 {
+			k = "old code:"
+		}
+		fmt.Fprintf(&b, "  %-9s %s\n", k, l)
+	}
 	return b.String()
 }
 
@@ -223,6 +243,13 @@ func RenderStatus(v StatusView) string {
 		for _, l := range strings.Split(strings.TrimRight(GateHelp(v.Name, p.AwaitingGate, v.UIURL), "\n"), "\n")[1:] {
 			b.WriteString(l + "\n")
 		}
+	}
+	for i, l := range workflows.OldUsageLines(p.OldUsage) {
+		k := ""
+		if i == 0 {
+			k = "old code"
+		}
+		row(k, "%s", l)
 	}
 	if p.Paused {
 		by := ""

@@ -241,6 +241,10 @@ func (b *Bot) statusBlocks(v statusView) []slack.Block {
 		blocks = append(blocks, section(":raised_hand: Waits for approval. Which gate, and the buttons, show once a worker answers; a decision needs a worker anyway."))
 	}
 
+	if lines := workflows.OldUsageLines(oldUsage(p)); len(lines) > 0 {
+		blocks = append(blocks, section(":mag: *Old code* (statements naming what contract retires, from pg_stat_statements)\n```"+
+			notify.Escape(notify.Truncate(strings.Join(lines, "\n"), 2500))+"```"))
+	}
 	if p != nil && len(p.Approvals) > 0 {
 		lines := make([]string, len(p.Approvals))
 		for i, ap := range p.Approvals {
@@ -386,4 +390,11 @@ func prefixed(prefix, s string) string {
 		return ""
 	}
 	return prefix + s
+}
+
+func oldUsage(p *workflows.Progress) *workflows.OldUsage {
+	if p == nil {
+		return nil
+	}
+	return p.OldUsage
 }
