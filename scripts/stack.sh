@@ -217,6 +217,8 @@ SELECT format('GRANT pg_checkpoint TO %I', :'role')
 -- session_replication_role (PostgreSQL 15+).
 SELECT format('GRANT SET ON PARAMETER session_replication_role TO %I', :'role')
  WHERE current_setting('server_version_num')::int >= 150000 \gexec
+-- before contract zdm reads every role's statements in pg_stat_statements.
+SELECT format('GRANT pg_read_all_stats TO %I', :'role') \gexec
 SQL
 	fi
 	pg_super -d postgres -v role="$user" -v db="$db" <<'SQL'
@@ -228,6 +230,39 @@ SQL
 # pg_ours HOST PORT: the server there is the local Debian cluster this script manages.
 pg_ours() { is_local_host "$1" && pg_cluster_online && [[ "$(pg_cluster_port)" == "$2" ]]; }
 
+# pg_stat_statements_ensure: zdm looks at pg_stat_statements before contract for code
+# still using the old shape. In the local cluster this script manages (and only there)
+# the library is loaded (which needs one restart, done only when it is not loaded yet)
+# and the extension created in template1 (so every test database has it) and in
+# DATABASE_URL's database (the demo's).
+pg_stat_statements_ensure() {
+	local host port db libs
+	host="$(pg_url_part "$DATABASE_URL" host)"
+	port="$(pg_url_part "$DATABASE_URL" port)"
+	db="$(pg_url_part "$DATABASE_URL" db)"
+	if ! pg_ours "$host" "$port" || [[ "$(id -u)" != 0 ]]; then
+		log "pg_stat_statements: not the local cluster zdm-stack manages (or not root): left as it is; without it zdm cannot tell whether old code still runs before contract"
+		return 0
+	fi
+	libs="$(pg_super -d postgres -At -c 'SHOW shared_preload_libraries')"
+	if [[ ",${libs// /}," != *,pg_stat_statements,* ]]; then
+		log "pg_stat_statements: loading it in cluster $ZDM_PG_VERSION/$ZDM_PG_CLUSTER (the one zdm-stack manages): ALTER SYSTEM SET shared_preload_libraries, then one restart of the cluster"
+		pg_super -d postgres -v libs="${libs:+$libs,}pg_stat_statements" <<<"ALTER SYSTEM SET shared_preload_libraries = :'libs'"
+		pg_ctlcluster "$ZDM_PG_VERSION" "$ZDM_PG_CLUSTER" restart >&2
+		local i
+		for i in $(seq 60); do
+			pg_isready -q -h 127.0.0.1 -p "$port" && break
+			sleep 0.5
+		done
+		pg_isready -q -h 127.0.0.1 -p "$port" || die "PostgreSQL on 127.0.0.1:$port is not ready 30s after its restart"
+	fi
+	pg_super -d template1 -c 'SET client_min_messages = warning' -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements'
+	if [[ "$(pg_super -d postgres -At -v db="$db" <<<"SELECT 1 FROM pg_database WHERE datname = :'db'")" == 1 ]]; then
+		pg_super -d "$db" -c 'SET client_min_messages = warning' -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements'
+	fi
+	log "pg_stat_statements: loaded; extension in template1 and in database $db"
+}
+
 pg_up() {
 	local need=() vars=() url host port var i why
 	for var in DATABASE_URL UNLEASH_DATABASE_URL; do
@@ -238,6 +273,7 @@ pg_up() {
 	done
 	if ((${#need[@]} == 0)); then
 		log "PostgreSQL answers at $(pg_url_part "$DATABASE_URL" host):$(pg_url_part "$DATABASE_URL" port); using it"
+		pg_stat_statements_ensure
 		return 0
 	fi
 	for i in "${!need[@]}"; do
@@ -286,6 +322,7 @@ pg_up() {
 		why="$(pg_login_error "$url")" ||
 			pg_refused "${vars[$i]}" "$url" "$why" "zdm-stack created what was missing and changed nothing that existed."
 	done
+	pg_stat_statements_ensure
 	log "PostgreSQL ready on 127.0.0.1:$port"
 }
 

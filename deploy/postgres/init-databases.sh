@@ -11,7 +11,13 @@ CREATE ROLE zdm LOGIN CREATEDB PASSWORD :'zdm_password';
 CREATE DATABASE zdm OWNER zdm;
 -- make bench starts each measurement from a checkpoint.
 GRANT pg_checkpoint TO zdm;
+-- Before contract zdm reads every role's statements in pg_stat_statements (loaded by the
+-- service's command) for code still using the old shape.
+GRANT pg_read_all_stats TO zdm;
 
 CREATE ROLE unleash LOGIN PASSWORD :'unleash_password';
 CREATE DATABASE unleash OWNER unleash;
+
+\connect zdm
+CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
 SQL
