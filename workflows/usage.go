@@ -298,9 +298,12 @@ func OldUsageLines(u *OldUsage) []string {
 	if !u.NextCheck.IsZero() {
 		out = append(out, "next look at "+u.NextCheck.UTC().Format(at))
 	}
-	if u.Holding != "" {
+	switch {
+	case u.Holding != "" && len(u.Findings) > 0:
+		out = append(out, "HELD by contract_requires_no_old_usage: contract waits until their calls stop rising")
+	case u.Holding != "":
 		out = append(out, "HELD: "+u.Holding)
-	} else if u.Required {
+	case u.Required:
 		out = append(out, "contract_requires_no_old_usage: nothing holds contract now")
 	}
 	return out
