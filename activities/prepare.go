@@ -152,5 +152,8 @@ func Plan(ctx context.Context, a *Activities, m *spec.Migration, resuming bool) 
 		sort.Slice(errs, func(i, j int) bool { return errs[i].Field < errs[j].Field })
 		return nil, invalid(errs.Err())
 	}
+	if err := oldUsageVisible(ctx, a, m, plan); err != nil {
+		return nil, err
+	}
 	return plan, nil
 }

@@ -33,27 +33,38 @@ const FixInstall = "add pg_stat_statements to shared_preload_libraries in postgr
 // Available says, "" when zdm can read pg_stat_statements in the pool's database, else
 // why it cannot, with the fix. It also returns the schema holding the view.
 func Available(ctx context.Context, db *pgxpool.Pool) (reason, schemaName string, err error) {
+	what, fix, schemaName, err := Availability(ctx, db)
+	if err != nil || what == "" {
+		return "", schemaName, err
+	}
+	return "cannot tell: " + what + " (fix: " + fix + ")", schemaName, nil
+}
+
+// Availability is Available's answer in parts: what is missing and the fix ("" when
+// nothing is).
+func Availability(ctx context.Context, db *pgxpool.Pool) (what, fix, schemaName string, err error) {
 	err = db.QueryRow(ctx, `SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
 		WHERE e.extname = 'pg_stat_statements'`).Scan(&schemaName)
 	if errors.Is(err, pgx.ErrNoRows) {
 		var dbName string
 		if err := db.QueryRow(ctx, `SELECT current_database()`).Scan(&dbName); err != nil {
-			return "", "", err
+			return "", "", "", err
 		}
-		return fmt.Sprintf("cannot tell: pg_stat_statements is not available: the extension is not installed in database %q (fix: %s)", dbName, FixInstall), "", nil
+		return fmt.Sprintf("pg_stat_statements is not available: the extension is not installed in database %q", dbName), FixInstall, "", nil
 	}
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	_, err = db.Exec(ctx, fmt.Sprintf(`SELECT 1 FROM %s.pg_stat_statements LIMIT 0`, pgx.Identifier{schemaName}.Sanitize()))
 	var pg *pgconn.PgError
-	if errors.As(err, &pg) && pg.Code == "55000" {
-		return "cannot tell: pg_stat_statements is not available: the extension is installed but the server did not load its library (fix: add pg_stat_statements to shared_preload_libraries in postgresql.conf and restart PostgreSQL)", schemaName, nil
+	switch {
+	case errors.As(err, &pg) && pg.Code == "55000":
+		return "pg_stat_statements is not available: the extension is installed but the server did not load its library",
+			"add pg_stat_statements to shared_preload_libraries in postgresql.conf and restart PostgreSQL", schemaName, nil
+	case errors.As(err, &pg) && pg.Code == "42501":
+		return "pg_stat_statements is not available: zdm's role may not read it", "GRANT pg_read_all_stats TO the worker's role", schemaName, nil
 	}
-	if errors.As(err, &pg) && pg.Code == "42501" {
-		return "cannot tell: pg_stat_statements is not available: zdm's role may not read it (fix: GRANT pg_read_all_stats TO the worker's role)", schemaName, nil
-	}
-	return "", schemaName, err
+	return "", "", schemaName, err
 }
 
 // Check counts the calls of the statements that name retired names and, unless
