@@ -202,6 +202,14 @@ func (r *run) holdForOldUsage(ctx workflow.Context) error {
 		return nil
 	}
 	told := false
+	if u.Required && u.Checks == 0 {
+		// No gate gave the soak time: wait one interval, so that the look before
+		// contract covers one.
+		u.NextCheck = workflow.Now(ctx).Add(r.opts.OldUsageEvery)
+		if err := workflow.Sleep(ctx, r.opts.OldUsageEvery); err != nil {
+			return err
+		}
+	}
 	for {
 		if !r.checkOldUsage(ctx) {
 			return temporal.NewCanceledError("canceled while contract was held for old code")

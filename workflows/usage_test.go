@@ -195,3 +195,30 @@ func TestOldUsageIsShownButHoldsNothingWithoutTheField(t *testing.T) {
 	assert.NoError(t, upd.rejected)
 	assert.Contains(t, db.labels(), "Contract")
 }
+
+// Without a contract gate the soak still lasts one interval before the look that
+// decides whether contract runs.
+func TestOldUsageWithoutAContractGateLooksAfterOneInterval(t *testing.T) {
+	env := newEnv()
+	m := parse(t, noFlagsYAML+requireNoOldUsage)
+	db := newFakeDB(env, m)
+	db.usage = usageAnswers(func(n int) []wire.UsageFinding {
+		if n == 1 {
+			return []wire.UsageFinding{oldCode}
+		}
+		return nil
+	})
+	db.install()
+	start := env.Now()
+
+	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+
+	require.Len(t, db.usageIns, 3, "the count, a look after 30s (old code: held), a look 30s later (none)")
+	contract := db.only(t, "Contract")
+	verify := db.only(t, "Verify")
+	assert.GreaterOrEqual(t, contract.At.Sub(verify.At), 60*time.Second)
+	assert.Less(t, contract.At.Sub(start), 2*time.Minute)
+	assert.Contains(t, db.notes, "held")
+}
