@@ -109,6 +109,8 @@ func (s *scan) walk(kind string, v any) {
 				continue
 			case "InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt":
 				s.target(k, c)
+			case "CopyStmt":
+				s.copy(c)
 			}
 			s.walk(k, c)
 		}
@@ -159,6 +161,32 @@ func (s *scan) target(kind string, v any) {
 				written(mw["targetList"])
 			}
 		}
+	}
+}
+
+// copy records COPY's table and columns: FROM writes them, TO reads them.
+func (s *scan) copy(v any) {
+	m, _ := v.(map[string]any)
+	rv, _ := m["relation"].(map[string]any)
+	if rv == nil {
+		return // COPY (query) TO: the query is walked as any other
+	}
+	r := rangeVar(rv)
+	delete(m, "relation")
+	s.rels = append(s.rels, r)
+	from, _ := m["is_from"].(bool)
+	if from {
+		s.written = append(s.written, r)
+	}
+	cols, _ := m["attlist"].([]any)
+	for _, c := range cols {
+		if str, ok := c.(map[string]any)["String"].(map[string]any); ok {
+			name, _ := str["sval"].(string)
+			s.cols = append(s.cols, colRef{fields: []string{name}, write: from, on: &r})
+		}
+	}
+	if len(cols) == 0 && from {
+		s.positional = append(s.positional, r)
 	}
 }
 

@@ -85,6 +85,11 @@ func TestUsesResolvesColumnsAgainstTheStatementsRelations(t *testing.T) {
 		{"WITH x AS (SELECT id FROM customers WHERE name = $1) SELECT * FROM x", []string{"public.customers.name (read)"}, false},
 		{"DELETE FROM accounts WHERE id = $1", []string{"public.accounts (write)"}, false},
 		{"SELECT * FROM accounts", []string{"public.accounts (read)"}, false},
+		{"COPY customers (id, name) FROM STDIN", []string{"public.customers.name (write)"}, false},
+		{"COPY customers FROM STDIN", []string{"public.customers.name (write)"}, false},
+		{"COPY customers (id, name) TO STDOUT", []string{"public.customers.name (read)"}, false},
+		{"COPY (SELECT name FROM customers) TO STDOUT", []string{"public.customers.name (read)"}, false},
+		{"COPY accounts TO STDOUT", []string{"public.accounts (read)"}, false},
 		// another table's column of the same name
 		{"SELECT name FROM orders", nil, false},
 		{"SELECT o.name FROM orders o JOIN customers c ON c.id = o.customer_id", nil, false},
