@@ -63,8 +63,23 @@ func Availability(ctx context.Context, db *pgxpool.Pool) (what, fix, schemaName 
 			"add pg_stat_statements to shared_preload_libraries in postgresql.conf and restart PostgreSQL", schemaName, nil
 	case errors.As(err, &pg) && pg.Code == "42501":
 		return "pg_stat_statements is not available: zdm's role may not read it", "GRANT pg_read_all_stats TO the worker's role", schemaName, nil
+	case err != nil:
+		return "", "", schemaName, err
 	}
-	return "", "", schemaName, err
+	// Other roles' statements are hidden from a role without pg_read_all_stats.
+	var me string
+	var hidden bool
+	err = db.QueryRow(ctx, fmt.Sprintf(`SELECT current_user, EXISTS (SELECT FROM %s.pg_stat_statements
+		WHERE queryid IS NULL AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database()))`,
+		pgx.Identifier{schemaName}.Sanitize())).Scan(&me, &hidden)
+	if err != nil {
+		return "", "", schemaName, err
+	}
+	if hidden {
+		return fmt.Sprintf("role %s may not read other roles' statements in pg_stat_statements", me),
+			"GRANT pg_read_all_stats TO " + pgx.Identifier{me}.Sanitize(), schemaName, nil
+	}
+	return "", "", schemaName, nil
 }
 
 // Check counts the calls of the statements that name retired names and, unless

@@ -110,19 +110,20 @@ func TestCheckSaysItCannotTellWithoutTheExtension(t *testing.T) {
 	ctx := context.Background()
 	admin, err := pgx.Connect(ctx, os.Getenv("DATABASE_URL"))
 	require.NoError(t, err)
-	defer admin.Close(ctx)
 	name := "zdm_usage_bare_" + testenv.Suffix()
 	_, err = admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE template0")
 	require.NoError(t, err)
 	t.Cleanup(func() {
-		_, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+		_, err := admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+		assert.NoError(t, err)
+		_ = admin.Close(context.Background())
 	})
 	u, err := url.Parse(os.Getenv("DATABASE_URL"))
 	require.NoError(t, err)
 	u.Path = "/" + name
 	pool, err := pgxpool.New(ctx, u.String())
 	require.NoError(t, err)
-	defer pool.Close()
+	t.Cleanup(pool.Close)
 
 	res, err := Check(ctx, pool, wire.UsageInput{Retired: []wire.Retired{{Schema: "public", Table: "customers", Column: "name"}}})
 	require.NoError(t, err)
