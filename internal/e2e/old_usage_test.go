@@ -102,6 +102,9 @@ contract_requires_no_old_usage: true
 	assert.Contains(t, out, "old code")
 	assert.Contains(t, out, "UPDATE customers SET name = $1 WHERE id = $2  [by "+me)
 	assert.Contains(t, out, "HELD by contract_requires_no_old_usage")
+	code, _, errOut := zdm("approve", name, "--gate", "contract", "--by", "e2e-ci")
+	assert.NotZero(t, code, "zdm approve is refused too")
+	assert.Contains(t, errOut, "gate contract is held: contract_requires_no_old_usage: old code still uses what contract retires")
 	assert.Equal(t, "contract", progress(t, srv.Client, name).AwaitingGate, "still at the gate")
 
 	// The job is moved to full_name: once its calls stop rising the gate opens.
