@@ -248,6 +248,9 @@ pg_stat_statements_ensure() {
 	if [[ ",${libs// /}," != *,pg_stat_statements,* ]]; then
 		log "pg_stat_statements: loading it in cluster $ZDM_PG_VERSION/$ZDM_PG_CLUSTER (the one zdm-stack manages): ALTER SYSTEM SET shared_preload_libraries, then one restart of the cluster"
 		pg_super -d postgres -v libs="${libs:+$libs,}pg_stat_statements" <<<"ALTER SYSTEM SET shared_preload_libraries = :'libs'"
+		# Room for the statements of make test's parallel databases, so that a statement
+		# is not evicted between two looks.
+		pg_super -d postgres <<<"ALTER SYSTEM SET pg_stat_statements.max = 20000"
 		pg_ctlcluster "$ZDM_PG_VERSION" "$ZDM_PG_CLUSTER" restart >&2
 		local i
 		for i in $(seq 60); do
