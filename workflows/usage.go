@@ -140,12 +140,12 @@ func (u *OldUsage) hold() string {
 	return ""
 }
 
-// FindingsText names up to max findings in one line.
-func FindingsText(fs []wire.UsageFinding, max int) string {
+// FindingsText names up to limit findings in one line.
+func FindingsText(fs []wire.UsageFinding, limit int) string {
 	var parts []string
 	for i, f := range fs {
-		if i == max {
-			parts = append(parts, fmt.Sprintf("and %d more", len(fs)-max))
+		if i == limit {
+			parts = append(parts, fmt.Sprintf("and %d more", len(fs)-limit))
 			break
 		}
 		s := fmt.Sprintf("%q by %s (%s, %d more calls)", f.Query, f.User, strings.Join(f.Names, ", "), f.Rose)
