@@ -147,7 +147,7 @@ func Check(ctx context.Context, db *pgxpool.Pool, in wire.UsageInput) (wire.Usag
 			continue
 		}
 		res.Counts = append(res.Counts, wire.StatementCalls{QueryID: *x.qid, UserID: uint32(x.uid), Calls: x.calls})
-		if in.Snapshot || in.Since == nil {
+		if in.Snapshot {
 			continue
 		}
 		before, seen := prev[[2]int64{*x.qid, x.uid}]

@@ -111,6 +111,31 @@ func TestCheckFindsOldCodeWhoseCallsRoseAndNamesWhereItRuns(t *testing.T) {
 	assert.Empty(t, third.Unavailable)
 }
 
+// Old code that had not run when the soak started is new at the next look: all its
+// calls count.
+func TestCheckCountsOldCodeThatStartedDuringTheSoak(t *testing.T) {
+	ctx := context.Background()
+	dsn, pool := statDB(t)
+	_, err := pool.Exec(ctx, `CREATE TABLE accounts (id bigint PRIMARY KEY, note text)`)
+	require.NoError(t, err)
+	retired := []wire.Retired{{Schema: "public", Table: "accounts", Column: "note", How: "column dropped"}}
+	first, err := Check(ctx, pool, wire.UsageInput{Retired: retired, Snapshot: true})
+	require.NoError(t, err)
+	require.Empty(t, first.Counts, "nothing names accounts.note yet")
+
+	job := connectAs(t, dsn, "nightly-export")
+	for i := 0; i < 12; i++ {
+		_, err := job.Exec(ctx, `SELECT id, note FROM accounts WHERE id > $1`, i)
+		require.NoError(t, err)
+	}
+	second, err := Check(ctx, pool, wire.UsageInput{Retired: retired, Since: first.Counts})
+	require.NoError(t, err)
+	require.Len(t, second.Findings, 1)
+	assert.Equal(t, "SELECT id, note FROM accounts WHERE id > $1", second.Findings[0].Query)
+	assert.Equal(t, int64(12), second.Findings[0].Rose)
+	assert.Equal(t, []string{"public.accounts.note (read)"}, second.Findings[0].Names)
+}
+
 func TestCheckSaysItCannotTellWithoutTheExtension(t *testing.T) {
 	testenv.Need(t, "DATABASE_URL")
 	ctx := context.Background()

@@ -82,7 +82,7 @@ func TestCheckCannotTellWhenOtherRolesStatementsAreHidden(t *testing.T) {
 	assert.Equal(t, "role "+watcher+" may not read other roles' statements in pg_stat_statements", what)
 	assert.Equal(t, "GRANT pg_read_all_stats TO "+pgx.Identifier{watcher}.Sanitize(), fix)
 
-	res, err := Check(ctx, w, wire.UsageInput{Retired: []wire.Retired{{Schema: "public", Table: "customers", Column: "name"}}, Since: []wire.StatementCalls{}})
+	res, err := Check(ctx, w, wire.UsageInput{Retired: []wire.Retired{{Schema: "public", Table: "customers", Column: "name"}}})
 	require.NoError(t, err)
 	assert.Contains(t, res.Unavailable, "cannot tell: role "+watcher+" may not read other roles' statements")
 	assert.Empty(t, res.Findings, "it cannot see the old code, and does not pretend there is none")

@@ -46,8 +46,8 @@ type UsageInput struct {
 	// from it and returned, and later checks pass them as Retired.
 	Plan    *plan.Plan `json:"plan,omitempty"`
 	Retired []Retired  `json:"retired,omitempty"`
-	// Since are the counts of the previous check (nil for the first: the check then
-	// only counts).
+	// Since are the counts of the previous check; a statement not among them is new
+	// since (all its calls count).
 	Since []StatementCalls `json:"since,omitempty"`
 	// Snapshot asks for the counts only: the soak starts now.
 	Snapshot bool          `json:"snapshot,omitempty"`
