@@ -149,3 +149,26 @@ func (o *DropConstraint) keyNote(t *schema.Table, con *schema.Constraint) string
 	}
 	return fmt.Sprintf("without a primary key or a unique index over NOT NULL columns, zdm cannot page %s in later migrations that backfill it", t)
 }
+
+// Undo implements Undoer. A CHECK or FOREIGN KEY is dropped at contract, as without a
+// window (keeping it would keep refusing the writes the migration is for), and revert
+// adds it back NOT VALID: enforced for new writes from then on, rows written during the
+// window not checked. A UNIQUE, PRIMARY KEY or EXCLUDE constraint cannot come back
+// without an index build that the window's writes may make fail.
+func (o *DropConstraint) Undo(e *Env, ch *Change) *Undo {
+	con := e.Table.Constraint(o.Name)
+	if con.Type != "c" && con.Type != "f" {
+		return cannotUndo(fmt.Sprintf("%s %s needs its index built again, which rows written during the window may break", constraintKinds[con.Type], o.Name),
+			"move drop_constraint to a migration without undo_window")
+	}
+	def := con.Def
+	if !strings.HasSuffix(def, " NOT VALID") {
+		def += " NOT VALID"
+	}
+	return &Undo{
+		Says:     fmt.Sprintf("revert adds %s back NOT VALID: checked for new writes, not for rows written during the window (VALIDATE it by hand afterwards)", o.Name),
+		Contract: ch.Contract,
+		Revert: []plan.Statement{{ID: "revert/add-constraint/" + o.Name, SQL: addConstraint(e.TableIdent(), o.Name, def),
+			Lock: ch.Contract[0].Lock, Note: "NOT VALID: no scan"}},
+	}
+}

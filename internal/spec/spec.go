@@ -20,6 +20,9 @@ type Migration struct {
 	Flags       *Flags      `yaml:"flags" json:"flags,omitempty"`
 	// Gates lists the human approvals the workflow waits for, in the order they come.
 	Gates []string `yaml:"gates" json:"gates"`
+	// UndoWindow keeps the old shape restorable for this long after contract (zdm
+	// revert brings it back); 0 drops it at contract. See undo.go.
+	UndoWindow Duration `yaml:"undo_window" json:"undo_window,omitempty"`
 
 	// Source says where the migration came from; it is filled by Parse.
 	Source Source `yaml:"-" json:"source"`
@@ -79,6 +82,8 @@ type Flags struct {
 const (
 	GateReadNew  = "read_new"
 	GateContract = "contract"
+	// GateFinalize, with an undo window, holds the leftovers until a person finalizes.
+	GateFinalize = "finalize"
 )
 
 // Defaults.

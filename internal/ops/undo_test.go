@@ -1,0 +1,98 @@
+package ops_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/zdmhq/zdm/internal/ops/opstest"
+	"github.com/zdmhq/zdm/internal/testenv"
+)
+
+// windowWrites asserts that new code wrote rows during the undo window (keys from
+// 3,000,000) and that the old shape, brought back by revert, holds what it wrote.
+func windowWrites(t *testing.T, pool *pgxpool.Pool, wrong string) {
+	t.Helper()
+	assert.Greater(t, opstest.Scalar[int64](t, pool, `SELECT count(*) FROM accounts WHERE aid >= 3000000 AND aid < 4000000`), int64(10),
+		"new code inserted rows during the window")
+	zero(t, pool, "rows new code inserted during the window hold, in the old shape, what it wrote",
+		`SELECT count(*) FROM accounts WHERE aid >= 3000000 AND aid < 4000000 AND `+wrong)
+}
+
+func TestUndoWindowLifecycle(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("lifecycle against PostgreSQL")
+	}
+	// change_type whose new code stays within int during the window: down turns every
+	// value it writes into the old type.
+	withinInt := abalanceBigint
+	withinInt.fnew = func(_ string, i int) any { return int64(2_000_000_000) + int64(i) }
+	cases := []opstest.UndoCase{
+		{Case: rename("rename_column", opstest.Accounts(), nameToFullName, fullNameRenamed),
+			Reverted: func(t *testing.T, pool *pgxpool.Pool) {
+				windowWrites(t, pool, `name IS DISTINCT FROM 'final ' || (aid - 3000000)`)
+			}},
+		{Case: rename("rename_column with index, unique constraint and check", opstest.Accounts()+`
+			ALTER TABLE accounts ADD CONSTRAINT accounts_email_key UNIQUE (email);
+			ALTER TABLE accounts ADD CONSTRAINT accounts_email_at CHECK (email LIKE '%@%');
+			CREATE INDEX accounts_email_bid_idx ON accounts (email, bid);`, emailToAddress, nil),
+			Reverted: func(t *testing.T, pool *pgxpool.Pool) {
+				windowWrites(t, pool, `email IS DISTINCT FROM 'final' || (aid - 3000000) || '@example.com'`)
+				assert.Equal(t, "23505", opstest.ExecErr(t, pool, `INSERT INTO accounts (aid, bid, name, email) VALUES (9000001, 1, 'dup', 'final0@example.com')`),
+					"the unique constraint is back on email")
+			}},
+		{Case: retype("change_type int to bigint", opstest.Accounts(), abalanceToBigint, withinInt, nil),
+			Reverted: func(t *testing.T, pool *pgxpool.Pool) {
+				assert.Equal(t, "integer", columnType(t, pool, "abalance"))
+				windowWrites(t, pool, `abalance IS DISTINCT FROM 2000000000 + (aid - 3000000)`)
+			}},
+		{Case: retype("change_type with index, unique constraint and check", opstest.Accounts()+`
+			ALTER TABLE accounts ADD CONSTRAINT accounts_email_key UNIQUE (email);
+			ALTER TABLE accounts ADD CONSTRAINT accounts_email_at CHECK (email LIKE '%@%');
+			CREATE INDEX accounts_email_bid_idx ON accounts (email, bid);`, `table: accounts
+operations:
+  - change_type: {column: email, type: varchar(320)}
+`, retyped{col: "email",
+			old:  func(who string, i int) any { return opstest.Email(who, i) },
+			dual: func(who string, i int) any { return opstest.Email(who, i) },
+			fnew: func(who string, i int) any { return opstest.Email(who, i) },
+		}, nil),
+			Reverted: func(t *testing.T, pool *pgxpool.Pool) {
+				assert.Equal(t, "text", columnType(t, pool, "email"))
+				windowWrites(t, pool, `email IS DISTINCT FROM 'final' || (aid - 3000000) || '@example.com'`)
+			}},
+	}
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			t.Parallel()
+			opstest.RunUndo(t, c)
+		})
+	}
+}
+
+// An operation that cannot be undone is refused at plan time when the migration has an
+// undo window, naming the file, line and fix, and nothing is changed.
+func TestUndoWindowRefusesWhatCannotBeUndone(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("plans against PostgreSQL")
+	}
+	_, pool := testenv.DB(t, "zdm_undo")
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, `CREATE TYPE mood AS ENUM ('sad', 'ok'); CREATE TABLE t (id int PRIMARY KEY, n int NOT NULL);`)
+	require.NoError(t, err)
+	for _, c := range []struct{ file, want string }{
+		{"name: e\noperations:\n  - add_enum_value: {enum: mood, value: happy}\nundo_window: 24h\n",
+			"migration.yaml:3: operations[0].add_enum_value: undo_window is set, but this operation cannot be undone after contract: PostgreSQL cannot remove a value from an enum type (fix: move add_enum_value to a migration without undo_window)"},
+		{"name: d\ntable: t\noperations:\n  - drop_not_null: {column: n}\nundo_window: 24h\n",
+			"cannot be undone after contract"},
+	} {
+		_, err := opstest.Plan(ctx, pool, "migration.yaml", []byte(c.file))
+		require.Error(t, err, c.file)
+		assert.Contains(t, err.Error(), c.want)
+	}
+}
