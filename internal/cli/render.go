@@ -94,6 +94,7 @@ func LiveLine(p workflows.Progress, width int) string {
 	if p.AwaitingGate != "" {
 		s += "  awaiting gate " + p.AwaitingGate
 	}
+	s += undoLive(p)
 	return s
 }
 
@@ -109,6 +110,8 @@ func gateMeaning(gate string) string {
 		return "approving switches applications to read the new columns"
 	case spec.GateContract:
 		return "approving drops the old columns; there is no rollback after it"
+	case spec.GateFinalize:
+		return "approving drops what the undo window kept; rejecting reverts the migration"
 	}
 	return ""
 }
@@ -224,6 +227,7 @@ func RenderStatus(v StatusView) string {
 			b.WriteString(l + "\n")
 		}
 	}
+	undoRows(row, v.Name, *p)
 	if p.Paused {
 		by := ""
 		if p.PausedBy != "" {
