@@ -227,7 +227,7 @@ END $zdm$`, Literal(tbl), Literal(trigger), Ident(trigger), tbl, Ident(aside), f
 		how = "down"
 	}
 	return &Undo{
-		Says: fmt.Sprintf("%s is kept as %s (new rows get %s there); revert renames it back, finalize drops it", c.Name, aside, how),
+		Says:     fmt.Sprintf("%s is kept as %s (new rows get %s there); revert renames it back, finalize drops it", c.Name, aside, how),
 		Contract: contract, Revert: revert, Finalize: finalize,
 	}
 }
