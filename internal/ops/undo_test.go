@@ -66,12 +66,53 @@ operations:
 				windowWrites(t, pool, `email IS DISTINCT FROM 'final' || (aid - 3000000) || '@example.com'`)
 			}},
 	}
+	runUndo(t, cases)
+}
+
+func runUndo(t *testing.T, cases []opstest.UndoCase) {
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
 			t.Parallel()
 			opstest.RunUndo(t, c)
 		})
 	}
+}
+
+// The operations that set nothing aside, or whole objects: revert leaves the catalog
+// exactly as before the migration, finalize leaves nothing of zdm's.
+func TestUndoWindowOtherOperations(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("lifecycle against PostgreSQL")
+	}
+	notNull := dropNote("drop_column NOT NULL with down", opstest.Accounts("note text NOT NULL := 'n' || g")+"CREATE INDEX accounts_note_idx ON accounts (note);",
+		`drop_column: {column: note, down: "'n/a: ' || name"}`, noColumn, "index accounts_note_idx")
+	notNull.NewWrite = noteWrites("new", 2_000_000, false)
+	runUndo(t, []opstest.UndoCase{
+		{Case: dropNote("drop_column nullable", opstest.Accounts("note text := 'n' || g"), `drop_column: {column: note}`, noColumn),
+			Reverted: func(t *testing.T, pool *pgxpool.Pool) {
+				zero(t, pool, "seeded rows keep their note", `SELECT count(*) FROM accounts WHERE aid > $1 AND aid <= $2 AND note IS DISTINCT FROM 'n' || aid`, opstest.Hot, opstest.AccountsRows)
+			}},
+		{Case: notNull,
+			Reverted: func(t *testing.T, pool *pgxpool.Pool) {
+				zero(t, pool, "rows new code inserted during the window got down", `SELECT count(*) FROM accounts WHERE aid >= 2000000 AND aid < 3000000 AND note IS DISTINCT FROM 'n/a: ' || name`)
+				assert.Greater(t, opstest.Scalar[int64](t, pool, `SELECT count(*) FROM accounts WHERE aid >= 2000000 AND aid < 3000000`), int64(10))
+			}},
+		{Case: index("create_index", opstest.Accounts(), `create_index: {name: accounts_email_idx, columns: [email]}`, nil)},
+		{Case: dropped(index("drop_index", opstest.Accounts()+`CREATE INDEX accounts_email_idx ON accounts (email);`,
+			`drop_index: {name: accounts_email_idx}`, nil), "index accounts_email_idx")},
+		{Case: constraintCase("add_unique", opstest.Accounts(), `add_unique: {name: accounts_email_key, columns: [email]}`, nil)},
+		{Case: dropping(constraintCase("drop_constraint check", opstest.Accounts("note text")+"ALTER TABLE accounts ADD CONSTRAINT accounts_note_check CHECK (note <> '');",
+			`drop_constraint: {name: accounts_note_check}`, nil), "constraint accounts_note_check"),
+			Reverted: func(t *testing.T, pool *pgxpool.Pool) {
+				assert.Equal(t, "23514", opstest.ExecErr(t, pool, `UPDATE accounts SET note = '' WHERE aid = 7`), "the check is enforced again")
+			}},
+		{Case: renameAccounts("rename_table", opstest.Accounts(), `rename_table: {to: clients}`, nil)},
+		{Case: dropAudit("drop_table", opstest.Accounts()+auditOld, `drop_table: {}`, tableGone("audit_old")),
+			Reverted: func(t *testing.T, pool *pgxpool.Pool) {
+				assert.Equal(t, 300, opstest.Scalar[int](t, pool, `SELECT count(*) FROM audit_old`))
+			}},
+	})
 }
 
 // An operation that cannot be undone is refused at plan time when the migration has an

@@ -110,8 +110,9 @@ func RunUndo(t *testing.T, c UndoCase) {
 		r.phase("verify", func() error { return Verify(ctx, r.pool, p) })
 		wait()
 		r.phase("rehearse revert and finalize", func() error { return RehearseUndo(ctx, r.pool, p) })
+		// What a drop operation drops is still there (set aside) until finalize: what is
+		// carried is checked after finalize, the whole catalog after revert.
 		r.phase("contract with the undo window", func() error { return ContractWithWindow(ctx, r.pool, p) })
-		r.carried(attached, columns, Moved(p))
 		r.writes("during the undo window", finalWrites*5, true, newCode)
 
 		if end == "revert" {
@@ -130,7 +131,9 @@ func RunUndo(t *testing.T, c UndoCase) {
 		}
 		r.phase("finalize", func() error { return Finalize(ctx, r.pool, p) })
 		r.noLeftovers()
-		r.carried(attached, columns, Moved(p))
+		if c.FinalTable != "-" {
+			r.carried(attached, columns, Moved(p))
+		}
 		r.writes("after finalize", finalWrites, true, newCode)
 		if c.Check != nil {
 			c.Check(t, deployed)
