@@ -107,6 +107,21 @@ func TestUndoWindowOtherOperations(t *testing.T) {
 			Reverted: func(t *testing.T, pool *pgxpool.Pool) {
 				assert.Equal(t, "23514", opstest.ExecErr(t, pool, `UPDATE accounts SET note = '' WHERE aid = 7`), "the check is enforced again")
 			}},
+		{Case: add("add_column", opstest.Accounts(), addEmailLower, emailLower, nil)},
+		{Case: add("add_column NOT NULL", opstest.Accounts(), `table: accounts
+operations:
+  - add_column: {column: email_lower, type: text, backfill: "coalesce(lower(email), '')", not_null: true}
+`, emailLowerNotNull, nil)},
+		{Case: nullable("note", index("set_not_null", opstest.Accounts("note text DEFAULT 'none' := 'n' || g"), `set_not_null: {column: note}`, nil)),
+			Reverted: func(t *testing.T, pool *pgxpool.Pool) {
+				assert.Equal(t, "", opstest.ExecErr(t, pool, `UPDATE accounts SET note = NULL WHERE aid = 1`), "note is nullable again")
+				opstest.Exec(t, pool, `UPDATE accounts SET note = 'n1' WHERE aid = 1`) // for the run to finalize
+			}},
+		{Case: redefault("note", index("drop_default", opstest.Accounts("note text DEFAULT 'none'"), `drop_default: {column: note}`, nil)),
+			Reverted: func(t *testing.T, pool *pgxpool.Pool) {
+				opstest.Exec(t, pool, `INSERT INTO accounts (aid, bid, name) VALUES (9000001, 1, 'default back')`)
+				assert.Equal(t, "none", opstest.Scalar[string](t, pool, `SELECT note FROM accounts WHERE aid = 9000001`))
+			}},
 		{Case: renameAccounts("rename_table", opstest.Accounts(), `rename_table: {to: clients}`, nil)},
 		{Case: dropAudit("drop_table", opstest.Accounts()+auditOld, `drop_table: {}`, tableGone("audit_old")),
 			Reverted: func(t *testing.T, pool *pgxpool.Pool) {
