@@ -122,6 +122,25 @@ operations:
 				opstest.Exec(t, pool, `INSERT INTO accounts (aid, bid, name) VALUES (9000001, 1, 'default back')`)
 				assert.Equal(t, "none", opstest.Scalar[string](t, pool, `SELECT note FROM accounts WHERE aid = 9000001`))
 			}},
+		{Case: constraintCase("add_check", opstest.Accounts(), `add_check: {name: accounts_balance_positive, check: "abalance >= 0"}`, nil)},
+		{Case: fkCase("add_foreign_key", opstest.Branches(20)+opstest.Accounts(),
+			`add_foreign_key: {name: accounts_bid_fk, columns: [bid], references: {table: branches, columns: [bid]}}`, nil)},
+		{Case: createPayments("create_table", opstest.Accounts(), "payments", paymentsColumns, nil),
+			Reverted: func(t *testing.T, pool *pgxpool.Pool) {
+				assert.False(t, opstest.Scalar[bool](t, pool, `SELECT to_regclass('payments') IS NOT NULL`), "revert drops the table it created, with its rows")
+			}},
+		{Case: redefault("abalance", index("set_default", opstest.Accounts(), `set_default: {column: abalance, default: "100"}`, nil))},
+		{Case: altered("alter_column type and a new unique constraint", opstest.Accounts(),
+			`alter_column: {column: email, type: "varchar(200)", unique: {name: accounts_email_key}}`,
+			retyped{col: "email",
+				old:  func(who string, i int) any { return opstest.Email(who, i) },
+				dual: func(who string, i int) any { return opstest.Email(who, i) },
+				fnew: func(who string, i int) any { return opstest.Email(who, i) },
+			}, nil),
+			Reverted: func(t *testing.T, pool *pgxpool.Pool) {
+				assert.Equal(t, "missing", opstest.Constraint(t, pool, "accounts", "accounts_email_key"), "the unique constraint the migration added is gone")
+				windowWrites(t, pool, `email IS DISTINCT FROM 'final' || (aid - 3000000) || '@example.com'`)
+			}},
 		{Case: renameAccounts("rename_table", opstest.Accounts(), `rename_table: {to: clients}`, nil)},
 		{Case: dropAudit("drop_table", opstest.Accounts()+auditOld, `drop_table: {}`, tableGone("audit_old")),
 			Reverted: func(t *testing.T, pool *pgxpool.Pool) {
