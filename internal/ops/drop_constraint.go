@@ -167,7 +167,7 @@ func (o *DropConstraint) Undo(e *Env, ch *Change) *Undo {
 	}
 	tbl := e.TableIdent()
 	return &Undo{
-		Says: fmt.Sprintf("revert adds %s back NOT VALID (checked for new writes), then validates it where no row written during the window breaks it; where one does, it stays NOT VALID", o.Name),
+		Says:     fmt.Sprintf("revert adds %s back NOT VALID (checked for new writes), then validates it where no row written during the window breaks it; where one does, it stays NOT VALID", o.Name),
 		Contract: ch.Contract,
 		Revert: []plan.Statement{{ID: "revert/add-constraint/" + o.Name, SQL: addConstraint(tbl, o.Name, def),
 			Lock: ch.Contract[0].Lock, Note: "NOT VALID: no scan"},
