@@ -62,6 +62,8 @@ func MigrationWorkflow(ctx workflow.Context, in MigrationInput) (*Result, error)
 		return r.result(ctx), nil
 	case errors.As(err, &can):
 		return nil, err
+	case r.st.Undo != nil:
+		return nil, r.failedPastContract(ctx, err)
 	}
 	if r.st.Plan == nil {
 		// Nothing was changed: the migration never got past validation. Prepare may

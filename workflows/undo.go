@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/zdmhq/zdm/internal/plan"
@@ -35,6 +36,11 @@ type UndoState struct {
 	By      string    `json:"by,omitempty"`
 	Comment string    `json:"comment,omitempty"`
 	At      time.Time `json:"at,omitzero"`
+	// SwappedBack: revert's first step committed (the old shape is back beside the
+	// new one); from there only revert can go on.
+	SwappedBack bool `json:"swapped_back,omitempty"`
+	// Failed says what failed last; the migration then waits for a person's request.
+	Failed string `json:"failed,omitempty"`
 }
 
 const (
@@ -91,7 +97,7 @@ func (r *run) registerUndo(ctx workflow.Context) error {
 				return r.progress(ctx), nil
 			},
 			workflow.UpdateHandlerOptions{
-				Validator:   func(ctx workflow.Context, req UndoRequest) error { return r.checkUndoRequest(req) },
+				Validator:   func(ctx workflow.Context, req UndoRequest) error { return r.checkUndoRequestOf(what, req) },
 				Description: u.desc,
 			})
 		if err != nil {
@@ -123,7 +129,7 @@ func (r *run) onUndoSignal(ctx workflow.Context, c workflow.ReceiveChannel, what
 	c.Receive(ctx, &raw)
 	req, err := decodeStrict[UndoRequest](raw, undoHelp)
 	if err == nil {
-		err = r.checkUndoRequest(req)
+		err = r.checkUndoRequestOf(what, req)
 	}
 	if err != nil {
 		r.refuse(ctx, c.Name(), err)
@@ -150,56 +156,104 @@ func (r *run) checkUndoRequest(req UndoRequest) error {
 	return nil
 }
 
+// checkUndoRequestOf also refuses finalize once revert has brought the old shape back.
+func (r *run) checkUndoRequestOf(what string, req UndoRequest) error {
+	if err := r.checkUndoRequest(req); err != nil {
+		return err
+	}
+	if what == undoFinalize && r.st.Undo.SwappedBack {
+		return fmt.Errorf("migration %s has begun to revert (the old shape is back beside the new one): only zdm revert %s can finish it", r.m.Name, r.m.Name)
+	}
+	return nil
+}
+
 func (r *run) requestUndo(ctx workflow.Context, what string, req UndoRequest) {
 	u := r.st.Undo
-	u.Request, u.By, u.Comment, u.At = what, req.By, req.Comment, workflow.Now(ctx)
+	u.Request, u.By, u.Comment, u.At, u.Failed = what, req.By, req.Comment, workflow.Now(ctx), ""
 	workflow.GetLogger(ctx).Info("undo window: "+what+" requested", "by", req.By, "comment", req.Comment)
 }
 
 // undoWindow runs after contract: the migration waits for the window's end (then the
-// finalize gate, if listed) or a request, then reverts or finalizes.
+// finalize gate, if listed) or a request, then reverts or finalizes. Past contract no
+// failure may roll the migration back (the rollback would drop the new shape, which
+// holds the live data): a revert or finalize that fails leaves the migration waiting in
+// its window, with the error, for a person to ask again.
 func (r *run) undoWindow(ctx workflow.Context) error {
 	p := r.st.Plan
 	if r.st.Undo == nil {
 		r.st.Undo = &UndoState{Until: workflow.Now(ctx).Add(p.Undo.Window)}
-	}
-	u := r.st.Undo
-	if u.Request == "" {
 		r.setPhase(ctx, PhaseUndoWindow)
 		r.notify(ctx, wire.NotifyCompleted, "", fmt.Sprintf("contracted; the undo window is open until %s: `zdm revert %s` brings the old schema back with every write made since, `zdm finalize %s` drops it now",
-			u.Until.UTC().Format(time.RFC3339), r.m.Name, r.m.Name))
-		if !u.Ended {
-			asked, err := workflow.AwaitWithTimeout(ctx, u.Until.Sub(workflow.Now(ctx)), func() bool { return u.Request != "" })
-			if err != nil {
+			r.st.Undo.Until.UTC().Format(time.RFC3339), r.m.Name, r.m.Name))
+	}
+	u := r.st.Undo
+	for {
+		if err := r.awaitUndoRequest(ctx); err != nil {
+			return err
+		}
+		var err error
+		if u.Request == undoRevert {
+			err = r.revert(ctx)
+		} else {
+			err = r.finalize(ctx)
+		}
+		if err == nil {
+			return nil
+		}
+		// Both are rehearsed before the contract gate; what fails now (a lock held
+		// past every retry is retried, so an SQL error) waits for a person.
+		u.Failed = fmt.Sprintf("%s failed: %s", u.Request, rootMessage(err))
+		r.st.LastError = u.Failed
+		workflow.GetLogger(ctx).Error("undo window: "+u.Request+" failed; waiting for a person", "error", err)
+		u.Request, u.By, u.Comment = "", "", ""
+		r.setPhase(ctx, PhaseUndoWindow)
+		next := "`zdm revert " + r.m.Name + "` or `zdm finalize " + r.m.Name + "` to try again"
+		if u.SwappedBack {
+			next = "`zdm revert " + r.m.Name + "` to finish the revert (the old shape is back beside the new one)"
+		}
+		r.notify(ctx, wire.NotifyFailed, "", u.Failed+"; nothing was rolled back: the migration waits in its undo window; "+next)
+	}
+}
+
+// awaitUndoRequest waits until there is a request: a person's, or, once the window
+// ended (then the finalize gate, when listed), finalize. After a failure only a
+// person's request goes on.
+func (r *run) awaitUndoRequest(ctx workflow.Context) error {
+	u := r.st.Undo
+	if u.Request != "" {
+		return nil
+	}
+	if u.Failed != "" {
+		return workflow.Await(ctx, func() bool { return u.Request != "" })
+	}
+	if !u.Ended {
+		asked, err := workflow.AwaitWithTimeout(ctx, u.Until.Sub(workflow.Now(ctx)), func() bool { return u.Request != "" })
+		if err != nil {
+			return err
+		}
+		u.Ended = !asked
+	}
+	if u.Request == "" && r.m.HasGate(spec.GateFinalize) {
+		// The window's end opens the finalize gate rather than finalizing alone.
+		if d := r.st.Decisions[spec.GateFinalize]; d == nil {
+			r.st.AwaitingGate = spec.GateFinalize
+			r.notify(ctx, wire.NotifyGate, spec.GateFinalize, "")
+			if err := workflow.Await(ctx, func() bool { return r.st.Decisions[spec.GateFinalize] != nil || u.Request != "" }); err != nil {
 				return err
 			}
-			u.Ended = !asked
+			r.st.AwaitingGate = ""
 		}
-		if u.Request == "" && r.m.HasGate(spec.GateFinalize) {
-			// The window's end opens the finalize gate rather than finalizing alone.
-			if d := r.st.Decisions[spec.GateFinalize]; d == nil {
-				r.st.AwaitingGate = spec.GateFinalize
-				r.notify(ctx, wire.NotifyGate, spec.GateFinalize, "")
-				if err := workflow.Await(ctx, func() bool { return r.st.Decisions[spec.GateFinalize] != nil || u.Request != "" }); err != nil {
-					return err
-				}
-				r.st.AwaitingGate = ""
-			}
-			if d := r.st.Decisions[spec.GateFinalize]; d != nil && u.Request == "" {
-				u.Request, u.By, u.Comment, u.At = undoFinalize, d.By, d.Comment, d.At
-				if !d.Approved {
-					u.Request = undoRevert
-				}
+		if d := r.st.Decisions[spec.GateFinalize]; d != nil && u.Request == "" {
+			u.Request, u.By, u.Comment, u.At = undoFinalize, d.By, d.Comment, d.At
+			if !d.Approved {
+				u.Request = undoRevert
 			}
 		}
-		if u.Request == "" {
-			u.Request, u.By, u.At = undoFinalize, "the end of the undo window", workflow.Now(ctx)
-		}
 	}
-	if u.Request == undoRevert {
-		return r.revert(ctx)
+	if u.Request == "" {
+		u.Request, u.By, u.At = undoFinalize, "the end of the undo window", workflow.Now(ctx)
 	}
-	return r.finalize(ctx)
+	return nil
 }
 
 // revert brings the old shape back: the revert statements put the table where it stood
@@ -209,13 +263,16 @@ func (r *run) revert(ctx workflow.Context) error {
 	p := r.st.Plan
 	r.setPhase(ctx, PhaseReverting)
 	var res wire.DDLResult
-	if err := workflow.ExecuteActivity(untilDoneOptions(ctx), wire.RunDDL, wire.DDLInput{
-		Migration: p.Migration, Phase: "revert", Statements: p.Undo.Revert, LockTimeout: p.LockTimeout,
-		OneTransaction: true, Database: p.Database,
-	}).Get(ctx, &res); err != nil {
-		return err
+	if !r.st.Undo.SwappedBack {
+		if err := workflow.ExecuteActivity(untilDoneOptions(ctx), wire.RunDDL, wire.DDLInput{
+			Migration: p.Migration, Phase: "revert", Statements: p.Undo.Revert, LockTimeout: p.LockTimeout,
+			OneTransaction: true, Database: p.Database,
+		}).Get(ctx, &res); err != nil {
+			return err
+		}
+		r.st.LockRetries += res.LockRetries
+		r.st.Undo.SwappedBack = true
 	}
-	r.st.LockRetries += res.LockRetries
 	for _, which := range []string{"read_new", "dual_write"} {
 		if f := r.flag(which); f != "" && r.isOn(f) {
 			if err := r.setFlag(ctx, f, false); err != nil {
@@ -271,10 +328,21 @@ func comment(c string) string {
 	return " (" + c + ")"
 }
 
-// undoUntil is when the open window ends, for the progress query.
+// undoUntil is when the open window ends, for the progress query; zero once it ended,
+// or after a failure (the migration then waits for a person, not for the timer).
 func (r *run) undoUntil() time.Time {
-	if u := r.st.Undo; u != nil && !u.Ended && u.Request == "" {
+	if u := r.st.Undo; u != nil && !u.Ended && u.Request == "" && u.Failed == "" {
 		return u.Until
 	}
 	return time.Time{}
+}
+
+// failedPastContract ends a migration that failed in its undo window without rolling it
+// back: the rollback would drop the new shape, which holds the live data.
+func (r *run) failedPastContract(ctx workflow.Context, err error) error {
+	r.st.LastError = rootMessage(err)
+	fctx, _ := workflow.NewDisconnectedContext(ctx)
+	r.setPhase(fctx, PhaseFailed)
+	r.notify(fctx, wire.NotifyFailed, "", r.st.LastError+"; past contract nothing is rolled back: the table keeps what the undo window kept (zdm plan shows the revert and finalize statements)")
+	return temporal.NewNonRetryableApplicationError("migration failed in its undo window, nothing rolled back: "+r.st.LastError, "MigrationFailed", err)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/zdmhq/zdm/activities"
 	"github.com/zdmhq/zdm/internal/plan"
@@ -137,4 +138,36 @@ func TestUndoWindowFinalizeGateWaitsAfterTheWindow(t *testing.T) {
 		assert.Equal(t, c.want, db.labels())
 		assert.GreaterOrEqual(t, db.steps[len(db.steps)-2].At.Sub(db.steps[0].At), 48*time.Hour, "nothing happens before the gate is decided")
 	}
+}
+
+// A revert whose SQL fails rolls nothing back (that would drop the new shape, which holds
+// the live data): the migration waits in its window with the error, and a second request
+// finishes it.
+func TestUndoWindowFailedRevertWaitsForAPerson(t *testing.T) {
+	db, m := undoDB(t, undoYAML)
+	env := db.env
+	db.fail["RunDDL revert"] = temporal.NewNonRetryableApplicationError("revert/swap-back/name: column is in use", "SQLError", nil)
+	var afterFailure workflows.Progress
+	var again updateOutcome
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(workflows.SignalRevert, map[string]any{"by": "ana"})
+	}, time.Hour)
+	env.RegisterDelayedCallback(func() {
+		afterFailure = progressOf(t, env)
+		db.mu.Lock()
+		delete(db.fail, "RunDDL revert")
+		db.mu.Unlock()
+		env.UpdateWorkflow(workflows.UpdateRevert, "again", again.callbacks(), workflows.UndoRequest{By: "ana"})
+	}, 2*time.Hour)
+	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+	require.NoError(t, again.rejected)
+
+	assert.Equal(t, workflows.PhaseUndoWindow, afterFailure.Phase, "back in the window, not rolled back")
+	assert.Contains(t, afterFailure.LastError, "revert failed: revert/swap-back/name: column is in use")
+	assert.True(t, afterFailure.UndoUntil.IsZero(), "after a failure the migration waits for a person, not for the window's end")
+	assert.Equal(t, seq(upToContract, "RunDDL revert", "RunDDL revert", "SetFlag customers-read-new off", "RunDDL rollback", "Finish reverted"), db.labels(),
+		"nothing ran between the failed revert and the second request")
+	assert.Contains(t, db.notes, "failed")
 }
