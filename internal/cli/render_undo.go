@@ -7,10 +7,17 @@ import (
 // undoRows are status's lines about an open undo window: when it ends, and how to
 // revert or finalize before.
 func undoRows(row func(k, format string, args ...any), name string, p workflows.Progress) {
-	if p.UndoUntil.IsZero() || p.Phase != workflows.PhaseUndoWindow {
+	if p.Phase != workflows.PhaseUndoWindow {
 		return
 	}
-	row("undo window", "open until %s (%s left)", p.UndoUntil.Format(timeLayout), HumanDuration(p.UndoUntil.Sub(p.StartedAt.Add(p.Elapsed))))
+	switch {
+	case !p.UndoUntil.IsZero():
+		row("undo window", "open until %s (%s left)", p.UndoUntil.Format(timeLayout), HumanDuration(p.UndoUntil.Sub(p.StartedAt.Add(p.Elapsed))))
+	case p.AwaitingGate != "":
+		row("undo window", "ended; waits at gate %s", p.AwaitingGate)
+	default:
+		row("undo window", "waits for a person (see last error)")
+	}
 	row("", "revert:   zdm revert %s --by <you>   (the old schema back, with every write made since contract)", name)
 	row("", "finalize: zdm finalize %s --by <you> (drop what the window keeps, now)", name)
 }
