@@ -141,6 +141,18 @@ operations:
 				assert.Equal(t, "missing", opstest.Constraint(t, pool, "accounts", "accounts_email_key"), "the unique constraint the migration added is gone")
 				windowWrites(t, pool, `email IS DISTINCT FROM 'final' || (aid - 3000000) || '@example.com'`)
 			}},
+		{Case: altered("alter_column type, NOT NULL, default and check at once", opstest.Accounts("code int := CASE WHEN g % 3 = 0 THEN NULL ELSE g END"),
+			`alter_column: {column: code, type: bigint, up: "coalesce(code, 0)", not_null: true, default: "0", check: {name: accounts_code_nonneg, constraint: "code >= 0"}}`,
+			retyped{col: "code",
+				old:  func(who string, i int) any { return int32(i % 100000) },
+				dual: func(_ string, i int) any { return int64(i % 100000) },
+				fnew: func(_ string, i int) any { return int64(2_000_000_000) + int64(i) },
+			}, nil),
+			Reverted: func(t *testing.T, pool *pgxpool.Pool) {
+				assert.Equal(t, "integer", columnType(t, pool, "code"))
+				assert.Equal(t, "missing", opstest.Constraint(t, pool, "accounts", "accounts_code_nonneg"))
+				windowWrites(t, pool, `code IS DISTINCT FROM 2000000000 + (aid - 3000000)`)
+			}},
 		{Case: renameAccounts("rename_table", opstest.Accounts(), `rename_table: {to: clients}`, nil)},
 		{Case: dropAudit("drop_table", opstest.Accounts()+auditOld, `drop_table: {}`, tableGone("audit_old")),
 			Reverted: func(t *testing.T, pool *pgxpool.Pool) {
