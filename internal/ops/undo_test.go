@@ -45,6 +45,21 @@ func TestUndoWindowLifecycle(t *testing.T) {
 				assert.Equal(t, "23505", opstest.ExecErr(t, pool, `INSERT INTO accounts (aid, bid, name, email) VALUES (9000001, 1, 'dup', 'final0@example.com')`),
 					"the unique constraint is back on email")
 			}},
+		{Case: rename("rename_column of a serial", opstest.Accounts("seq serial"),
+			renamed{from: "seq", to: "seq_no", omit: true, val: func(string, int) any { return nil },
+				updates: func(_ string, i int) []opstest.Col { return []opstest.Col{{Name: "abalance", Value: i}} }}, nil),
+			Reverted: func(t *testing.T, pool *pgxpool.Pool) {
+				assert.Equal(t, "public.accounts_seq_seq", opstest.Scalar[string](t, pool, `SELECT coalesce(pg_get_serial_sequence('accounts', 'seq'), 'none')`),
+					"the sequence is owned by the old column again")
+				zero(t, pool, "every row has its own number, those of the window too", `SELECT count(*) - count(DISTINCT seq) FROM accounts`)
+			}},
+		{Case: rename("rename_column under a row level security policy", opstest.Accounts()+`
+			ALTER TABLE accounts ENABLE ROW LEVEL SECURITY;
+			CREATE POLICY accounts_not_hidden ON accounts USING (name <> 'hidden');`, nameToFullName, nil),
+			Reverted: func(t *testing.T, pool *pgxpool.Pool) {
+				assert.Equal(t, "(name <> 'hidden'::text)", opstest.Scalar[string](t, pool,
+					`SELECT coalesce((SELECT qual FROM pg_policies WHERE tablename = 'accounts' AND policyname = 'accounts_not_hidden'), 'missing')`))
+			}},
 		{Case: retype("change_type int to bigint", opstest.Accounts(), abalanceToBigint, withinInt, nil),
 			Reverted: func(t *testing.T, pool *pgxpool.Pool) {
 				assert.Equal(t, "integer", columnType(t, pool, "abalance"))
