@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -11,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
+	"github.com/zdmhq/zdm/internal/demoapp"
+	"github.com/zdmhq/zdm/internal/flags"
 	"github.com/zdmhq/zdm/internal/spec"
 	"github.com/zdmhq/zdm/workflows"
 )
@@ -130,4 +133,73 @@ func TestUndoWindowRevertsAndFinalizes(t *testing.T) {
 	assert.Equal(t, "UNIQUE (full_name)", scalar[string](t, pool, `SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'acc_final_name_key'`))
 	assert.Equal(t, int64(0), scalar[int64](t, pool, `SELECT count(*) FROM pg_trigger WHERE tgname LIKE '%zdm%'`))
 	assert.Equal(t, int64(0), scalar[int64](t, pool, `SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'zdm'`))
+}
+
+// TestUndoWindowRevertWithTheDemoAppRunning reverts the demo migration during its undo
+// window while the demo application reads and writes through its Unleash flags the
+// whole time: after contract it runs as new code, revert moves it back to old code, and
+// it must not see a single error.
+func TestUndoWindowRevertWithTheDemoAppRunning(t *testing.T) {
+	t.Parallel()
+	need(t, "UNLEASH_URL", "UNLEASH_ADMIN_TOKEN", "UNLEASH_API_TOKEN")
+	dsn, pool := testDB(t)
+	srv := startDevServer(t)
+	queue := "zdm-e2e-" + randomSuffix()
+	inProcessWorker(t, srv.Client, queue, dsn, true)
+	require.NoError(t, demoapp.Seed(context.Background(), pool, "public.customers", 50_000))
+	cfg, err := flags.ConfigFromEnv()
+	require.NoError(t, err)
+	fc := flags.New(cfg)
+
+	m := exampleMigration(t, randomSuffix())
+	m.Gates = []string{}
+	m.UndoWindow = spec.Duration(time.Hour)
+	t.Cleanup(func() {
+		_ = fc.Archive(context.Background(), m.Flags.DualWrite)
+		_ = fc.Archive(context.Background(), m.Flags.ReadNew)
+	})
+	appCfg := demoapp.DefaultConfig()
+	appCfg.DatabaseURL = dsn
+	appCfg.UnleashURL = os.Getenv("UNLEASH_URL")
+	appCfg.UnleashToken = os.Getenv("UNLEASH_API_TOKEN")
+	appCfg.DualWriteFlag, appCfg.ReadNewFlag = m.Flags.DualWrite, m.Flags.ReadNew
+	appCfg.RefreshInterval = 500 * time.Millisecond
+	app, err := demoapp.New(appCfg)
+	require.NoError(t, err)
+	appCtx, stopApp := context.WithCancel(context.Background())
+	appDone := make(chan error, 1)
+	go func() { appDone <- app.Run(appCtx) }()
+	t.Cleanup(stopApp)
+	waitFor(t, 30*time.Second, "demo app running", func() bool { return app.Stats().Ops > 50 })
+
+	run := start(t, srv.Client, queue, m, workflows.Options{})
+	waitForPhase(t, srv.Client, m.Name, workflows.PhaseUndoWindow, 3*time.Minute)
+	newOps := app.Stats().ModeOps[string(demoapp.ModeNew)]
+	waitFor(t, 20*time.Second, "the app to run as new code in the window", func() bool {
+		return app.Stats().ModeOps[string(demoapp.ModeNew)] > newOps+100
+	})
+	// The customer new code inserted during the window, to find again under the old name.
+	var id int64
+	var fullName string
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT id, full_name FROM customers ORDER BY id DESC LIMIT 1`).Scan(&id, &fullName))
+
+	requestUndo(t, srv.Client, m.Name, workflows.UpdateRevert)
+	res, err := result(t, run, 2*time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, workflows.PhaseReverted, res.Status)
+	assert.False(t, flagOn(t, fc, m.Flags.DualWrite))
+	assert.False(t, flagOn(t, fc, m.Flags.ReadNew))
+	oldOps := app.Stats().ModeOps[string(demoapp.ModeOld)]
+	waitFor(t, 20*time.Second, "the app to run as old code again", func() bool {
+		return app.Stats().ModeOps[string(demoapp.ModeOld)] > oldOps+100
+	})
+	stopApp()
+	require.NoError(t, <-appDone)
+	st := app.Stats()
+	t.Logf("demo app: %d ops, %d errors, max latency %s, p99 %s, per mode %v", st.Ops, st.Errors, st.MaxLatency, st.P99, st.ModeOps)
+	assert.Zero(t, st.Errors, "the application must not see a single error: %v", st.FirstErrors)
+
+	assert.Equal(t, fullName, scalar[string](t, pool, `SELECT name FROM customers WHERE id = $1`, id), "a row new code wrote in the window, under the old name")
+	assert.Zero(t, scalar[int64](t, pool, `SELECT count(*) FROM information_schema.columns WHERE table_name = 'customers' AND column_name IN ('full_name', 'email_lower', '_zdm_undo_name')`))
+	assert.Equal(t, "NO", scalar[string](t, pool, `SELECT is_nullable FROM information_schema.columns WHERE table_name = 'customers' AND column_name = 'name'`))
 }
