@@ -9,6 +9,7 @@ import (
 	"github.com/zdmhq/zdm/internal/ops"
 	"github.com/zdmhq/zdm/internal/plan"
 	"github.com/zdmhq/zdm/internal/schema"
+	"github.com/zdmhq/zdm/internal/sqlexpr"
 )
 
 // UndoTriggerName is the trigger that keeps the columns set aside by a contract with an
@@ -91,8 +92,36 @@ func (p planned) undoFunction(fn string, kept []Op) string {
 	fmt.Fprintf(&b, "-- zdm migration %s: keeps the old columns of %s, set aside for the undo window, equal to\n-- down over every write. Dropped at revert or finalize.\nBEGIN\n", p.Migration, p.TableName())
 	for _, op := range kept {
 		fmt.Fprintf(&b, "  -- %s: %s\n", op.Field, describe(op))
-		fmt.Fprintf(&b, "  SELECT (%s)::%s INTO NEW.%s FROM (SELECT NEW.*) AS %s;\n", op.Down, op.OldType, Ident(ops.AsideName(op.Old)), Ident(p.Table))
+		aside := Ident(ops.AsideName(op.Old))
+		if v, ok := p.inlineFinal(op.Down); ok {
+			fmt.Fprintf(&b, "  NEW.%s := (%s)::%s;\n", aside, v, op.OldType)
+		} else {
+			fmt.Fprintf(&b, "  SELECT (%s)::%s INTO NEW.%s FROM (SELECT NEW.*) AS %s;\n", op.Down, op.OldType, aside, Ident(p.Table))
+		}
 	}
 	b.WriteString("  RETURN NEW;\nEND\n$zdm$")
 	return b.String()
+}
+
+// inlineFinal rewrites expr, written over the row as new code sees it (which is the row
+// after contract), to read the trigger's NEW record directly: no query per write. It can
+// when the expression has no subquery and names columns bare or qualified by the
+// table's name; otherwise the row query is used.
+func (p planned) inlineFinal(expr string) (string, bool) {
+	x, err := sqlexpr.ParseExpr(expr)
+	if err != nil || x.HasSubquery() {
+		return "", false
+	}
+	ok := true
+	out, err := x.RewriteColumnRefs(func(parts []string) []string {
+		if len(parts) > 2 || (len(parts) == 2 && parts[0] != p.Table) {
+			ok = false
+			return nil
+		}
+		return []string{"new", parts[len(parts)-1]}
+	})
+	if err != nil || !ok {
+		return "", false
+	}
+	return out, true
 }

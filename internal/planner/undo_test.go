@@ -41,7 +41,7 @@ func TestPlanUndoWindow(t *testing.T) {
 		`ALTER TABLE "public"."accounts" RENAME CONSTRAINT "accounts_code_key" TO "_zdm_undo_accounts_code_key"`,
 		`ALTER TABLE "public"."accounts" RENAME COLUMN "code" TO "_zdm_undo_code"`,
 		`ALTER TABLE "public"."accounts" RENAME COLUMN "_zdm_code" TO "code"`,
-		`SELECT ("code")::text INTO NEW."_zdm_undo_code"`,
+		`NEW."_zdm_undo_code" := (new.code)::text;`,
 	} {
 		assert.Contains(t, all, want)
 	}
