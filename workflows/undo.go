@@ -109,11 +109,8 @@ func (r *run) registerUndo(ctx workflow.Context) error {
 	finalize := workflow.GetSignalChannelWithOptions(ctx, SignalFinalize, workflow.SignalChannelOptions{
 		Description: `During the undo window: drop what contract kept, now. Payload: {"by": "your name", "comment": "optional"}`})
 	workflow.Go(ctx, func(ctx workflow.Context) {
-		// Signals are read only once the window is open; before, they wait in their
-		// channel and are then judged like any other.
-		if err := workflow.Await(ctx, func() bool { return r.st.Phase == PhaseUndoWindow }); err != nil {
-			return
-		}
+		// Each signal is judged when it arrives: one sent before the window is refused
+		// then, rather than acted on once the window opens.
 		for {
 			sel := workflow.NewSelector(ctx)
 			sel.AddReceive(revert, func(c workflow.ReceiveChannel, _ bool) { r.onUndoSignal(ctx, c, undoRevert) })

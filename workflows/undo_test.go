@@ -87,12 +87,19 @@ func TestUndoWindowRevertByUpdate(t *testing.T) {
 func TestUndoWindowFinalizeBySignal(t *testing.T) {
 	db, m := undoDB(t, undoYAML)
 	env := db.env
+	var early workflows.Progress
+	env.RegisterDelayedCallback(func() {
+		// Sent during the backfill: refused then, never acted on later.
+		env.SignalWorkflow(workflows.SignalRevert, map[string]any{"by": "ana"})
+	}, time.Second)
+	env.RegisterDelayedCallback(func() { early = progressOf(t, env) }, 2*time.Second)
 	env.RegisterDelayedCallback(func() {
 		env.SignalWorkflow(workflows.SignalFinalize, map[string]any{"by": "ana", "comment": "all good"})
 	}, time.Hour)
 	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
 	require.True(t, env.IsWorkflowCompleted())
 	require.NoError(t, env.GetWorkflowError())
+	assert.Contains(t, early.LastRefusal, "is not in its undo window")
 	assert.Equal(t, seq(upToContract, "RunDDL finalize", "Finish completed"), db.labels())
 	assert.Less(t, db.only(t, "RunDDL finalize").At.Sub(db.only(t, "Contract").At), 2*time.Hour, "finalized on request, not at the window's end")
 	var res workflows.Result
