@@ -76,3 +76,12 @@ func (e *env) requestUndo(ctx context.Context, c client.Client, name, update str
 	}
 	return &p, nil
 }
+
+// inUndoWindow refuses to cancel a migration in its undo window: past contract a
+// cancellation changes nothing, and revert or finalize say what to do.
+func inUndoWindow(name string, v StatusView) error {
+	if v.Phase != string(workflows.PhaseUndoWindow) {
+		return nil
+	}
+	return exitf(ExitFailed, "migration %s is contracted and in its undo window: cancel changes nothing there; zdm revert %s brings the old schema back, zdm finalize %s ends the window", name, name, name)
+}
