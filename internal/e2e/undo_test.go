@@ -57,7 +57,7 @@ func requestUndo(t *testing.T, c client.Client, name, update string) {
 // The issue's done-when: a completed rename and a completed type change are reverted
 // inside their undo window, keeping the writes made after contract, across a worker
 // killed and started again during the window; another migration is finalized when its
-// (short) window ends.
+// (short) window ends, by the worker started after the kill.
 func TestUndoWindowRevertsAndFinalizes(t *testing.T) {
 	need(t, "DATABASE_URL")
 	srv := startDevServer(t)
@@ -74,7 +74,7 @@ func TestUndoWindowRevertsAndFinalizes(t *testing.T) {
 	}
 	rename := mig("undo-rename-"+randomSuffix(), "acc_rename", "rename_column: {column: name, to: full_name}", "1h")
 	retype := mig("undo-retype-"+randomSuffix(), "acc_retype", "change_type: {column: abalance, type: bigint}", "1h")
-	final := mig("undo-final-"+randomSuffix(), "acc_final", "rename_column: {column: name, to: full_name}", "5s")
+	final := mig("undo-final-"+randomSuffix(), "acc_final", "rename_column: {column: name, to: full_name}", "40s")
 	runs := map[string]client.WorkflowRun{}
 	for _, m := range []spec.Migration{rename, retype, final} {
 		runs[m.Name] = start(t, c, queue, m, workflows.Options{})
@@ -92,10 +92,14 @@ func TestUndoWindowRevertsAndFinalizes(t *testing.T) {
 	exec1(t, pool, `UPDATE acc_retype SET abalance = 1999999999::bigint WHERE aid = 7`)
 	assert.Equal(t, "bigint", scalar[string](t, pool, `SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'acc_retype'::regclass AND attname = 'abalance'`))
 
-	// A worker restart during the window changes nothing: the timer is durable.
+	// A worker restart during the window changes nothing: the timer is durable. The
+	// third migration's window ends after the restart, and the new worker finalizes it.
+	pf := waitForPhase(t, c, final.Name, workflows.PhaseUndoWindow, 2*time.Minute)
+	require.True(t, pf.UndoUntil.After(time.Now().Add(5*time.Second)), "the short window is still open when the worker is killed (ends %s)", pf.UndoUntil)
 	w.kill9(t)
 	startWorkerProcess(t, srv.hostPort, queue, dsn, false)
 	assert.Equal(t, workflows.PhaseUndoWindow, progress(t, c, rename.Name).Phase)
+	assert.Equal(t, workflows.PhaseUndoWindow, progress(t, c, final.Name).Phase)
 
 	requestUndo(t, c, rename.Name, workflows.UpdateRevert)
 	requestUndo(t, c, retype.Name, workflows.UpdateRevert)
