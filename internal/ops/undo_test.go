@@ -168,6 +168,14 @@ operations:
 				assert.Equal(t, "missing", opstest.Constraint(t, pool, "accounts", "accounts_code_nonneg"))
 				windowWrites(t, pool, `code IS DISTINCT FROM 2000000000 + (aid - 3000000)`)
 			}},
+		{Case: typeCase("create_enum", opstest.Accounts(), `create_enum: {name: mood, values: [happy, sad]}`, nil),
+			Reverted: func(t *testing.T, pool *pgxpool.Pool) {
+				assert.Empty(t, opstest.EnumLabels(t, pool, "mood"), "revert drops the type")
+			}},
+		{Case: onAccounts(rawSQL("sql with down", opstest.Accounts(), `      table: accounts
+      up: CREATE OR REPLACE VIEW rich AS SELECT aid, abalance FROM accounts WHERE abalance > 50000
+      down: DROP VIEW IF EXISTS rich
+`, nil))},
 		{Case: renameAccounts("rename_table", opstest.Accounts(), `rename_table: {to: clients}`, nil)},
 		{Case: dropAudit("drop_table", opstest.Accounts()+auditOld, `drop_table: {}`, tableGone("audit_old")),
 			Reverted: func(t *testing.T, pool *pgxpool.Pool) {
