@@ -193,16 +193,20 @@ func TestUndoWindowRefusesWhatCannotBeUndone(t *testing.T) {
 	}
 	_, pool := testenv.DB(t, "zdm_undo")
 	ctx := context.Background()
-	_, err := pool.Exec(ctx, `CREATE TYPE mood AS ENUM ('sad', 'ok'); CREATE TABLE t (id int PRIMARY KEY, n int NOT NULL);`)
+	_, err := pool.Exec(ctx, `CREATE TYPE mood AS ENUM ('sad', 'ok'); CREATE TABLE t (id int PRIMARY KEY, n int NOT NULL CONSTRAINT t_n_key UNIQUE);`)
 	require.NoError(t, err)
 	for _, c := range []struct{ file, want string }{
 		{"name: e\noperations:\n  - add_enum_value: {enum: mood, value: happy}\nundo_window: 24h\n",
 			"migration.yaml:3: operations[0].add_enum_value: undo_window is set, but this operation cannot be undone after contract: PostgreSQL cannot remove a value from an enum type (fix: move add_enum_value to a migration without undo_window)"},
 		{"name: d\ntable: t\noperations:\n  - drop_not_null: {column: n}\nundo_window: 24h\n",
-			"cannot be undone after contract"},
+			"migration.yaml:4: operations[0].drop_not_null: undo_window is set, but this operation cannot be undone after contract"},
+		{"name: u\ntable: t\noperations:\n  - drop_constraint: {name: t_n_key}\nundo_window: 24h\n",
+			"migration.yaml:4: operations[0].drop_constraint: undo_window is set, but this operation cannot be undone after contract: UNIQUE t_n_key needs its index built again"},
 	} {
 		_, err := opstest.Plan(ctx, pool, "migration.yaml", []byte(c.file))
 		require.Error(t, err, c.file)
 		assert.Contains(t, err.Error(), c.want)
 	}
+	assert.False(t, opstest.Scalar[bool](t, pool, `SELECT to_regnamespace('zdm') IS NOT NULL`), "a refused migration changes nothing")
+	assert.Equal(t, []string{"sad", "ok"}, opstest.EnumLabels(t, pool, "mood"))
 }
