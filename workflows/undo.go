@@ -59,8 +59,8 @@ func (r *run) undoing(ctx workflow.Context) bool {
 
 // rehearseContract tries the contract in a transaction that is rolled back, before any
 // gate opens. With an undo window it tries the window's contract followed by the whole
-// revert, and followed by finalize: nothing the window may run can fail after a person
-// approved.
+// revert, and followed by finalize: what would make the window's steps fail is found
+// before anyone approves.
 func (r *run) rehearseContract(ctx workflow.Context) error {
 	p := r.st.Plan
 	if !r.undoing(ctx) {
@@ -84,7 +84,7 @@ func (r *run) contractPlan(ctx workflow.Context) plan.Plan {
 }
 
 // registerUndo installs the revert and finalize handlers: updates (the CLI) with
-// validators, and signals (the Temporal UI), read while the window is open.
+// validators, and signals (the Temporal UI); both are refused outside the window.
 func (r *run) registerUndo(ctx workflow.Context) error {
 	for _, u := range []struct{ name, desc string }{
 		{UpdateRevert, "During the undo window: bring back the schema as it was before the migration, with every write made since contract (used by the zdm CLI)."},
