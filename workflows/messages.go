@@ -66,6 +66,9 @@ func (r *run) register(ctx workflow.Context) (*channels, error) {
 			return nil, err
 		}
 	}
+	if err := r.registerUndo(ctx); err != nil {
+		return nil, err
+	}
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
 			sel := workflow.NewSelector(ctx)
@@ -157,7 +160,7 @@ func decodeStrict[T any](raw any, help string) (T, error) {
 
 // checkDecision accepts a decision only for the gate the migration waits at now.
 func (r *run) checkDecision(d Decision) error {
-	if d.Gate != spec.GateReadNew && d.Gate != spec.GateContract {
+	if d.Gate != spec.GateReadNew && d.Gate != spec.GateContract && d.Gate != spec.GateFinalize {
 		return fmt.Errorf("unknown gate %q: gates are %q and %q; %s", d.Gate, spec.GateReadNew, spec.GateContract, decisionHelp)
 	}
 	if strings.TrimSpace(d.By) == "" {
@@ -204,6 +207,7 @@ func (r *run) progress(ctx workflow.Context) Progress {
 		StartedAt:    st.StartedAt,
 		Elapsed:      workflow.Now(ctx).Sub(st.StartedAt),
 		OldUsage:     st.OldUsage.view(),
+		UndoUntil:    r.undoUntil(),
 	}
 	if st.RowsTotal > 0 {
 		p.Percent = min(100, 100*float64(st.RowsDone)/float64(st.RowsTotal))

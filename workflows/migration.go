@@ -62,6 +62,8 @@ func MigrationWorkflow(ctx workflow.Context, in MigrationInput) (*Result, error)
 		return r.result(ctx), nil
 	case errors.As(err, &can):
 		return nil, err
+	case r.st.Undo != nil:
+		return nil, r.failedPastContract(ctx, err)
 	}
 	if r.st.Plan == nil {
 		// Nothing was changed: the migration never got past validation. Prepare may
@@ -176,7 +178,7 @@ func (r *run) forward(ctx workflow.Context, ch *channels) error {
 		// Nothing may fail after a person approved: the contract is tried now, in a
 		// transaction that is rolled back, before any gate opens.
 		if workflow.GetVersion(ctx, "rehearse-contract", workflow.DefaultVersion, 1) == 1 {
-			if err := r.rehearse(ctx, "contract", p.Contract); err != nil {
+			if err := r.rehearseContract(ctx); err != nil {
 				return err
 			}
 		}
@@ -228,10 +230,13 @@ func (r *run) forward(ctx workflow.Context, ch *channels) error {
 		return err
 	}
 	var res wire.DDLResult
-	if err := workflow.ExecuteActivity(untilDoneOptions(ctx), wire.Contract, wire.ContractInput{Plan: *p}).Get(ctx, &res); err != nil {
+	if err := workflow.ExecuteActivity(untilDoneOptions(ctx), wire.Contract, wire.ContractInput{Plan: r.contractPlan(ctx)}).Get(ctx, &res); err != nil {
 		return err
 	}
 	r.st.LockRetries += res.LockRetries
+	if r.undoing(ctx) {
+		return r.undoWindow(ctx)
+	}
 	if err := workflow.ExecuteActivity(untilDoneOptions(ctx), wire.Finish, wire.FinishInput{Migration: r.m.Name, Status: plan.StatusCompleted,
 		Database: p.Database}).Get(ctx, nil); err != nil {
 		return err
@@ -445,7 +450,7 @@ func (r *run) isOn(f string) bool {
 // setFlag switches f and notes when applications will have seen it.
 func (r *run) setFlag(ctx workflow.Context, f string, on bool) error {
 	opts := shortOptions(ctx)
-	if r.st.Phase == PhaseContracting || r.st.Phase == PhaseRollingBack {
+	if r.st.Phase == PhaseContracting || r.st.Phase == PhaseRollingBack || r.st.Phase == PhaseReverting {
 		// Past the last gate, or undoing: an Unleash outage must not end the migration
 		// half-way, so these toggles retry until Unleash is back.
 		opts = untilDoneOptions(ctx)

@@ -25,6 +25,11 @@ const (
 	UpdateApprove = "approve"
 	UpdateReject  = "reject"
 	QueryProgress = "progress"
+	// During an undo window (undo.go): bring the old shape back, or drop it now.
+	SignalRevert   = "revert"
+	SignalFinalize = "finalize"
+	UpdateRevert   = "revert"
+	UpdateFinalize = "finalize"
 )
 
 // MigrationPhase is the search attribute holding the current phase.
@@ -49,11 +54,16 @@ const (
 	PhaseRollingBack Phase = "rolling_back"
 	PhaseRolledBack  Phase = "rolled_back"
 	PhaseFailed      Phase = "failed"
+	// With an undo window (undo.go): contracted, the old shape kept restorable.
+	PhaseUndoWindow Phase = "undo_window"
+	PhaseReverting  Phase = "reverting"
+	PhaseReverted   Phase = "reverted"
+	PhaseFinalizing Phase = "finalizing"
 )
 
 // Final says whether the migration has ended.
 func (p Phase) Final() bool {
-	return p == PhaseCompleted || p == PhaseRolledBack || p == PhaseFailed
+	return p == PhaseCompleted || p == PhaseRolledBack || p == PhaseFailed || p == PhaseReverted
 }
 
 // Decision is the payload of approve and reject, from the UI, the CLI or Slack.
@@ -168,6 +178,8 @@ type State struct {
 	PhaseStartedAt time.Time            `json:"phase_started_at"`
 	// OldUsage is what zdm saw of code still using what contract retires (usage.go).
 	OldUsage *OldUsage `json:"old_usage,omitempty"`
+	// Undo is the undo window's state (undo.go); nil without one.
+	Undo *UndoState `json:"undo,omitempty"`
 }
 
 // Progress is the answer to the progress query.
@@ -198,6 +210,8 @@ type Progress struct {
 	Elapsed     time.Duration `json:"elapsed"`
 	// OldUsage: statements still naming what contract retires, from pg_stat_statements.
 	OldUsage *OldUsage `json:"old_usage,omitempty"`
+	// UndoUntil is when the undo window ends (zero without one, or once it ended).
+	UndoUntil time.Time `json:"undo_until,omitzero"`
 }
 
 // Result is what a finished migration returns.

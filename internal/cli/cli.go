@@ -150,6 +150,8 @@ Exit codes: 0 ok; 1 migration failed or rolled back, or operation refused;
 		e.decideCommand(false),
 		e.pauseCommand(true),
 		e.pauseCommand(false),
+		e.undoCommand(true),
+		e.undoCommand(false),
 		e.watchCommand(),
 		e.listCommand(),
 		e.planCommand(),

@@ -34,6 +34,9 @@ is left as it is, with exit code 1.`,
 			if !running(resp) {
 				return ended(name, viewOf(name, "", resp), "cancel")
 			}
+			if err := inUndoWindow(name, viewOf(name, "", resp)); err != nil {
+				return err
+			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), dialTimeout)
 			defer cancel()
 			if err := c.CancelWorkflow(ctx, spec.WorkflowID(name), ""); err != nil {

@@ -208,6 +208,8 @@ func cleanupOf(l *Leftover, rec *record, in inspection) (cleanupAction, string) 
 			l.RunID, spec.WorkflowID(name), l.Table, planner.Literal(name), planner.Literal(l.RunID))
 	case rec.Plan == nil:
 		return cleanupRelease, "it stopped before it was planned, so it changed nothing but its claim: zdm cleanup " + name + " releases the claim (marks it rolled_back)"
+	case rec.ContractBegan && rec.Plan.Undo != nil:
+		return cleanupRefuse, "it has an undo window, and its contract began: zdm cleanup does nothing, since only a person can choose between the window's revert and finalize statements (zdm plan prints both); run the one you choose, then mark the row in zdm.migrations by hand"
 	case rec.ContractBegan:
 		syncing := len(rec.Plan.Ops) > 0
 		switch {

@@ -64,6 +64,7 @@ var allPhases = []workflows.Phase{
 	workflows.PhaseVerifying, workflows.PhaseAwaiting, workflows.PhaseSwitching,
 	workflows.PhaseContracting, workflows.PhaseCompleted, workflows.PhaseRollingBack,
 	workflows.PhaseRolledBack, workflows.PhaseFailed,
+	workflows.PhaseUndoWindow, workflows.PhaseReverting, workflows.PhaseReverted, workflows.PhaseFinalizing,
 }
 
 func knownPhase(p string) bool {

@@ -190,10 +190,13 @@ func renderTail(w io.Writer, m *spec.Migration, p *planner.Plan, step int) {
 		}
 	}
 	section(w, step, "contract", gate+moves+"; then one transaction under lock_timeout "+p.LockTimeout.String())
-	statements(w, p.Contract)
+	if p.Undo != nil {
+		renderUndo(w, m, p)
+	} else {
+		statements(w, p.Contract)
+		fmt.Fprintf(w, "   (rehearsed in a transaction that is rolled back before the contract gate opens)\n")
+	}
 	renderRetired(w, m, p)
-
-	fmt.Fprintf(w, "   (rehearsed in a transaction that is rolled back before the contract gate opens)\n")
 	how := "each statement in its own transaction"
 	if p.RollbackTx {
 		how = "one transaction, so that no application write meets a half-undone table"

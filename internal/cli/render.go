@@ -100,6 +100,7 @@ func LiveLine(p workflows.Progress, width int) string {
 	if u := p.OldUsage; u != nil && u.Holding != "" {
 		s += "  HELD"
 	}
+	s += undoLive(p)
 	return s
 }
 
@@ -115,6 +116,8 @@ func gateMeaning(gate string) string {
 		return "approving switches applications to read the new columns"
 	case spec.GateContract:
 		return "approving drops the old columns; there is no rollback after it"
+	case spec.GateFinalize:
+		return "approving drops what the undo window kept; rejecting reverts the migration"
 	}
 	return ""
 }
@@ -251,6 +254,7 @@ func RenderStatus(v StatusView) string {
 		}
 		row(k, "%s", l)
 	}
+	undoRows(row, v.Name, *p)
 	if p.Paused {
 		by := ""
 		if p.PausedBy != "" {

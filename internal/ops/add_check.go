@@ -158,3 +158,12 @@ func checkExpr(e *Env, sub string, x *sqlexpr.Expr) plan.Check {
 		checkStep{"the check must give the same answer whenever it is evaluated",
 			fmt.Sprintf("ALTER TABLE zdm_check_probe ADD COLUMN zdm_check_probe_value boolean GENERATED ALWAYS AS (%s) STORED", bare)})
 }
+
+// Undo implements Undoer: contract changes nothing; revert drops the check.
+func (o *AddCheck) Undo(e *Env, ch *Change) *Undo {
+	if ch.Sync != nil {
+		// With up, the column is rebuilt: its undo is alter_column's.
+		return (&AlterColumn{Column: o.Column}).Undo(e, ch)
+	}
+	return undoByRollback(ch, "revert drops the check "+o.Name)
+}

@@ -154,3 +154,9 @@ func (o *AddColumn) Shape(e *Env, ch *Change, s *Shapes) {
 	}
 	s.AddColumn(e.Table, schema.Column{Name: o.Column, Type: typ}, e.Field)
 }
+
+// Undo implements Undoer: contract only gives the column its default and NOT NULL;
+// revert drops the column, with whatever new code wrote into it.
+func (o *AddColumn) Undo(_ *Env, ch *Change) *Undo {
+	return undoByRollback(ch, "revert drops "+o.Column+", with the values written into it since expand")
+}

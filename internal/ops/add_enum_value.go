@@ -116,3 +116,9 @@ END`, oid, Literal(o.Value), Literal(sch), Literal(o.Enum), Literal(Literal(o.Va
 	}
 	return ch
 }
+
+// Undo implements Undoer: there is none.
+func (o *AddEnumValue) Undo(*Env, *Change) *Undo {
+	return cannotUndo("PostgreSQL cannot remove a value from an enum type",
+		"move add_enum_value to a migration without undo_window")
+}

@@ -249,3 +249,8 @@ func (o *AddForeignKey) Shape(e *Env, _ *Change, s *Shapes) {
 	}
 	s.AddConstraint(e.Table, schema.Constraint{Name: o.Name, Type: "f", Columns: o.Columns, References: ref, Validated: true}, e.Field)
 }
+
+// Undo implements Undoer: contract changes nothing; revert drops the foreign key.
+func (o *AddForeignKey) Undo(_ *Env, ch *Change) *Undo {
+	return undoByRollback(ch, "revert drops the foreign key "+o.Name)
+}

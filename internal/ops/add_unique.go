@@ -152,3 +152,13 @@ func (o *AddUnique) Shape(e *Env, _ *Change, s *Shapes) {
 	s.AddIndex(e.Table, ix)
 	s.AddConstraint(e.Table, schema.Constraint{Name: o.Name, Type: "u", Columns: o.Columns, Index: o.Name, Validated: true}, e.Field)
 }
+
+// Undo implements Undoer: revert drops the constraint contract made of the index, and
+// the rollback then drops the index (dropping the constraint already took it).
+func (o *AddUnique) Undo(e *Env, ch *Change) *Undo {
+	return &Undo{
+		Says:     "revert drops the constraint " + o.Name + " and its index",
+		Contract: ch.Contract,
+		Revert:   []plan.Statement{dropConstraint("revert", e.TableIdent(), o.Name, plan.LockBriefExclusive)},
+	}
+}

@@ -235,3 +235,10 @@ func dropMatching(lines []string, prefix string) []string {
 
 // Shape implements Shaper: the column is replaced at contract; nothing may build on it.
 func (o *AlterColumn) Shape(e *Env, _ *Change, s *Shapes) { s.Replace(e, o.Column) }
+
+// Undo implements Undoer: the old column is renamed aside and kept equal to down over
+// the new one.
+func (o *AlterColumn) Undo(e *Env, ch *Change) *Undo {
+	c := e.Table.Column(o.Column)
+	return replacement{sub: "column", old: c, newName: ShadowName(o.Column), final: o.Column}.undo(e, ch, ch.Sync)
+}

@@ -62,3 +62,9 @@ func ptr[T any](v T) *T { return &v }
 
 // Shape implements Shaper: the column is replaced at contract; nothing may build on it.
 func (o *ChangeType) Shape(e *Env, _ *Change, s *Shapes) { s.Replace(e, o.Column) }
+
+// Undo implements Undoer: the old column, of the old type, is renamed aside and kept
+// equal to down over the new one.
+func (o *ChangeType) Undo(e *Env, ch *Change) *Undo {
+	return (&AlterColumn{Column: o.Column, kind: "change_type"}).Undo(e, ch)
+}

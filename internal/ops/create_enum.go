@@ -113,3 +113,8 @@ func (o *CreateEnum) Shape(_ *Env, _ *Change, s *Shapes) {
 	}
 	s.AddType(sch, o.Name, schema.Type{Name: name, Comparable: true})
 }
+
+// Undo implements Undoer: revert drops the type (the rollback).
+func (o *CreateEnum) Undo(_ *Env, ch *Change) *Undo {
+	return undoByRollback(ch, "revert drops the type "+o.Name+" (refused by PostgreSQL while a column still uses it)")
+}

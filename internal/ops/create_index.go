@@ -134,3 +134,8 @@ func (o *CreateIndex) Shape(e *Env, _ *Change, s *Shapes) {
 	s.AddIndex(e.Table, schema.Index{Name: o.Name, Columns: o.Columns, Unique: o.Unique, Valid: true,
 		Partial: strings.TrimSpace(o.Where) != "", Method: o.Method})
 }
+
+// Undo implements Undoer: contract changes nothing; revert drops the index.
+func (o *CreateIndex) Undo(_ *Env, ch *Change) *Undo {
+	return undoByRollback(ch, "revert drops the index "+o.Name+" (the rollback's DROP INDEX CONCURRENTLY)")
+}

@@ -232,3 +232,8 @@ func (o *CreateTable) Shape(e *Env, _ *Change, s *Shapes) {
 	}
 	s.AddTable(t)
 }
+
+// Undo implements Undoer: revert drops the table, with the rows written into it.
+func (o *CreateTable) Undo(_ *Env, ch *Change) *Undo {
+	return undoByRollback(ch, "revert drops the table, with the rows written into it since expand (the previous schema had none)")
+}

@@ -170,3 +170,64 @@ $zdm$`, fn, c.Name, Ident(c.Name), down, c.Type, Ident(c.Name), Ident(table))
 
 // Shape implements Shaper: the column goes at contract; nothing may build on it.
 func (o *DropColumn) Shape(e *Env, _ *Change, s *Shapes) { s.Replace(e, o.Column) }
+
+// Undo implements Undoer: contract renames the column aside instead of dropping it
+// (its indexes and constraints go along); rows new code writes get down there (or the
+// column's default, or NULL), as they did from expand on. Revert renames it back;
+// finalize drops it.
+func (o *DropColumn) Undo(e *Env, ch *Change) *Undo {
+	c := e.Table.Column(o.Column)
+	tbl := e.TableIdent()
+	aside := AsideName(c.Name)
+	kept := *c
+	kept.Name = aside
+	fn := quoted("zdm", shortName("undo_fill_"+e.M.Name+"_"+c.Name))
+	trigger := shortName("zdm_undo_fill_" + e.M.Name + "_" + c.Name)
+	var contract, revert, finalize []plan.Statement
+	for _, s := range ch.Contract {
+		if s.ID != "contract/drop-column/"+c.Name {
+			contract = append(contract, s)
+		}
+	}
+	contract = append(contract, plan.Statement{ID: "contract/set-aside/" + c.Name,
+		SQL:  ifColumn(tbl, c.Name, []string{fmt.Sprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", tbl, Ident(c.Name), Ident(aside))}),
+		Lock: plan.LockBriefExclusive, Note: "kept for the undo window instead of dropped"})
+	dropFill := []plan.Statement{
+		{ID: "drop-undo-fill-trigger/" + c.Name, SQL: fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s", Ident(trigger), tbl), Lock: plan.LockBriefExclusive},
+		{ID: "drop-undo-fill-function/" + c.Name, SQL: fmt.Sprintf("DROP FUNCTION IF EXISTS %s()", fn), Lock: plan.LockNone},
+	}
+	down := ""
+	if len(ch.Expand) > 0 {
+		// Expand installed the fill trigger: the column is filled with down.
+		down = e.Expr("down", o.Down)
+		contract = append(contract,
+			plan.Statement{ID: "contract/undo-fill-function/" + c.Name, SQL: fillFunction(fn, e.Table.Name, &kept, down), Lock: plan.LockNone},
+			plan.Statement{ID: "contract/undo-fill-trigger/" + c.Name, SQL: fmt.Sprintf(`DO $zdm$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = %s::regclass AND tgname = %s) THEN
+    CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW
+      WHEN (NEW.%s IS NULL) EXECUTE FUNCTION %s();
+  END IF;
+END $zdm$`, Literal(tbl), Literal(trigger), Ident(trigger), tbl, Ident(aside), fn),
+				Lock: plan.LockShareRowExcl, Note: "rows written without " + c.Name + " get down in " + aside})
+		revert = append(revert, withPrefix(dropFill, "revert/")...)
+	}
+	revert = append(revert, plan.Statement{ID: "revert/rename-back/" + c.Name,
+		SQL:  ifColumn(tbl, aside, []string{fmt.Sprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", tbl, Ident(aside), Ident(c.Name))}),
+		Lock: plan.LockBriefExclusive})
+	// Back to expand's state: its fill trigger again, which the rollback drops.
+	revert = append(revert, withPrefix(ch.Expand, "revert/")...)
+	if down != "" {
+		finalize = append(finalize, withPrefix(dropFill, "finalize/")...)
+	}
+	finalize = append(finalize, plan.Statement{ID: "finalize/drop-column/" + c.Name,
+		SQL:  fmt.Sprintf("ALTER TABLE %s DROP COLUMN IF EXISTS %s", tbl, Ident(aside)),
+		Lock: plan.LockBriefExclusive, Note: "catalog only: the rows are not rewritten"})
+	how := "its default or NULL"
+	if down != "" {
+		how = "down"
+	}
+	return &Undo{
+		Says:     fmt.Sprintf("%s is kept as %s (new rows get %s there); revert renames it back, finalize drops it", c.Name, aside, how),
+		Contract: contract, Revert: revert, Finalize: finalize,
+	}
+}

@@ -149,3 +149,34 @@ func (o *DropConstraint) keyNote(t *schema.Table, con *schema.Constraint) string
 	}
 	return fmt.Sprintf("without a primary key or a unique index over NOT NULL columns, zdm cannot page %s in later migrations that backfill it", t)
 }
+
+// Undo implements Undoer. A CHECK or FOREIGN KEY is dropped at contract, as without a
+// window (keeping it would keep refusing the writes the migration is for), and revert
+// adds it back NOT VALID: enforced for new writes from then on, rows written during the
+// window not checked. A UNIQUE, PRIMARY KEY or EXCLUDE constraint cannot come back
+// without an index build that the window's writes may make fail.
+func (o *DropConstraint) Undo(e *Env, ch *Change) *Undo {
+	con := e.Table.Constraint(o.Name)
+	if con.Type != "c" && con.Type != "f" {
+		return cannotUndo(fmt.Sprintf("%s %s needs its index built again, which rows written during the window may break", constraintKinds[con.Type], o.Name),
+			"move drop_constraint to a migration without undo_window")
+	}
+	def := con.Def
+	if !strings.HasSuffix(def, " NOT VALID") {
+		def += " NOT VALID"
+	}
+	tbl := e.TableIdent()
+	return &Undo{
+		Says:     fmt.Sprintf("revert adds %s back NOT VALID (checked for new writes), then validates it where no row written during the window breaks it; where one does, it stays NOT VALID", o.Name),
+		Contract: ch.Contract,
+		Revert: []plan.Statement{{ID: "revert/add-constraint/" + o.Name, SQL: addConstraint(tbl, o.Name, def),
+			Lock: ch.Contract[0].Lock, Note: "NOT VALID: no scan"},
+			{ID: "revert/validate/" + o.Name, SQL: fmt.Sprintf(`DO $zdm$ BEGIN
+  ALTER TABLE %s VALIDATE CONSTRAINT %s;
+EXCEPTION WHEN check_violation OR foreign_key_violation THEN
+  RAISE NOTICE 'zdm: constraint %% stays NOT VALID: rows written during the undo window break it', %s;
+END $zdm$`, tbl, Ident(o.Name), Literal(o.Name)),
+				Lock: plan.LockShareUpdExcl, Scans: true, Concurrent: true,
+				Note: "after the revert transaction, on its own: reads and writes go on; a row that breaks it leaves it NOT VALID rather than failing the revert"}},
+	}
+}

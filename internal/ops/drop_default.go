@@ -52,3 +52,16 @@ func (o *DropDefault) Plan(e *Env) *Change {
 	}
 	return ch
 }
+
+// Undo implements Undoer: contract drops the default as without a window; revert sets
+// it again.
+func (o *DropDefault) Undo(e *Env, ch *Change) *Undo {
+	c := e.Table.Column(o.Column)
+	return &Undo{
+		Says:     "revert sets the default " + c.Default + " again",
+		Contract: ch.Contract,
+		Revert: []plan.Statement{{ID: "revert/default/" + c.Name,
+			SQL:  fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s SET DEFAULT %s", e.TableIdent(), Ident(c.Name), c.Default),
+			Lock: plan.LockBriefExclusive}},
+	}
+}

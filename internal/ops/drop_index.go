@@ -107,3 +107,12 @@ func constraintKind(t string) string {
 	}
 	return t
 }
+
+// Undo implements Undoer: the index is kept (and still maintained on every write, and
+// still enforcing uniqueness if it is unique) until finalize drops it.
+func (o *DropIndex) Undo(_ *Env, ch *Change) *Undo {
+	return &Undo{
+		Says:     "the index " + o.Name + " is kept, and still maintained on every write (and enforced, if unique), until finalize drops it; revert has nothing to do",
+		Finalize: withPrefix(ch.Contract, "finalize/"),
+	}
+}

@@ -50,3 +50,10 @@ func (o *DropNotNull) Plan(e *Env) *Change {
 		Notes: []string{fmt.Sprintf("new code may write NULL into %s only after contract", c.Name)},
 	}
 }
+
+// Undo implements Undoer: there is none. NULLs written during the window would make
+// SET NOT NULL fail after a person asked for the revert.
+func (o *DropNotNull) Undo(*Env, *Change) *Undo {
+	return cannotUndo("rows written with NULL after contract would make NOT NULL fail to come back",
+		"move drop_not_null to a migration without undo_window")
+}

@@ -138,3 +138,12 @@ END $zdm$`, Literal(tbl))
 
 // Shape implements Shaper: the table is gone for later operations.
 func (o *DropTable) Shape(e *Env, _ *Change, s *Shapes) { s.RemoveTable(e.TableName, e.Field) }
+
+// Undo implements Undoer: the table renamed aside at expand is kept until finalize; the
+// rollback gives it its name back. It received no write since expand.
+func (o *DropTable) Undo(_ *Env, ch *Change) *Undo {
+	return &Undo{
+		Says:     "the table stays renamed aside until finalize drops it; revert gives it its name back, with its rows as of expand (nobody could write it since)",
+		Finalize: withPrefix(ch.Contract, "finalize/"),
+	}
+}

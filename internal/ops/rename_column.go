@@ -66,3 +66,9 @@ func (o *RenameColumn) Shape(e *Env, ch *Change, s *Shapes) {
 	s.AddColumn(e.Table, schema.Column{Name: o.To, Type: ch.Sync.NewType}, e.Field)
 	s.Replace(e, o.Column)
 }
+
+// Undo implements Undoer: the old column is renamed aside and kept equal to the new one.
+func (o *RenameColumn) Undo(e *Env, ch *Change) *Undo {
+	c := e.Table.Column(o.Column)
+	return replacement{sub: "column", old: c, newName: o.To, final: o.To}.undo(e, ch, ch.Sync)
+}

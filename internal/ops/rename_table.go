@@ -132,3 +132,12 @@ func (o *RenameTable) Shape(e *Env, _ *Change, s *Shapes) {
 	s.RemoveTable(e.TableName, e.Field)
 	s.AddTable(&t)
 }
+
+// Undo implements Undoer: the compatibility view is kept until finalize; the rollback
+// renames the table back and drops the view.
+func (o *RenameTable) Undo(_ *Env, ch *Change) *Undo {
+	return &Undo{
+		Says:     "the view under the old name is kept until finalize drops it; revert renames the table back, with every row",
+		Finalize: withPrefix(ch.Contract, "finalize/"),
+	}
+}

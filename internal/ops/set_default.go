@@ -58,3 +58,8 @@ func (o *SetDefault) Plan(e *Env) *Change {
 			Fix: "write a constant or an expression without column references, of the column's type"}},
 	}
 }
+
+// Undo implements Undoer: contract changes nothing; revert restores the old default.
+func (o *SetDefault) Undo(_ *Env, ch *Change) *Undo {
+	return undoByRollback(ch, "revert restores the default "+o.Column+" had before")
+}

@@ -80,3 +80,18 @@ func (o *SetNotNull) Shape(e *Env, _ *Change, s *Shapes) {
 		s.Replace(e, o.Column)
 	}
 }
+
+// Undo implements Undoer: revert makes the column nullable again (with up, the column
+// is rebuilt: alter_column's undo).
+func (o *SetNotNull) Undo(e *Env, ch *Change) *Undo {
+	if ch.Sync != nil {
+		return (&AlterColumn{Column: o.Column}).Undo(e, ch)
+	}
+	return &Undo{
+		Says:     "revert makes " + o.Column + " nullable again",
+		Contract: ch.Contract,
+		Revert: []plan.Statement{{ID: "revert/drop-not-null/" + o.Column,
+			SQL:  fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s DROP NOT NULL", e.TableIdent(), Ident(o.Column)),
+			Lock: plan.LockBriefExclusive}},
+	}
+}

@@ -186,3 +186,11 @@ func kinds(stmts []sqlexpr.Statement) string {
 	}
 	return strings.Join(out, ", ")
 }
+
+// Undo implements Undoer: revert runs down (the rollback); without down there is none.
+func (o *SQL) Undo(_ *Env, ch *Change) *Undo {
+	if strings.TrimSpace(o.Down) == "" {
+		return cannotUndo("it has no down", "write down: the SQL that undoes up, or move this operation to a migration without undo_window")
+	}
+	return undoByRollback(ch, "revert runs down, as written")
+}

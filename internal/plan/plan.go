@@ -193,6 +193,8 @@ type Plan struct {
 	// Database is the database the plan was made against (Prepare records it); every
 	// activity refuses to act on another. Zero in plans recorded before it existed.
 	Database Identity `json:"database,omitzero"`
+	// Undo is set when the migration has an undo_window (see undo.go).
+	Undo *Undo `json:"undo,omitempty"`
 }
 
 // Change is one operation as zdm plan shows it.

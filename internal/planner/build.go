@@ -33,6 +33,7 @@ func Build(m *spec.Migration, t *schema.Table, opts Options) (*Plan, error) {
 	lookup := func(name string) *schema.Table { return shapes.Tables[name] }
 	var errs spec.Errors
 	var changes []*ops.Change
+	var undos []*ops.Undo // with an undo window, one per change
 	// The one table whose columns a backfill fills (and a sync trigger keeps in step).
 	var synced *schema.Table
 	var syncedField string
@@ -75,6 +76,13 @@ func Build(m *spec.Migration, t *schema.Table, opts Options) (*Plan, error) {
 		errs = append(errs, env.Errs...)
 		if ch == nil || len(env.Errs) > 0 {
 			continue
+		}
+		if m.HasUndoWindow() {
+			undos = append(undos, ops.PlanUndo(env, o, ch))
+			if len(env.Errs) > 0 {
+				errs = append(errs, env.Errs...)
+				continue
+			}
 		}
 		if sh, ok := o.(ops.Shaper); ok {
 			sh.Shape(env, ch, shapes)
@@ -130,6 +138,10 @@ func Build(m *spec.Migration, t *schema.Table, opts Options) (*Plan, error) {
 		return nil, err
 	}
 	planned{p}.render(synced, changes)
+	if m.HasUndoWindow() {
+		planned{p}.renderUndo(synced, changes, undos, p.Changes)
+		p.Undo.Window = m.UndoWindow.D()
+	}
 	return p, nil
 }
 

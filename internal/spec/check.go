@@ -101,12 +101,19 @@ func (m *Migration) Check() error {
 		}
 	}
 
+	if err := m.checkUndoWindow(); err != nil {
+		add(err)
+	}
 	seenGate := map[string]bool{}
 	for i, g := range m.Gates {
 		field := fmt.Sprintf("gates[%d]", i)
 		switch {
+		case g == GateFinalize:
+			if err := m.checkFinalizeGate(field); err != nil {
+				add(err)
+			}
 		case g != GateReadNew && g != GateContract:
-			add(m.Errorf(field, "use read_new and/or contract", "unknown gate %q", g))
+			add(m.Errorf(field, "use read_new, contract and/or finalize", "unknown gate %q", g))
 		case seenGate[g]:
 			add(m.Errorf(field, "list each gate once", "gate %q is listed twice", g))
 		case g == GateReadNew && (m.Flags == nil || m.Flags.ReadNew == ""):

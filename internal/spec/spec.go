@@ -23,6 +23,9 @@ type Migration struct {
 	// ContractRequiresNoOldUsage holds the contract gate (and contract itself) while
 	// statements naming what contract retires still run (pg_stat_statements).
 	ContractRequiresNoOldUsage bool `yaml:"contract_requires_no_old_usage" json:"contract_requires_no_old_usage,omitempty"`
+	// UndoWindow keeps the old shape restorable for this long after contract (zdm
+	// revert brings it back); 0 drops it at contract. See undo.go.
+	UndoWindow Duration `yaml:"undo_window" json:"undo_window,omitempty"`
 
 	// Source says where the migration came from; it is filled by Parse.
 	Source Source `yaml:"-" json:"source"`
@@ -82,6 +85,8 @@ type Flags struct {
 const (
 	GateReadNew  = "read_new"
 	GateContract = "contract"
+	// GateFinalize, with an undo window, holds the leftovers until a person finalizes.
+	GateFinalize = "finalize"
 )
 
 // Defaults.
