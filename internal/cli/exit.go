@@ -118,8 +118,11 @@ func (e *env) notFound(name string) error {
 func (e *env) unreachable(err error) error {
 	if c := e.conn; c != nil && (c.TLS != "off" || c.APIKey || c.Profile != "") {
 		// A secured cluster: say how zdm connected, and what to check when TLS failed.
-		return &exitError{code: ExitUnreachable, err: err,
-			msg: fmt.Sprintf("cannot reach Temporal at %s: %v (check TEMPORAL_ADDRESS, TEMPORAL_PROFILE and TEMPORAL_TLS_*)", c, c.Explain(err))}
+		msg := fmt.Sprintf("cannot reach Temporal at %s: %v", c, c.Explain(err))
+		if explained := c.Explain(err); explained == err {
+			msg += " (check TEMPORAL_ADDRESS, TEMPORAL_PROFILE and TEMPORAL_TLS_*)"
+		}
+		return &exitError{code: ExitUnreachable, err: err, msg: msg}
 	}
 	return &exitError{code: ExitUnreachable, err: err,
 		msg: fmt.Sprintf("cannot reach Temporal at %s: %v (start it with 'make up', or set TEMPORAL_ADDRESS)", e.address, err)}

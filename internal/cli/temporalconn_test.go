@@ -52,7 +52,8 @@ server_ca_cert_path = %q
 	assert.Equal(t, 1, dialed)
 	assert.Equal(t, ExitUnreachable, code)
 	assert.Contains(t, stderr, "zdm: cannot reach Temporal at temporal.example.com:7233, namespace override, profile prod of "+file+", TLS (CA "+certs.CACert+"), API key: ")
-	assert.Contains(t, stderr, "x509: certificate signed by unknown authority\" (TLS with Temporal at temporal.example.com:7233 failed: the server's certificate must be signed by the CA of TEMPORAL_TLS_SERVER_CA_CERT_PATH")
+	assert.Contains(t, stderr, "x509: certificate signed by unknown authority\" (zdm does not trust Temporal's certificate at temporal.example.com:7233: it must be signed by the CA of TEMPORAL_TLS_SERVER_CA_CERT_PATH")
+	assert.NotContains(t, stderr, "check TEMPORAL_ADDRESS", "one hint is enough")
 	assert.NotContains(t, stderr, "secret-api-key-1234")
 
 	// --config-file and TEMPORAL_PROFILE do the same.

@@ -280,14 +280,24 @@ func (s Settings) Explain(err error) error {
 	}
 	msg := err.Error()
 	switch {
-	case strings.Contains(msg, "x509:") || strings.Contains(msg, "tls:") || strings.Contains(msg, "handshake"):
-		hint := "the server's certificate must be signed by the CA of TEMPORAL_TLS_SERVER_CA_CERT_PATH (or the profile's tls.server_ca_cert_path; system roots when unset) and name the address's host or TEMPORAL_TLS_SERVER_NAME"
-		if s.TLS == "mTLS" {
-			hint += "; the server must accept the client certificate of TEMPORAL_TLS_CLIENT_CERT_PATH"
+	case strings.Contains(msg, "x509:") || strings.Contains(msg, "failed to verify certificate"):
+		return fmt.Errorf("%w (zdm does not trust Temporal's certificate at %s: it must be signed by the CA of TEMPORAL_TLS_SERVER_CA_CERT_PATH, or the profile's tls.server_ca_cert_path, or a system root when neither is set, and name the address's host or TEMPORAL_TLS_SERVER_NAME)", err, s.Address)
+	case strings.Contains(msg, "remote error: tls:"):
+		return fmt.Errorf("%w (Temporal at %s refused zdm's TLS handshake: if it requires mTLS, TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH must hold a certificate its CA signed)", err, s.Address)
+	case s.TLS != "off" && (strings.Contains(msg, "broken pipe") || strings.Contains(msg, "connection reset") || strings.Contains(msg, "EOF")):
+		// Under TLS 1.3 a server that wants a client certificate and gets none closes the
+		// connection after the handshake: the client only sees its next write fail.
+		if s.APIKey {
+			return fmt.Errorf("%w (Temporal at %s closed the TLS connection: check that TEMPORAL_API_KEY is valid for namespace %s, and whether the server requires a client certificate too)", err, s.Address, s.Namespace)
 		}
-		return fmt.Errorf("%w (TLS with Temporal at %s failed: %s)", err, s.Address, hint)
+		if s.TLS == "TLS" {
+			return fmt.Errorf("%w (Temporal at %s closed the TLS connection: if it requires mTLS, give zdm a client certificate with TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH; if it wants an API key, set TEMPORAL_API_KEY)", err, s.Address)
+		}
+		return fmt.Errorf("%w (Temporal at %s closed the TLS connection: check that it accepts the client certificate of TEMPORAL_TLS_CLIENT_CERT_PATH)", err, s.Address)
+	case strings.Contains(msg, "tls:") || strings.Contains(msg, "handshake"):
+		return fmt.Errorf("%w (TLS with Temporal at %s failed: check TEMPORAL_TLS_* or the profile's [tls] section; TEMPORAL_TLS=false if the server has no TLS)", err, s.Address)
 	case strings.Contains(msg, "Unauthenticated") || strings.Contains(msg, "PermissionDenied") ||
-		strings.Contains(msg, "unauthenticated") || strings.Contains(msg, "permission denied"):
+		strings.Contains(msg, "unauthenticated") || strings.Contains(msg, "permission denied") || strings.Contains(msg, "unauthorized"):
 		return fmt.Errorf("%w (Temporal at %s refused zdm's credentials: check TEMPORAL_API_KEY or the client certificate, and that they grant namespace %s)", err, s.Address, s.Namespace)
 	}
 	return err

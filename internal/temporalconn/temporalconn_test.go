@@ -206,9 +206,22 @@ func TestLegacyTLSVariables(t *testing.T) {
 func TestExplainTLSFailures(t *testing.T) {
 	s := Settings{Address: "127.0.0.1:7233", Namespace: "default", TLS: "mTLS"}
 	err := s.Explain(fmt.Errorf("failed reaching server: transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority"))
-	assert.Contains(t, err.Error(), "x509: certificate signed by unknown authority (TLS with Temporal at 127.0.0.1:7233 failed: the server's certificate must be signed by the CA of TEMPORAL_TLS_SERVER_CA_CERT_PATH")
-	assert.Contains(t, err.Error(), "client certificate")
+	assert.Contains(t, err.Error(), "x509: certificate signed by unknown authority (zdm does not trust Temporal's certificate at 127.0.0.1:7233: it must be signed by the CA of TEMPORAL_TLS_SERVER_CA_CERT_PATH")
+	err = s.Explain(fmt.Errorf("transport: authentication handshake failed: remote error: tls: bad certificate"))
+	assert.Contains(t, err.Error(), "refused zdm's TLS handshake: if it requires mTLS, TEMPORAL_TLS_CLIENT_CERT_PATH")
+	s.TLS = "TLS"
+	err = s.Explain(fmt.Errorf("write: broken pipe"))
+	assert.Contains(t, err.Error(), "closed the TLS connection: if it requires mTLS, give zdm a client certificate")
+	s.APIKey = true
+	err = s.Explain(fmt.Errorf("error reading from server: EOF"))
+	assert.Contains(t, err.Error(), "check that TEMPORAL_API_KEY is valid for namespace default")
+	err = s.Explain(fmt.Errorf("Request unauthorized"))
+	assert.Contains(t, err.Error(), "refused zdm's credentials")
+
 	plain := fmt.Errorf("connection refused")
 	assert.Equal(t, plain, s.Explain(plain))
 	assert.Nil(t, s.Explain(nil))
+	off := Settings{Address: "127.0.0.1:7233", TLS: "off"}
+	eof := fmt.Errorf("EOF")
+	assert.Equal(t, eof, off.Explain(eof), "without TLS a closed connection says nothing of certificates")
 }
