@@ -73,7 +73,7 @@ server_ca_cert_path = %q
 		name      string
 		env       map[string]string
 		flags     []string // the CLI's
-		column    string // the column the migration adds, fn(name)
+		column    string   // the column the migration adds, fn(name)
 		fn        string
 		wantInLog string
 	}{
