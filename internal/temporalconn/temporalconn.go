@@ -187,7 +187,7 @@ func profileList(conf envconfig.ClientConfig) string {
 // TEMPORAL_TLS_KEY, TEMPORAL_TLS_CA and their _DATA forms), which the temporal CLI
 // still honours over everything else.
 func applyLegacyTLSEnv(prof *envconfig.ClientConfigProfile, env envconfig.EnvLookup) {
-	set := func(name string, apply func(tls *envconfig.ClientConfigTLS, v string)) {
+	fromEnv := func(name string, apply func(tls *envconfig.ClientConfigTLS, v string)) {
 		if v, ok := env.LookupEnv(name); ok {
 			if prof.TLS == nil {
 				prof.TLS = &envconfig.ClientConfigTLS{}
@@ -195,12 +195,12 @@ func applyLegacyTLSEnv(prof *envconfig.ClientConfigProfile, env envconfig.EnvLoo
 			apply(prof.TLS, v)
 		}
 	}
-	set("TEMPORAL_TLS_CERT", func(t *envconfig.ClientConfigTLS, v string) { t.ClientCertPath = v })
-	set("TEMPORAL_TLS_CERT_DATA", func(t *envconfig.ClientConfigTLS, v string) { t.ClientCertData = []byte(v) })
-	set("TEMPORAL_TLS_KEY", func(t *envconfig.ClientConfigTLS, v string) { t.ClientKeyPath = v })
-	set("TEMPORAL_TLS_KEY_DATA", func(t *envconfig.ClientConfigTLS, v string) { t.ClientKeyData = []byte(v) })
-	set("TEMPORAL_TLS_CA", func(t *envconfig.ClientConfigTLS, v string) { t.ServerCACertPath = v })
-	set("TEMPORAL_TLS_CA_DATA", func(t *envconfig.ClientConfigTLS, v string) { t.ServerCACertData = []byte(v) })
+	fromEnv("TEMPORAL_TLS_CERT", func(t *envconfig.ClientConfigTLS, v string) { t.ClientCertPath = v })
+	fromEnv("TEMPORAL_TLS_CERT_DATA", func(t *envconfig.ClientConfigTLS, v string) { t.ClientCertData = []byte(v) })
+	fromEnv("TEMPORAL_TLS_KEY", func(t *envconfig.ClientConfigTLS, v string) { t.ClientKeyPath = v })
+	fromEnv("TEMPORAL_TLS_KEY_DATA", func(t *envconfig.ClientConfigTLS, v string) { t.ClientKeyData = []byte(v) })
+	fromEnv("TEMPORAL_TLS_CA", func(t *envconfig.ClientConfigTLS, v string) { t.ServerCACertPath = v })
+	fromEnv("TEMPORAL_TLS_CA_DATA", func(t *envconfig.ClientConfigTLS, v string) { t.ServerCACertData = []byte(v) })
 }
 
 func (s *Settings) describeTLS(prof envconfig.ClientConfigProfile) {
