@@ -9,10 +9,12 @@
 // TEMPORAL_TLS_SERVER_NAME, their _DATA forms, TEMPORAL_GRPC_META_*...), then what a
 // person asked for with a flag.
 //
-// One difference from the temporal CLI: a variable set to the empty string counts as
-// unset, as zdm's programs always treated TEMPORAL_ADDRESS. A compose file that passes
+// Two differences from the temporal CLI. A variable set to the empty string counts as
+// unset, as zdm's programs always treated TEMPORAL_ADDRESS: a compose file that passes
 // `TEMPORAL_TLS_CLIENT_CERT_PATH: ${TEMPORAL_TLS_CLIENT_CERT_PATH:-}` through must not
-// turn TLS on with no certificate.
+// turn TLS on with no certificate. And a profile file named explicitly
+// (TEMPORAL_CONFIG_FILE, --config-file) that does not exist is an error, not silently
+// skipped: a worker would otherwise reach the local default without TLS.
 //
 // Credentials (the API key, the contents of key files) never leave client.Options:
 // Settings describes the connection for logs by paths and modes only.
