@@ -118,8 +118,9 @@ func (e *env) notFound(name string) error {
 func (e *env) unreachable(err error) error {
 	if c := e.conn; c != nil && (c.TLS != "off" || c.APIKey || c.Profile != "") {
 		// A secured cluster: say how zdm connected, and what to check when TLS failed.
-		msg := fmt.Sprintf("cannot reach Temporal at %s: %v", c, c.Explain(err))
-		if explained := c.Explain(err); explained == err {
+		explained := c.Explain(err)
+		msg := fmt.Sprintf("cannot reach Temporal at %s: %v", c, explained)
+		if explained == err {
 			msg += " (check TEMPORAL_ADDRESS, TEMPORAL_PROFILE and TEMPORAL_TLS_*)"
 		}
 		return &exitError{code: ExitUnreachable, err: err, msg: msg}
