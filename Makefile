@@ -55,7 +55,8 @@ deps-system:
 # Parses and validates docker-compose.yml as `docker compose up` would, without an engine.
 compose-config: deps-system
 	@if docker compose version >/dev/null 2>&1; then c=(docker compose); else c=(docker-compose); fi; \
-	"$${c[@]}" -f docker-compose.yml config -q && echo "docker-compose.yml is valid ($${c[*]} config)"
+	"$${c[@]}" -f docker-compose.yml config -q && "$${c[@]}" -f docker-compose.yml --profile slack --profile cluster config -q && \
+	echo "docker-compose.yml is valid, with profiles slack and cluster too ($${c[*]} config)"
 
 up: build deps-system bin/temporal
 	scripts/stack.sh up

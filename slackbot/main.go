@@ -11,6 +11,9 @@
 //	ZDM_SLACKBOT_ADDR      HTTP listen address (default 127.0.0.1:3000)
 //	TEMPORAL_ADDRESS       default 127.0.0.1:7233
 //	TEMPORAL_NAMESPACE     default "default"
+//	TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE...
+//	                       a secured cluster, read as the temporal CLI reads them (see
+//	                       internal/temporalconn)
 //	ZDM_UI_URL             the Temporal UI as people reach it, for links (optional)
 //
 // Point the Slack app's slash command /migration at https://<host>/slack/commands and
@@ -28,6 +31,7 @@ import (
 	tlog "go.temporal.io/sdk/log"
 
 	"github.com/zdmhq/zdm/internal/slackbot"
+	"github.com/zdmhq/zdm/internal/temporalconn"
 )
 
 func main() {
@@ -45,12 +49,16 @@ func run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 	if err != nil {
 		return err
 	}
+	conn, err := temporalconn.Load(temporalconn.Request{Env: temporalconn.Getenv(getenv, os.Environ)})
+	if err != nil {
+		return err
+	}
+	cfg.TemporalAddress, cfg.Namespace = conn.Address, conn.Namespace
+	logger.Info("Temporal client settings", conn.LogAttrs()...)
+	opts := conn.Options
+	opts.Logger = tlog.NewStructuredLogger(logger)
 	// Lazy: the bot starts, and says so in Slack, while Temporal is down.
-	c, err := client.NewLazyClient(client.Options{
-		HostPort:  cfg.TemporalAddress,
-		Namespace: cfg.Namespace,
-		Logger:    tlog.NewStructuredLogger(logger),
-	})
+	c, err := client.NewLazyClient(opts)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,9 @@
 //	DATABASE_URL          PostgreSQL holding the tables to migrate (required)
 //	TEMPORAL_ADDRESS      default 127.0.0.1:7233
 //	TEMPORAL_NAMESPACE    default "default"
+//	TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE...
+//	                      a secured cluster, read as the temporal CLI reads them (see
+//	                      internal/temporalconn)
 //	UNLEASH_URL           Unleash base URL, e.g. http://127.0.0.1:4242 (optional)
 //	UNLEASH_ADMIN_TOKEN   admin API token (with UNLEASH_URL)
 //	UNLEASH_ENVIRONMENT   default "development"
@@ -39,6 +42,7 @@ import (
 	"github.com/zdmhq/zdm/internal/flags"
 	"github.com/zdmhq/zdm/internal/metrics"
 	"github.com/zdmhq/zdm/internal/notify"
+	"github.com/zdmhq/zdm/internal/temporalconn"
 	"github.com/zdmhq/zdm/workflows"
 )
 
@@ -121,16 +125,18 @@ func run(logger *slog.Logger) error {
 	}
 	acts.Notifier = notifier
 
-	address := env("TEMPORAL_ADDRESS", "127.0.0.1:7233")
-	namespace := env("TEMPORAL_NAMESPACE", "default")
-	c, err := client.DialContext(ctx, client.Options{
-		HostPort:       address,
-		Namespace:      namespace,
-		Logger:         tlog.NewStructuredLogger(logger),
-		MetricsHandler: sdkMetrics,
-	})
+	conn, err := temporalconn.Load(temporalconn.Request{})
 	if err != nil {
-		return fmt.Errorf("connect to Temporal at %s: %w", address, err)
+		return err
+	}
+	logger.Info("Temporal client settings", conn.LogAttrs()...)
+	namespace := conn.Namespace
+	opts := conn.Options
+	opts.Logger = tlog.NewStructuredLogger(logger)
+	opts.MetricsHandler = sdkMetrics
+	c, err := client.DialContext(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("connect to Temporal at %s: %w", conn, conn.Explain(err))
 	}
 	defer c.Close()
 	if err := ensureSearchAttributes(ctx, c, namespace, logger); err != nil {
@@ -164,7 +170,7 @@ func run(logger *slog.Logger) error {
 	} else {
 		logger.Info("metrics off (ZDM_METRICS_ADDR)")
 	}
-	logger.Info("zdm-worker started", "temporal", address, "namespace", namespace, "task_queue", queue)
+	logger.Info("zdm-worker started", "temporal", conn.Address, "namespace", namespace, "task_queue", queue)
 	return w.Run(interruptOn(ctx))
 }
 
@@ -229,7 +235,9 @@ func ensureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 	_, err = ops.AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: missing})
 	var exists *serviceerror.AlreadyExists
 	if err != nil && !errors.As(err, &exists) {
-		return fmt.Errorf("register search attributes %v: %w", missing, err)
+		// Temporal Cloud refuses this through the API: its namespaces get search attributes
+		// in the Cloud UI or with tcld.
+		return fmt.Errorf("register search attributes %v: %w (add them to namespace %s as Keyword attributes yourself: temporal operator search-attribute create, or on Temporal Cloud the namespace's page or tcld namespace search-attributes add)", missing, err, namespace)
 	}
 	logger.Info("registered search attributes", "names", fmt.Sprint(missing))
 	return nil

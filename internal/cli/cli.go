@@ -22,13 +22,15 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 	"golang.org/x/term"
+
+	"github.com/zdmhq/zdm/internal/temporalconn"
 )
 
 // Defaults, each overridden by the environment variable next to it.
 const (
-	DefaultAddress   = "127.0.0.1:7233"        // TEMPORAL_ADDRESS
-	DefaultNamespace = "default"               // TEMPORAL_NAMESPACE
-	DefaultUIURL     = "http://127.0.0.1:8233" // ZDM_UI_URL
+	DefaultAddress   = temporalconn.DefaultAddress   // TEMPORAL_ADDRESS, or the profile's
+	DefaultNamespace = temporalconn.DefaultNamespace // TEMPORAL_NAMESPACE, or the profile's
+	DefaultUIURL     = "http://127.0.0.1:8233"       // ZDM_UI_URL
 	dialTimeout      = 5 * time.Second
 )
 
@@ -38,6 +40,8 @@ type App struct {
 	// Stdin is what zdm lint - reads; nil reads nothing.
 	Stdin  io.Reader
 	Getenv func(string) string
+	// Environ lists the environment, for TEMPORAL_GRPC_META_* headers; nil lists none.
+	Environ func() []string
 	// Dial connects to Temporal.
 	Dial func(ctx context.Context, opts client.Options) (client.Client, error)
 	// Terminal says whether Stdout is a terminal, and its width (0 if unknown).
@@ -54,6 +58,7 @@ func NewApp() *App {
 		Stderr:       os.Stderr,
 		Stdin:        os.Stdin,
 		Getenv:       os.Getenv,
+		Environ:      os.Environ,
 		Dial:         client.DialContext,
 		Terminal:     stdoutTerminal,
 		Now:          time.Now,
@@ -114,10 +119,13 @@ func (a *App) Run(ctx context.Context, args []string) int {
 // env is one invocation: the App, the global flags and the client once dialed.
 type env struct {
 	*App
-	address   string
-	namespace string
-	c         client.Client
-	pool      *pgxpool.Pool // DATABASE_URL, once a command needed it
+	// address and namespace are the flags until the client settings are loaded, then
+	// what they resolve to.
+	address, namespace  string
+	profile, configFile string
+	conn                *temporalconn.Settings
+	c                   client.Client
+	pool                *pgxpool.Pool // DATABASE_URL, once a command needed it
 }
 
 func (e *env) getenv(key, def string) string {
@@ -140,8 +148,10 @@ Exit codes: 0 ok; 1 migration failed or rolled back, or operation refused;
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentFlags().StringVar(&e.address, "address", e.getenv("TEMPORAL_ADDRESS", DefaultAddress), "Temporal frontend host:port (env TEMPORAL_ADDRESS)")
-	root.PersistentFlags().StringVar(&e.namespace, "namespace", e.getenv("TEMPORAL_NAMESPACE", DefaultNamespace), "Temporal namespace (env TEMPORAL_NAMESPACE)")
+	root.PersistentFlags().StringVar(&e.address, "address", "", "Temporal frontend host:port (env TEMPORAL_ADDRESS, or the profile's; default "+DefaultAddress+")")
+	root.PersistentFlags().StringVar(&e.namespace, "namespace", "", "Temporal namespace (env TEMPORAL_NAMESPACE, or the profile's; default "+DefaultNamespace+")")
+	root.PersistentFlags().StringVar(&e.profile, "profile", "", "profile of the Temporal profile file, as the temporal CLI's (env TEMPORAL_PROFILE; default \"default\")")
+	root.PersistentFlags().StringVar(&e.configFile, "config-file", "", "Temporal profile file (env TEMPORAL_CONFIG_FILE; default ~/.config/temporalio/temporal.toml)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError("%v", err) })
 	root.AddCommand(
 		e.startCommand(),
@@ -196,18 +206,40 @@ func (e *env) client(ctx context.Context) (client.Client, error) {
 	if e.c != nil {
 		return e.c, nil
 	}
+	conn, err := e.connSettings()
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	c, err := e.Dial(ctx, client.Options{
-		HostPort:  e.address,
-		Namespace: e.namespace,
-		Logger:    e.sdkLogger(),
-	})
+	opts := conn.Options
+	opts.Logger = e.sdkLogger()
+	c, err := e.Dial(ctx, opts)
 	if err != nil {
 		return nil, e.unreachable(err)
 	}
 	e.c = c
 	return c, nil
+}
+
+// connSettings loads the Temporal client settings once: flags, then TEMPORAL_* and the
+// profile file, as the temporal CLI reads them. ZDM_DEBUG prints them (never a credential).
+func (e *env) connSettings() (*temporalconn.Settings, error) {
+	if e.conn != nil {
+		return e.conn, nil
+	}
+	conn, err := temporalconn.Load(temporalconn.Request{
+		Env:     temporalconn.Getenv(e.Getenv, e.Environ),
+		Address: e.address, Namespace: e.namespace, Profile: e.profile, ConfigFile: e.configFile,
+	})
+	if err != nil {
+		return nil, &exitError{code: ExitUsage, err: err, msg: err.Error()}
+	}
+	e.conn, e.address, e.namespace = &conn, conn.Address, conn.Namespace
+	if e.Getenv("ZDM_DEBUG") != "" {
+		fmt.Fprintf(e.Stderr, "zdm: Temporal at %s\n", conn)
+	}
+	return e.conn, nil
 }
 
 // sdkLogger keeps the SDK's own logging off the user's screen unless ZDM_DEBUG is set.
@@ -230,6 +262,7 @@ func (e *env) close() {
 
 // uiURL is the Temporal UI page of the migration's workflow.
 func (e *env) uiURL(workflowID string) string {
+	_, _ = e.connSettings() // the profile's namespace; a bad profile was reported on dialing
 	return workflowURL(e.getenv("ZDM_UI_URL", DefaultUIURL), e.namespace, workflowID)
 }
 

@@ -116,6 +116,15 @@ func (e *env) notFound(name string) error {
 }
 
 func (e *env) unreachable(err error) error {
+	if c := e.conn; c != nil && (c.TLS != "off" || c.APIKey || c.Profile != "") {
+		// A secured cluster: say how zdm connected, and what to check when TLS failed.
+		explained := c.Explain(err)
+		msg := fmt.Sprintf("cannot reach Temporal at %s: %v", c, explained)
+		if explained == err {
+			msg += " (check TEMPORAL_ADDRESS, TEMPORAL_PROFILE and TEMPORAL_TLS_*)"
+		}
+		return &exitError{code: ExitUnreachable, err: err, msg: msg}
+	}
 	return &exitError{code: ExitUnreachable, err: err,
 		msg: fmt.Sprintf("cannot reach Temporal at %s: %v (start it with 'make up', or set TEMPORAL_ADDRESS)", e.address, err)}
 }
