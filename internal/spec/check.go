@@ -101,6 +101,8 @@ func (m *Migration) Check() error {
 		}
 	}
 
+	m.checkGuard(add)
+
 	seenGate := map[string]bool{}
 	for i, g := range m.Gates {
 		field := fmt.Sprintf("gates[%d]", i)
