@@ -40,13 +40,13 @@ func (a *Activities) SetRollout(ctx context.Context, in RolloutInput) error {
 // EvaluateGuard reads every figure of a guard once: each query as an instant query
 // against the Prometheus server, and the health URL. It fails only on bad input; a
 // server that cannot be reached is a figure with a Problem, for the workflow to show.
-func (a *Activities) EvaluateGuard(ctx context.Context, in GuardInput) (GuardResult, error) {
+func (a *Activities) EvaluateGuard(ctx context.Context, in GuardInput) (*GuardResult, error) {
 	g := in.Guard
 	timeout := max(g.Interval.D(), 2*time.Second)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	prom := guard.New(g.PrometheusURL, nil)
-	res := GuardResult{At: time.Now()}
+	res := &GuardResult{At: time.Now()}
 	for _, q := range g.Queries {
 		samples, err := prom.Query(ctx, q.PromQL)
 		switch {

@@ -193,7 +193,7 @@ func (r *run) forward(ctx workflow.Context, ch *channels) error {
 		if err := r.settle(ctx); err != nil {
 			return err
 		}
-		if err := r.setFlag(ctx, f, true); err != nil {
+		if err := r.switchReads(ctx, ch, f); err != nil {
 			return err
 		}
 		r.st.ReadsSwitched = true
@@ -207,7 +207,7 @@ func (r *run) forward(ctx workflow.Context, ch *channels) error {
 	}
 
 	if r.m.HasGate(spec.GateContract) {
-		if err := r.gate(ctx, spec.GateContract); err != nil {
+		if err := r.contractGate(ctx, ch); err != nil {
 			return err
 		}
 	}

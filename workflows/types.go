@@ -160,6 +160,8 @@ type State struct {
 	LastRefusal    string               `json:"last_refusal,omitempty"`
 	StartedAt      time.Time            `json:"started_at"`
 	PhaseStartedAt time.Time            `json:"phase_started_at"`
+	// Guard is where a guarded switch's rollout and guard are (see guard.go).
+	Guard *GuardState `json:"guard,omitempty"`
 }
 
 // Progress is the answer to the progress query.
@@ -188,6 +190,8 @@ type Progress struct {
 	FlagsOn     []string      `json:"flags_on,omitempty"`
 	StartedAt   time.Time     `json:"started_at"`
 	Elapsed     time.Duration `json:"elapsed"`
+	// Guard is the guarded switch's rollout step, last figures and breaches.
+	Guard *GuardState `json:"guard,omitempty"`
 }
 
 // Result is what a finished migration returns.

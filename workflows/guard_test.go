@@ -1,0 +1,236 @@
+package workflows_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+
+	"github.com/zdmhq/zdm/activities"
+	"github.com/zdmhq/zdm/internal/wire"
+	"github.com/zdmhq/zdm/workflows"
+)
+
+// guardedYAML rolls read_new out in three steps of a minute each, under a guard on the
+// new read path's error ratio evaluated every 10s.
+const guardedYAML = `name: customers-full-name
+table: customers
+operations:
+  - rename_column: {column: name, to: full_name}
+backfill: {batch_size: 5000}
+flags: {dual_write: customers-dual-write, read_new: customers-read-new, app_refresh: 2s, rollout: [1, 10, 100], soak: 1m}
+guard:
+  prometheus_url: http://prometheus:9090
+  queries:
+    - {name: error-ratio-new, promql: 'sum(rate(errors{variant="new"}[30s])) / sum(rate(requests{variant="new"}[30s]))', max: 0.01}
+gates: [contract]
+`
+
+// fakeGuard answers EvaluateGuard: the new read path fails at 10% while read_new is at
+// failAt percent and the workflow clock is past from, for the first `times` evaluations
+// that see it.
+type fakeGuard struct {
+	db     *fakeDB
+	mu     sync.Mutex
+	pct    int
+	failAt int
+	from   time.Duration
+	times  int
+	start  time.Time
+	evals  int
+}
+
+func newFakeGuard(db *fakeDB, failAt, times int, from time.Duration) *fakeGuard {
+	g := &fakeGuard{db: db, failAt: failAt, times: times, from: from, start: db.env.Now()}
+	db.env.OnActivity(acts.SetRollout, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RolloutInput) error {
+		g.mu.Lock()
+		g.pct = in.Percent
+		g.mu.Unlock()
+		return db.record(fmt.Sprintf("SetRollout %s %d", in.Flag, in.Percent), in)
+	})
+	db.env.OnActivity(acts.EvaluateGuard, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.GuardInput) (*activities.GuardResult, error) {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		g.evals++
+		max := *in.Guard.Queries[0].Max
+		v := 0.0005
+		if g.pct == g.failAt && g.times > 0 && db.env.Now().Sub(g.start) >= g.from {
+			g.times--
+			v = 0.1
+		}
+		return &activities.GuardResult{At: db.env.Now(), Figures: []wire.GuardFigure{
+			{Query: "error-ratio-new", Labels: `{variant="new"}`, Value: v, Max: &max, Beyond: v > max},
+		}}, nil
+	})
+	return g
+}
+
+func (g *fakeGuard) evaluations() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.evals
+}
+
+// upToReads is what every guarded run does before read_new moves.
+var upToReads = seq("Prepare", "RunDDL expand", "Rehearse rollback", "SetFlag customers-read-new off", "SetFlag customers-dual-write on",
+	"BackfillBounds", repeat("BackfillSlice", 3), "Verify", "Rehearse contract")
+
+func TestGuardBreachRevertsAndRecoverRetriesTheStep(t *testing.T) {
+	m := parse(t, guardedYAML)
+	env := newEnv()
+	db := newFakeDB(env, m)
+	db.install()
+	g := newFakeGuard(db, 10, 1, 0)
+
+	var atRecover workflows.Progress
+	env.RegisterDelayedCallback(func() { atRecover = progressOf(t, env) }, 150*time.Second)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(workflows.SignalApprove, approve("recover", "alice"))
+	}, 200*time.Second)
+	var atContract workflows.Progress
+	env.RegisterDelayedCallback(func() {
+		atContract = progressOf(t, env)
+		env.SignalWorkflow(workflows.SignalApprove, approve("contract", "bob"))
+	}, 500*time.Second)
+
+	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+
+	assert.Equal(t, seq(upToReads,
+		"SetRollout customers-read-new 1", "SetRollout customers-read-new 10",
+		"SetRollout customers-read-new 1", // the breach: back to the last healthy step
+		"SetRollout customers-read-new 10", "SetRollout customers-read-new 100", // retried after approval
+		"SetFlag customers-dual-write off", "Contract", "Finish completed"), db.labels())
+
+	// At the recover gate: the breach with its figures, read_new back at 1%.
+	assert.Equal(t, workflows.PhaseAwaiting, atRecover.Phase)
+	assert.Equal(t, "recover", atRecover.AwaitingGate)
+	require.NotNil(t, atRecover.Guard)
+	require.Len(t, atRecover.Guard.Breaches, 1)
+	b := atRecover.Guard.Breaches[0]
+	assert.Equal(t, 10, b.Percent)
+	assert.Equal(t, 1, b.RevertedTo)
+	assert.Equal(t, 1, atRecover.Guard.Percent)
+	require.Len(t, b.Figures, 1)
+	assert.Equal(t, 0.1, b.Figures[0].Value)
+	assert.Contains(t, b.Summary(), `error-ratio-new{variant="new"} = 0.1 > max 0.01`)
+	assert.Contains(t, b.Summary(), "read_new back to 1%")
+	assert.False(t, b.DetectedAt.IsZero())
+	assert.False(t, b.FlagBackAt.Before(b.DetectedAt))
+	assert.Empty(t, b.Decision)
+	// The breach was found within one evaluation period of the 10% step starting.
+	tenPct := db.calls("SetRollout customers-read-new 10")[0].At
+	back := db.calls("SetRollout customers-read-new 1")[1].At
+	assert.LessOrEqual(t, back.Sub(tenPct), 10*time.Second+time.Second)
+
+	// The team heard of it, with the gate's buttons.
+	assert.Equal(t, []string{"gate recover", "gate contract", "completed"}, db.notes)
+
+	// At the contract gate: every step soaked, the guard still evaluating.
+	assert.Equal(t, "contract", atContract.AwaitingGate)
+	assert.Equal(t, 100, atContract.Guard.Percent)
+	assert.Equal(t, 3, atContract.Guard.Step)
+	require.Len(t, atContract.Guard.Breaches, 1)
+	assert.Equal(t, "retried by alice", atContract.Guard.Breaches[0].Decision)
+	assert.NotEmpty(t, atContract.Guard.Last)
+	// Soaks: 1% and the retried 10% and 100% each a minute; the first 10% one evaluation.
+	assert.GreaterOrEqual(t, g.evaluations(), 6*3+1)
+	// The contract gate was watched too: evaluations went on until the approval.
+	contractGateAt := db.noteAt["gate contract"]
+	assert.Greater(t, atContract.Guard.LastAt, contractGateAt)
+}
+
+func TestGuardBreachThenRejectAtRecoverRollsBack(t *testing.T) {
+	m := parse(t, guardedYAML)
+	env := newEnv()
+	db := newFakeDB(env, m)
+	db.install()
+	newFakeGuard(db, 1, 1, 0)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(workflows.SignalReject, approve("recover", "carol"))
+	}, 300*time.Second)
+
+	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+	var res workflows.Result
+	require.NoError(t, env.GetWorkflowResult(&res))
+	assert.Equal(t, workflows.PhaseRolledBack, res.Status)
+
+	// A breach at the first step switches read_new off; the rejection rolls back.
+	assert.Equal(t, seq(upToReads,
+		"SetRollout customers-read-new 1", "SetRollout customers-read-new 0",
+		"SetFlag customers-dual-write off", "RunDDL rollback", "Finish rolled_back"), db.labels())
+	require.NotNil(t, res.Progress.Guard)
+	require.Len(t, res.Progress.Guard.Breaches, 1)
+	assert.Equal(t, 0, res.Progress.Guard.Breaches[0].RevertedTo)
+	assert.Equal(t, "rolled back by carol", res.Progress.Guard.Breaches[0].Decision)
+	assert.Contains(t, res.Progress.Guard.Breaches[0].Summary(), "read_new back to off")
+	assert.Equal(t, []string{"gate recover", "rolled_back"}, db.notes)
+}
+
+func TestGuardWatchesTheContractGateAndABreachThereRevertsToTheStepBefore(t *testing.T) {
+	m := parse(t, guardedYAML)
+	env := newEnv()
+	db := newFakeDB(env, m)
+	db.install()
+	// Healthy through every soak; fails once read_new has been at 100% for a while.
+	newFakeGuard(db, 100, 1, 300*time.Second)
+	var atRecover workflows.Progress
+	env.RegisterDelayedCallback(func() { atRecover = progressOf(t, env) }, 400*time.Second)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(workflows.SignalApprove, approve("recover", "alice"))
+	}, 500*time.Second)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(workflows.SignalApprove, approve("contract", "bob"))
+	}, 800*time.Second)
+
+	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+	assert.Equal(t, seq(upToReads,
+		"SetRollout customers-read-new 1", "SetRollout customers-read-new 10", "SetRollout customers-read-new 100",
+		"SetRollout customers-read-new 10", // breach at the contract gate
+		"SetRollout customers-read-new 100",
+		"SetFlag customers-dual-write off", "Contract", "Finish completed"), db.labels())
+	assert.Equal(t, "recover", atRecover.AwaitingGate)
+	assert.Equal(t, 10, atRecover.Guard.Breaches[0].RevertedTo)
+	assert.Equal(t, []string{"gate contract", "gate recover", "gate contract", "completed"}, db.notes)
+}
+
+func TestALongWatchAtTheContractGateContinuesAsNewWithTheGuard(t *testing.T) {
+	m := parse(t, guardedYAML)
+	env := newEnv()
+	db := newFakeDB(env, m)
+	db.install()
+	newFakeGuard(db, 0, 0, 0)
+	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
+	require.True(t, env.IsWorkflowCompleted())
+	next := nextInput(t, env.GetWorkflowError())
+	st := next.State
+	require.NotNil(t, st.Guard)
+	assert.Equal(t, "contract", st.AwaitingGate)
+	assert.Equal(t, 3, st.Guard.Step)
+	assert.Equal(t, 100, st.Guard.Percent)
+	assert.True(t, st.ReadsSwitched)
+
+	// The next run keeps watching and waiting, without rolling out again.
+	env2 := newEnv()
+	db2 := newFakeDB(env2, m)
+	db2.install()
+	newFakeGuard(db2, 0, 0, 0)
+	env2.RegisterDelayedCallback(func() {
+		env2.SignalWorkflow(workflows.SignalApprove, approve("contract", "bob"))
+	}, 60*time.Second)
+	env2.ExecuteWorkflow(workflows.MigrationWorkflow, next)
+	require.True(t, env2.IsWorkflowCompleted())
+	require.NoError(t, env2.GetWorkflowError())
+	assert.Equal(t, []string{"SetFlag customers-dual-write off", "Contract", "Finish completed"}, db2.labels())
+	assert.Equal(t, []string{"completed"}, db2.notes, "the gate is not announced twice")
+}
