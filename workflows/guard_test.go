@@ -104,7 +104,7 @@ func TestGuardBreachRevertsAndRecoverRetriesTheStep(t *testing.T) {
 
 	assert.Equal(t, seq(upToReads,
 		"SetRollout customers-read-new 1", "SetRollout customers-read-new 10",
-		"SetRollout customers-read-new 1", // the breach: back to the last healthy step
+		"SetRollout customers-read-new 1",                                       // the breach: back to the last healthy step
 		"SetRollout customers-read-new 10", "SetRollout customers-read-new 100", // retried after approval
 		"SetFlag customers-dual-write off", "Contract", "Finish completed"), db.labels())
 

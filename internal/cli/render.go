@@ -94,6 +94,9 @@ func LiveLine(p workflows.Progress, width int) string {
 	if p.AwaitingGate != "" {
 		s += "  awaiting gate " + p.AwaitingGate
 	}
+	if g := GuardLine(p); g != "" {
+		s += "  " + g
+	}
 	return s
 }
 
@@ -109,6 +112,8 @@ func gateMeaning(gate string) string {
 		return "approving switches applications to read the new columns"
 	case spec.GateContract:
 		return "approving drops the old columns; there is no rollback after it"
+	case spec.GateRecover:
+		return "the guard found the application unhealthy and switched read_new back; approving retries the rollout step"
 	}
 	return ""
 }
@@ -241,6 +246,7 @@ func RenderStatus(v StatusView) string {
 	} else {
 		row("flags on", "none")
 	}
+	renderGuard(row, *p)
 	if len(p.Approvals) == 0 {
 		row("approvals", "none")
 	}
