@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -181,6 +182,11 @@ func run(ctx context.Context, g *global, o runOptions) error {
 	cfg.RefreshInterval = o.refresh
 	cfg.Rate = o.rate
 	cfg.Workers = o.workers
+	if v := os.Getenv(demoapp.FaultEnv); v != "" {
+		if _, err := strconv.ParseFloat(v, 64); err != nil {
+			return fmt.Errorf("%s=%q is not a number: write a fraction such as 0.1", demoapp.FaultEnv, v)
+		}
+	}
 	cfg.FaultRate = o.faultRate
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if cfg.UnleashToken == "" {

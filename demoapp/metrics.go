@@ -36,8 +36,8 @@ func serveMetrics(ctx context.Context, addr string, app *demoapp.App) (net.Addr,
 	return ln.Addr(), nil
 }
 
-// envFloat is the float in environment variable name, 0 when unset or not a number
-// (the app's own check then reports nothing, and New refuses a value out of range).
+// envFloat is the float in environment variable name, 0 when unset or not a number (run
+// refuses a value that is not a number, and New one out of range).
 func envFloat(name string) float64 {
 	f, _ := strconv.ParseFloat(os.Getenv(name), 64)
 	return f
