@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,7 @@ type App struct {
 	stmts   map[Mode]statements
 	rec     *recorder
 	metrics *appMetrics
+	fault   atomic.Uint64 // FaultRate's float64 bits; SetFaultRate changes it
 	started atomic.Bool
 
 	// maxID bounds the ids that reads and updates pick; inserts raise it and
@@ -52,7 +54,9 @@ func New(cfg Config) (*App, error) {
 	for _, m := range AllModes {
 		stmts[m] = buildStatements(table, m)
 	}
-	return &App{cfg: cfg, table: table, poolCfg: poolCfg, stmts: stmts, rec: newRecorder(), metrics: newAppMetrics()}, nil
+	a := &App{cfg: cfg, table: table, poolCfg: poolCfg, stmts: stmts, rec: newRecorder(), metrics: newAppMetrics()}
+	a.fault.Store(math.Float64bits(cfg.FaultRate))
+	return a, nil
 }
 
 // Stats returns a snapshot; it is safe to call at any time from any goroutine.

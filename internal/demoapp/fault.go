@@ -3,6 +3,7 @@ package demoapp
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strconv"
 )
@@ -21,7 +22,20 @@ const Users = 10000
 func (a *App) pickUser() string { return "user-" + strconv.Itoa(rand.IntN(Users)) }
 
 // faulty says whether this read of the new columns fails on purpose.
-func (a *App) faulty() bool { return a.cfg.FaultRate > 0 && rand.Float64() < a.cfg.FaultRate }
+func (a *App) faulty() bool {
+	r := math.Float64frombits(a.fault.Load())
+	return r > 0 && rand.Float64() < r
+}
+
+// SetFaultRate changes the fraction of new-path reads that fail, while the app runs
+// (the fault is fixed, say).
+func (a *App) SetFaultRate(r float64) error {
+	if err := checkFaultRate(r); err != nil {
+		return fmt.Errorf("demoapp: %w", err)
+	}
+	a.fault.Store(math.Float64bits(r))
+	return nil
+}
 
 func checkFaultRate(r float64) error {
 	if r < 0 || r > 1 {
