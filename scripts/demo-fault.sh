@@ -103,13 +103,16 @@ figs = ", ".join(f'{f["query"]}{f.get("labels", "")} = {f["value"]:.4f} > max {f
 print(f"breach:           at {b['percent']}% of users: {figs}")
 print(f"revert:           read_new {'off' if b['reverted_to'] == 0 else str(b['reverted_to']) + '%'} in Unleash {b['to_flag_back'] / 1e6:.0f} ms after the figures were read (detected {detected:%H:%M:%S.%f}, flag off {back:%H:%M:%S.%f})")
 print(f"                  the app follows within its refresh interval ({refresh.total_seconds():.0f}s)")
-print(f"app errors:       {stats['errors']} in all, {stats['errors_read_new']} on the new read path, all before the revert")
+step = ts(g["step_started_at"]) if g.get("step_started_at") else None
+if step:
+    print(f"detection:        {(detected - step).total_seconds():.1f} s after read_new reached {b['percent']}% (guard interval 2s, rate window 10s)")
+print(f"app errors:       {stats['errors']} in all, {stats['errors_read_new']} of them on the new read path")
 if last_err:
     print(f"                  last error at {last_err:%H:%M:%S.%f}, {(last_err - back).total_seconds() * 1000:+.0f} ms from flag off")
     after = last_err > back + refresh
 else:
     after = False
-print(f"errors after the revert (once the app had the flag): {'SOME' if after else 0}")
+print(f"errors after the revert (once the app had the flag): {'SOME (see first_errors in ' + sys.argv[1] + ')' if after else 0}")
 print(f"demo app:         {stats['ops']:,} operations; per mode {stats.get('mode_ops')}; worst latency {stats['max_latency_ms']:.1f} ms")
 print(f"migration:        {secs} s, ended {'rolled back' if rc == 1 else 'exit ' + str(rc)} after the recover gate was rejected")
 print(f"rows:             {seeded:,} seeded + {stats['inserts']:,} inserted by the app = {seeded + stats['inserts']:,}; the table has {rows:,}; {nulls} with a NULL name or email")
