@@ -19,10 +19,33 @@ type strategy struct {
 // RolloutStrategy is Unleash's gradual rollout strategy.
 const RolloutStrategy = "flexibleRollout"
 
+// resetRollout puts the flag's gradual rollout strategies back at 100%.
+func (c *Client) resetRollout(ctx context.Context, name string) error {
+	list, err := c.strategies(ctx, name)
+	if err != nil {
+		return err
+	}
+	for _, s := range list {
+		if s.Name != RolloutStrategy || s.Parameters["rollout"] == "100" {
+			continue
+		}
+		s.Parameters["rollout"] = "100"
+		op := fmt.Sprintf("reset the rollout of flag %q to 100%% in %s", name, c.env)
+		body := strategy{Name: s.Name, Parameters: s.Parameters, Constraints: s.Constraints}
+		if body.Constraints == nil {
+			body.Constraints = []any{}
+		}
+		if err := c.do(ctx, op, http.MethodPut, c.strategiesPath(name)+"/"+url.PathEscape(s.ID), body, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // SetRollout makes flag name on for percent of the traffic in the client's environment,
 // through Unleash's own gradual rollout (flexibleRollout, stickiness "default": by
 // userId, else sessionId, else random, so one user keeps one answer). 0 turns the flag
-// off, leaving its strategy as it is. The flag is created when Unleash does not know
+// off and puts its rollout back at 100% behind the off switch. The flag is created when Unleash does not know
 // it; its rollout strategy is updated in place, and any other strategy of the
 // environment (which would widen who sees it) is removed. Calling it again changes
 // nothing.
@@ -34,7 +57,13 @@ func (c *Client) SetRollout(ctx context.Context, name string, percent int) error
 		return fmt.Errorf("unleash: rollout of flag %q: %d is not a percent from 0 to 100", name, percent)
 	}
 	if percent == 0 {
-		return c.Set(ctx, name, false)
+		// Off first; then, while nobody sees the flag, its rollout goes back to
+		// everyone, so that a later plain Set(on) (a migration without rollout using
+		// the same flag) means on for all, as it always did.
+		if err := c.Set(ctx, name, false); err != nil {
+			return err
+		}
+		return c.resetRollout(ctx, name)
 	}
 	if err := c.Ensure(ctx, name, "created by zdm"); err != nil {
 		return err

@@ -89,5 +89,15 @@ func TestRealUnleashGradualRolloutIsWhatClientsSeeAndSticky(t *testing.T) {
 	require.NoError(t, c.SetRollout(ctx, name, 1))
 	eventuallyShare(t, sdk, name, users, 0.01, 0.01)
 
+	// Off after a partial rollout, then on the plain way (a migration without rollout
+	// using the same flag): on for everyone, not for the last rollout's 1%.
+	require.NoError(t, c.SetRollout(ctx, name, 0))
+	eventuallyShare(t, sdk, name, users, 0, 0)
+	require.NoError(t, c.Set(ctx, name, true))
+	pct, err = c.Rollout(ctx, name)
+	require.NoError(t, err)
+	assert.Equal(t, 100, pct)
+	eventuallyShare(t, sdk, name, users, 1, 0)
+
 	assert.Error(t, c.SetRollout(ctx, name, 101))
 }
