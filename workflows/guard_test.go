@@ -2,7 +2,9 @@ package workflows_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -233,4 +235,100 @@ func TestALongWatchAtTheContractGateContinuesAsNewWithTheGuard(t *testing.T) {
 	require.NoError(t, env2.GetWorkflowError())
 	assert.Equal(t, []string{"SetFlag customers-dual-write off", "Contract", "Finish completed"}, db2.labels())
 	assert.Equal(t, []string{"completed"}, db2.notes, "the gate is not announced twice")
+}
+
+// scriptedGuard answers EvaluateGuard with answer(percent now, time since start); it
+// records SetRollout like fakeGuard.
+func scriptedGuard(db *fakeDB, answer func(pct int, at time.Duration) (*activities.GuardResult, error)) *fakeGuard {
+	g := &fakeGuard{db: db, start: db.env.Now()}
+	db.env.OnActivity(acts.SetRollout, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RolloutInput) error {
+		g.mu.Lock()
+		g.pct = in.Percent
+		g.mu.Unlock()
+		return db.record(fmt.Sprintf("SetRollout %s %d", in.Flag, in.Percent), in)
+	})
+	db.env.OnActivity(acts.EvaluateGuard, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.GuardInput) (*activities.GuardResult, error) {
+		g.mu.Lock()
+		g.evals++
+		pct := g.pct
+		g.mu.Unlock()
+		return answer(pct, db.env.Now().Sub(g.start))
+	})
+	return g
+}
+
+func TestARolloutWithoutAGuardOnlySoaks(t *testing.T) {
+	m := parse(t, guardedYAML[:strings.Index(guardedYAML, "guard:")]+"gates: []\n")
+	require.Nil(t, m.Guard)
+	env := newEnv()
+	db := newFakeDB(env, m)
+	db.install()
+	g := scriptedGuard(db, func(int, time.Duration) (*activities.GuardResult, error) { panic("no guard to evaluate") })
+	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+	assert.Equal(t, seq(upToReads, "SetRollout customers-read-new 1", "SetRollout customers-read-new 10", "SetRollout customers-read-new 100",
+		"SetFlag customers-dual-write off", "Contract", "Finish completed"), db.labels())
+	steps := db.calls("SetRollout customers-read-new 10")
+	require.Len(t, steps, 1)
+	assert.GreaterOrEqual(t, steps[0].At.Sub(db.calls("SetRollout customers-read-new 1")[0].At), time.Minute, "each step soaks")
+	assert.Zero(t, g.evaluations())
+}
+
+func TestAGuardQueryWithForBreachesOnlyOnceTheValueHasLasted(t *testing.T) {
+	m := parse(t, strings.Replace(guardedYAML, "max: 0.01}", "max: 0.01, for: 25s}", 1))
+	env := newEnv()
+	db := newFakeDB(env, m)
+	db.install()
+	max := 0.01
+	scriptedGuard(db, func(pct int, _ time.Duration) (*activities.GuardResult, error) {
+		v := 0.0
+		if pct == 10 {
+			v = 0.5
+		}
+		return &activities.GuardResult{At: db.env.Now(), Figures: []wire.GuardFigure{{Query: "error-ratio-new", Value: v, Max: &max, Beyond: v > max}}}, nil
+	})
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalReject, approve("recover", "alice")) }, 400*time.Second)
+	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
+	require.True(t, env.IsWorkflowCompleted())
+	var res workflows.Result
+	require.NoError(t, env.GetWorkflowResult(&res))
+	require.Len(t, res.Progress.Guard.Breaches, 1)
+	b := res.Progress.Guard.Breaches[0]
+	// Beyond from the first evaluation of the 10% step (10s in), every 10s: it has lasted
+	// 25s only at the fourth (40s in).
+	lasted := b.DetectedAt.Sub(db.calls("SetRollout customers-read-new 10")[0].At)
+	assert.GreaterOrEqual(t, lasted, 25*time.Second)
+	assert.Less(t, lasted, 45*time.Second)
+}
+
+func TestAnUnreadableGuardIsShownNotTakenForABreachAndNoDataBreachesWhenSaidSo(t *testing.T) {
+	m := parse(t, strings.Replace(guardedYAML, "max: 0.01}", "max: 0.01, no_data: breach}", 1))
+	env := newEnv()
+	db := newFakeDB(env, m)
+	db.install()
+	max := 0.01
+	scriptedGuard(db, func(pct int, at time.Duration) (*activities.GuardResult, error) {
+		switch {
+		case pct == 1 && at < 90*time.Second:
+			// Prometheus is down: the evaluation fails, which is shown and nothing more.
+			return nil, errors.New("prometheus: connection refused")
+		case pct == 10:
+			return &activities.GuardResult{At: db.env.Now(), Figures: []wire.GuardFigure{{Query: "error-ratio-new", Max: &max, NoData: true}}}, nil
+		}
+		return &activities.GuardResult{At: db.env.Now(), Figures: []wire.GuardFigure{{Query: "error-ratio-new", Value: 0, Max: &max}}}, nil
+	})
+	var during workflows.Progress
+	env.RegisterDelayedCallback(func() { during = progressOf(t, env) }, 60*time.Second)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalReject, approve("recover", "alice")) }, 400*time.Second)
+	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
+	require.True(t, env.IsWorkflowCompleted())
+	require.NotNil(t, during.Guard)
+	assert.Contains(t, during.Guard.Problem, "the guard could not be evaluated: prometheus: connection refused")
+	assert.Empty(t, during.Guard.Breaches)
+	var res workflows.Result
+	require.NoError(t, env.GetWorkflowResult(&res))
+	require.Len(t, res.Progress.Guard.Breaches, 1, "the 1%% step soaked through the outage; the 10%% step had no data")
+	assert.Equal(t, 10, res.Progress.Guard.Breaches[0].Percent)
+	assert.Contains(t, res.Progress.Guard.Breaches[0].Summary(), "error-ratio-new: no data")
 }
