@@ -74,14 +74,14 @@ flags:
   read_new: %s
   app_refresh: 1s
   rollout: [10, 50, 100]
-  soak: 8s
+  soak: 10s
 guard:
   prometheus_url: %s
   interval: 2s
   queries:
     - name: error-ratio-read-new
       promql: 'sum(rate(zdm_demo_errors_total{read_new="on"}[5s])) / sum(rate(zdm_demo_requests_total{read_new="on"}[5s]))'
-      max: 0.02
+      max: 0.01
 gates: [contract]
 `, suffix, appCfg.DualWriteFlag, appCfg.ReadNewFlag, prom))
 	t.Cleanup(func() {
@@ -104,7 +104,7 @@ func (s *guardedStack) breach(t *testing.T) workflows.Breach {
 	assert.Equal(t, 0, b.RevertedTo, "a breach at the first step switches read_new off")
 	require.NotEmpty(t, b.Figures)
 	assert.Equal(t, "error-ratio-read-new", b.Figures[0].Query)
-	assert.Greater(t, b.Figures[0].Value, 0.02)
+	assert.Greater(t, b.Figures[0].Value, 0.01)
 	pct, err := s.fc.Rollout(context.Background(), s.m.Flags.ReadNew)
 	require.NoError(t, err)
 	assert.Zero(t, pct, "read_new is off in Unleash")
