@@ -139,8 +139,16 @@ func (m *Migration) checkGuard(add func(*FieldError)) {
 	}
 	g := m.Guard
 	if g == nil {
-		if _, set := m.Source.Lines["guard"]; set {
-			add(m.Errorf("guard", "give prometheus_url and queries, or remove guard", "is empty"))
+		// A guard whose fields were refused already (a bad duration) is not decoded;
+		// only a block with no field to read is reported here.
+		_, set := m.Source.Lines["guard"]
+		for f := range m.Source.Lines {
+			if strings.HasPrefix(f, "guard.") {
+				set = false
+			}
+		}
+		if set {
+			add(m.Errorf("guard", "give prometheus_url and queries (or a health_url), or remove guard", "names no Prometheus server, query or health URL"))
 		}
 		return
 	}

@@ -85,6 +85,8 @@ func TestGuardErrorsNameLineFieldAndFix(t *testing.T) {
 			[]string{`m.yaml:7: guard.prometheus: unknown field "prometheus" in guard (fix: use one of: prometheus_url,`}},
 		{"soak alone", base + "flags: {read_new: x, soak: 1m}\n",
 			[]string{"m.yaml:5: flags.soak: a soak needs a rollout of several steps or a guard"}},
+		{"empty guard", base + "flags: {read_new: x}\nguard:\n",
+			[]string{"m.yaml:6: guard: names no Prometheus server, query or health URL (fix: give prometheus_url and queries"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -95,4 +97,11 @@ func TestGuardErrorsNameLineFieldAndFix(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A guard field refused at reading (a bad duration) is the only error about the guard.
+func TestABadGuardDurationIsReportedAlone(t *testing.T) {
+	_, err := spec.Parse("m.yaml", []byte("name: a\ntable: t\noperations:\n  - rename_column: {column: a, to: b}\nflags: {read_new: x}\nguard:\n  prometheus_url: http://p:9090\n  interval: often\n  queries: [{name: e, promql: up, max: 1}]\n"))
+	require.Error(t, err)
+	assert.Equal(t, `m.yaml:8: guard.interval: "often" is not a duration (fix: write it like 500ms, 2s or 1m)`, err.Error())
 }
