@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/zdmhq/zdm/internal/flags"
 	"github.com/zdmhq/zdm/internal/guard"
+	"github.com/zdmhq/zdm/internal/spec"
 	"github.com/zdmhq/zdm/internal/wire"
 )
 
@@ -70,4 +72,27 @@ func (a *Activities) EvaluateGuard(ctx context.Context, in GuardInput) (*GuardRe
 	}
 	res.At = time.Now()
 	return res, nil
+}
+
+// checkGuard asks the guard's Prometheus, from the worker that will ask it during the
+// rollout, to run each query once: a query this server refuses, or whose result a guard
+// cannot use, is refused before anything changes; a server that does not answer is
+// retried (Prepare's retries), then fails the migration before anything changes.
+func checkGuard(ctx context.Context, m *spec.Migration) error {
+	g := m.Guard
+	if g == nil {
+		return nil
+	}
+	prom := guard.New(g.PrometheusURL, nil)
+	for i, q := range g.Queries {
+		field := fmt.Sprintf("guard.queries[%d].promql", i)
+		_, err := prom.Query(ctx, q.PromQL)
+		switch {
+		case errors.Is(err, guard.ErrRefused):
+			return invalid(m.Errorf(field, "write an instant query this Prometheus accepts, giving a vector or a scalar", "%s", err))
+		case err != nil:
+			return fmt.Errorf("%s", m.Errorf("guard.prometheus_url", "start Prometheus, or correct the URL: the worker must reach it", "query %q: %s", q.Name, err))
+		}
+	}
+	return nil
 }

@@ -185,6 +185,12 @@ func (r *run) rollOut(ctx workflow.Context, ch *channels, f string) error {
 			return err
 		}
 		if !breached {
+			if r.m.Guard != nil && g.Problem != "" {
+				// A guard that cannot read its figures cannot vouch for the step: the
+				// rollout holds at it, evaluating, until it can.
+				g.SoakEndsAt = workflow.Now(ctx).Add(r.m.Guard.Interval.D())
+				continue
+			}
 			g.Step++
 			g.Applied = false
 		}
@@ -238,7 +244,7 @@ func (r *run) watch(ctx workflow.Context, ch *channels, f string, done func() bo
 
 // evaluate reads the guard's figures once and returns the breach they make, if any.
 // Figures that could not be read are shown, never taken for a breach: a Prometheus
-// outage must not switch read_new back by itself.
+// outage must not switch read_new back by itself (but it holds the rollout at its step).
 func (r *run) evaluate(ctx workflow.Context) (*Breach, error) {
 	g := r.st.Guard
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{

@@ -328,7 +328,11 @@ func TestAnUnreadableGuardIsShownNotTakenForABreachAndNoDataBreachesWhenSaidSo(t
 	assert.Empty(t, during.Guard.Breaches)
 	var res workflows.Result
 	require.NoError(t, env.GetWorkflowResult(&res))
-	require.Len(t, res.Progress.Guard.Breaches, 1, "the 1%% step soaked through the outage; the 10%% step had no data")
+	require.Len(t, res.Progress.Guard.Breaches, 1, "the outage was no breach; the 10%% step had no data")
 	assert.Equal(t, 10, res.Progress.Guard.Breaches[0].Percent)
 	assert.Contains(t, res.Progress.Guard.Breaches[0].Summary(), "error-ratio-new: no data")
+	// The 1% step's soak ended during the outage: the rollout held there until the
+	// guard could read its figures again.
+	tenPct := db.calls("SetRollout customers-read-new 10")[0].At
+	assert.GreaterOrEqual(t, tenPct.Sub(db.calls("SetRollout customers-read-new 1")[0].At), 85*time.Second)
 }

@@ -25,6 +25,11 @@ import (
 
 func init() { spec.CheckPromQL = ParsePromQL }
 
+// ErrRefused marks a query the server answered but refused (bad PromQL for this server,
+// an unknown function) or whose result a guard cannot use (a range vector, a string):
+// asking again gives the same answer.
+var ErrRefused = errors.New("refused by prometheus")
+
 // ParsePromQL parses expr with Prometheus' parser.
 func ParsePromQL(expr string) error {
 	_, err := parser.NewParser(parser.Options{}).ParseExpr(expr)
@@ -83,7 +88,11 @@ func (c *Client) Query(ctx context.Context, expr string) ([]Sample, error) {
 		return nil, fmt.Errorf("prometheus: %s: answer is not the query API's JSON: %.200s", resp.Status, raw)
 	}
 	if out.Status != "success" {
-		return nil, fmt.Errorf("prometheus: %s: %s: %s", resp.Status, out.ErrorType, out.Error)
+		err := fmt.Errorf("prometheus: %s: %s: %s", resp.Status, out.ErrorType, out.Error)
+		if out.ErrorType == "bad_data" {
+			err = fmt.Errorf("%w (%w)", err, ErrRefused)
+		}
+		return nil, err
 	}
 	switch out.Data.ResultType {
 	case "scalar":
@@ -117,15 +126,9 @@ func (c *Client) Query(ctx context.Context, expr string) ([]Sample, error) {
 		}
 		return samples, nil
 	}
-	return nil, fmt.Errorf("prometheus: the query gives a %s; a guard needs an instant vector or a scalar", out.Data.ResultType)
+	return nil, fmt.Errorf("prometheus: the query gives a %s; a guard needs an instant vector or a scalar (%w)", out.Data.ResultType, ErrRefused)
 }
 
-// Check asks the server whether it accepts expr (it parses it and runs it once), for
-// files checked where the parser's version may differ from the server's.
-func (c *Client) Check(ctx context.Context, expr string) error {
-	_, err := c.Query(ctx, expr)
-	return err
-}
 
 func value(v any) (float64, error) {
 	s, ok := v.(string)
