@@ -129,7 +129,6 @@ func (c *Client) Query(ctx context.Context, expr string) ([]Sample, error) {
 	return nil, fmt.Errorf("prometheus: the query gives a %s; a guard needs an instant vector or a scalar (%w)", out.Data.ResultType, ErrRefused)
 }
 
-
 func value(v any) (float64, error) {
 	s, ok := v.(string)
 	if !ok {
