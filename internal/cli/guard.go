@@ -2,9 +2,11 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"strings"
 
 	_ "github.com/zdmhq/zdm/internal/guard" // checks the guard's PromQL with Prometheus' parser
+	"github.com/zdmhq/zdm/internal/spec"
 	"github.com/zdmhq/zdm/workflows"
 )
 
@@ -69,4 +71,44 @@ func renderGuard(row func(k, format string, args ...any), p workflows.Progress) 
 		}
 		row(k, "%s: %s (%s)", b.DetectedAt.Format(timeLayout), b.Summary(), d)
 	}
+}
+
+// renderGuardPlan says, in zdm plan, how read_new rolls out and what guards it.
+func renderGuardPlan(w io.Writer, m *spec.Migration) {
+	if !m.Guarded() {
+		return
+	}
+	steps := make([]string, 0, len(m.Rollout()))
+	for _, p := range m.Rollout() {
+		steps = append(steps, fmt.Sprintf("%d%%", p))
+	}
+	fmt.Fprintf(w, "   rollout: %s of users (Unleash gradual rollout, sticky per user), %s each\n", strings.Join(steps, " -> "), m.Flags.Soak.D())
+	g := m.Guard
+	if g == nil {
+		return
+	}
+	var checks []string
+	for _, q := range g.Queries {
+		var limits []string
+		if q.Max != nil {
+			limits = append(limits, fmt.Sprintf("above %g", *q.Max))
+		}
+		if q.Min != nil {
+			limits = append(limits, fmt.Sprintf("below %g", *q.Min))
+		}
+		c := q.Name + " " + strings.Join(limits, " or ")
+		if q.For > 0 {
+			c += " for " + q.For.D().String()
+		}
+		if q.NoData == spec.NoDataBreach {
+			c += " or without data"
+		}
+		checks = append(checks, c)
+	}
+	if g.HealthURL != "" {
+		checks = append(checks, fmt.Sprintf("%s not answering 2xx within %s", g.HealthURL, g.HealthTimeout.D()))
+	}
+	fmt.Fprintf(w, "   guard: every %s, from the first step until contract begins, breached by: %s (Prometheus %s)\n",
+		g.Interval.D(), strings.Join(checks, "; "), g.PrometheusURL)
+	fmt.Fprintf(w, "   on a breach: flag %s back to the step before (off at the first), then gate recover: approve retries the step, reject rolls back\n", m.Flags.ReadNew)
 }

@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
+	"github.com/zdmhq/zdm/internal/spec"
 	"github.com/zdmhq/zdm/internal/wire"
 	"github.com/zdmhq/zdm/workflows"
 )
@@ -31,4 +34,15 @@ func TestStatusAndWatchShowTheBreachWithItsFigures(t *testing.T) {
 	assert.Contains(t, out, "(waiting at gate recover)")
 	assert.Contains(t, out, "approve: zdm approve m --gate recover")
 	assert.Contains(t, GateHelp("m", "recover", "u"), "switched read_new back; approving retries the rollout step")
+}
+
+func TestPlanSaysHowReadNewRollsOutAndWhatGuardsIt(t *testing.T) {
+	m, err := spec.ParseFile("../../examples/customers-guarded.yaml")
+	require.NoError(t, err)
+	var b strings.Builder
+	renderGuardPlan(&b, m)
+	assert.Equal(t, `   rollout: 10% -> 50% -> 100% of users (Unleash gradual rollout, sticky per user), 20s each
+   guard: every 2s, from the first step until contract begins, breached by: error-ratio-read-new above 0.02; p99-read-new above 0.5 (Prometheus http://127.0.0.1:9091)
+   on a breach: flag customers-guarded-read-new back to the step before (off at the first), then gate recover: approve retries the step, reject rolls back
+`, b.String())
 }
