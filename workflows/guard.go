@@ -261,7 +261,7 @@ func (r *run) evaluate(ctx workflow.Context) (*Breach, error) {
 		g.Problem = "the guard could not be evaluated: " + rootMessage(err)
 		return nil, nil
 	}
-	g.Last, g.LastAt, g.Problem = res.Figures, res.At, ""
+	g.Last, g.LastAt, g.Problem = keepFigures(res.Figures), res.At, ""
 	queries := map[string]spec.GuardQuery{}
 	for _, q := range r.m.Guard.Queries {
 		queries[q.Name] = q
@@ -300,7 +300,26 @@ func (r *run) evaluate(ctx workflow.Context) (*Breach, error) {
 	if len(beyond) == 0 {
 		return nil, nil
 	}
-	return &Breach{Percent: g.Percent, Figures: beyond, DetectedAt: res.At}, nil
+	return &Breach{Percent: g.Percent, Figures: keepFigures(beyond), DetectedAt: res.At}, nil
+}
+
+// maxFiguresKept bounds the figures the state keeps of one evaluation or breach (a query
+// by instance may give hundreds of series): those beyond their threshold first.
+const maxFiguresKept = 20
+
+func keepFigures(figs []wire.GuardFigure) []wire.GuardFigure {
+	if len(figs) <= maxFiguresKept {
+		return figs
+	}
+	out := make([]wire.GuardFigure, 0, maxFiguresKept)
+	for _, bad := range []bool{true, false} {
+		for _, f := range figs {
+			if len(out) < maxFiguresKept && (f.Beyond || f.NoData || f.Problem != "") == bad {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
 }
 
 // onBreach switches read_new back to the step before the one that breached (or off),

@@ -336,3 +336,32 @@ func TestAnUnreadableGuardIsShownNotTakenForABreachAndNoDataBreachesWhenSaidSo(t
 	tenPct := db.calls("SetRollout customers-read-new 10")[0].At
 	assert.GreaterOrEqual(t, tenPct.Sub(db.calls("SetRollout customers-read-new 1")[0].At), 85*time.Second)
 }
+
+func TestAQueryOfManySeriesKeepsTheFiguresBounded(t *testing.T) {
+	m := parse(t, guardedYAML)
+	env := newEnv()
+	db := newFakeDB(env, m)
+	db.install()
+	max := 0.01
+	scriptedGuard(db, func(pct int, _ time.Duration) (*activities.GuardResult, error) {
+		var figs []wire.GuardFigure
+		for i := range 500 {
+			v := 0.0
+			if pct == 10 && i == 499 {
+				v = 0.5
+			}
+			figs = append(figs, wire.GuardFigure{Query: "error-ratio-new", Labels: fmt.Sprintf(`{instance="%d"}`, i), Value: v, Max: &max, Beyond: v > max})
+		}
+		return &activities.GuardResult{At: db.env.Now(), Figures: figs}, nil
+	})
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalReject, approve("recover", "alice")) }, 400*time.Second)
+	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
+	require.True(t, env.IsWorkflowCompleted())
+	var res workflows.Result
+	require.NoError(t, env.GetWorkflowResult(&res))
+	g := res.Progress.Guard
+	require.Len(t, g.Breaches, 1)
+	assert.Len(t, g.Breaches[0].Figures, 1)
+	require.Len(t, g.Last, 20, "20 of 500 series kept")
+	assert.Equal(t, `{instance="499"}`, g.Last[0].Labels, "the one beyond its threshold first")
+}
