@@ -233,6 +233,9 @@ func (r *run) watch(ctx workflow.Context, ch *channels, f string, done func() bo
 			return false, err
 		}
 		if breach != nil {
+			if d := r.st.Decisions[spec.GateContract]; d != nil && !d.Approved {
+				return false, nil // rejected meanwhile: the rollback switches read_new off anyway
+			}
 			return true, r.onBreach(ctx, f, breach)
 		}
 		g.evalsThisRun++
@@ -327,6 +330,14 @@ func keepFigures(figs []wire.GuardFigure) []wire.GuardFigure {
 // migration to wait at the recover gate.
 func (r *run) onBreach(ctx workflow.Context, f string, b *Breach) error {
 	g := r.st.Guard
+	// No decision is taken at the contract gate while read_new goes back; an approval
+	// that came during the evaluation was given for a healthy application: the gate is
+	// asked again once the rollout has recovered.
+	r.st.AwaitingGate = ""
+	if d := r.st.Decisions[spec.GateContract]; d != nil && d.Approved {
+		delete(r.st.Decisions, spec.GateContract)
+		workflow.GetLogger(ctx).Warn("a contract approval came with a guard breach; the gate will be asked again", "by", d.By)
+	}
 	failed := 0
 	for i, p := range g.Steps {
 		if p <= g.Percent {

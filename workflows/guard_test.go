@@ -365,3 +365,58 @@ func TestAQueryOfManySeriesKeepsTheFiguresBounded(t *testing.T) {
 	require.Len(t, g.Last, 20, "20 of 500 series kept")
 	assert.Equal(t, `{instance="499"}`, g.Last[0].Labels, "the one beyond its threshold first")
 }
+
+// A contract approval that arrives while an evaluation finding a breach is in flight was
+// given for a healthy application: it does not carry over the breach; read_new goes back,
+// and once the rollout has recovered the contract gate is asked again.
+func TestAContractApprovalRacingABreachIsAskedAgain(t *testing.T) {
+	m := parse(t, guardedYAML)
+	env := newEnv()
+	db := newFakeDB(env, m)
+	db.install()
+	start := env.Now()
+	env.OnActivity(acts.SetRollout, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RolloutInput) error {
+		return db.record(fmt.Sprintf("SetRollout %s %d", in.Flag, in.Percent), in)
+	})
+	max := 0.01
+	var breaches int
+	// Each evaluation takes 5s; the one starting at 6m33s (in flight at 6m35s, when
+	// bob approves contract) finds the breach.
+	env.OnActivity(acts.EvaluateGuard, mock.Anything, mock.Anything).Return(func(_ context.Context, _ activities.GuardInput) (*activities.GuardResult, error) {
+		v := 0.0
+		if at := env.Now().Sub(start); at >= 393*time.Second && at < 394*time.Second {
+			v = 0.5
+			breaches++
+		}
+		return &activities.GuardResult{At: env.Now(), Figures: []wire.GuardFigure{{Query: "error-ratio-new", Value: v, Max: &max, Beyond: v > max}}}, nil
+	}).After(5 * time.Second)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalApprove, approve("contract", "bob")) }, 395*time.Second)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalApprove, approve("recover", "alice")) }, 500*time.Second)
+	var again workflows.Progress
+	env.RegisterDelayedCallback(func() {
+		again = progressOf(t, env)
+		env.SignalWorkflow(workflows.SignalApprove, approve("contract", "carol"))
+	}, 800*time.Second)
+
+	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, 1, breaches, "the timing this test relies on")
+	assert.Equal(t, seq(upToReads,
+		"SetRollout customers-read-new 1", "SetRollout customers-read-new 10", "SetRollout customers-read-new 100",
+		"SetRollout customers-read-new 10", "SetRollout customers-read-new 100",
+		"SetFlag customers-dual-write off", "Contract", "Finish completed"), db.labels())
+	assert.Equal(t, "contract", again.AwaitingGate, "bob's approval did not carry over the breach")
+	assert.Equal(t, []string{"gate contract", "gate recover", "gate contract", "completed"}, db.notes)
+	var res workflows.Result
+	require.NoError(t, env.GetWorkflowResult(&res))
+	var by []string
+	for _, ap := range res.Progress.Approvals {
+		by = append(by, ap.Gate+" "+ap.By)
+	}
+	// The test environment hands bob's signal to the workflow after the evaluation's
+	// result, when it already waits at recover: refused. (On a real server it may come
+	// first; then the workflow drops the approval at the breach, with the same outcome.)
+	assert.Equal(t, []string{"recover alice", "contract carol"}, by)
+	assert.Contains(t, res.Progress.LastRefusal, `is waiting at gate "recover", not "contract"`)
+}
