@@ -420,3 +420,37 @@ func TestAContractApprovalRacingABreachIsAskedAgain(t *testing.T) {
 	assert.Equal(t, []string{"recover alice", "contract carol"}, by)
 	assert.Contains(t, res.Progress.LastRefusal, `is waiting at gate "recover", not "contract"`)
 }
+
+func TestALongSoakContinuesAsNewAndResumesTheStep(t *testing.T) {
+	m := parse(t, strings.Replace(guardedYAML, "soak: 1m", "soak: 1h", 1))
+	env := newEnv()
+	db := newFakeDB(env, m)
+	db.install()
+	newFakeGuard(db, 0, 0, 0)
+	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
+	require.True(t, env.IsWorkflowCompleted())
+	next := nextInput(t, env.GetWorkflowError())
+	st := next.State
+	require.NotNil(t, st.Guard)
+	assert.Equal(t, workflows.PhaseSwitching, st.Phase)
+	assert.Equal(t, 0, st.Guard.Step)
+	assert.True(t, st.Guard.Applied)
+	assert.Equal(t, 1, st.Guard.Percent)
+	assert.EqualValues(t, 200, st.Guard.Evaluations)
+	assert.False(t, st.ReadsSwitched)
+
+	// The next run soaks the 1% step to its end (an hour after it began), without
+	// setting it again, then goes on.
+	env2 := newEnv()
+	env2.SetStartTime(env.Now()) // the next run starts where the first ended
+	db2 := newFakeDB(env2, m)
+	db2.install()
+	newFakeGuard(db2, 0, 0, 0)
+	env2.ExecuteWorkflow(workflows.MigrationWorkflow, next)
+	require.True(t, env2.IsWorkflowCompleted())
+	next2 := nextInput(t, env2.GetWorkflowError())
+	assert.Equal(t, []string{"SetRollout customers-read-new 10"}, db2.labels(), "the 1%% step is not set again")
+	assert.Equal(t, 1, next2.State.Guard.Step)
+	tenPct := db2.calls("SetRollout customers-read-new 10")[0].At
+	assert.WithinDuration(t, st.Guard.StepStartedAt.Add(time.Hour), tenPct, 11*time.Second, "the step soaked an hour in all, across the two runs")
+}
