@@ -17,7 +17,7 @@ PG_VERSION := 15
 GO_TEST_TIMEOUT ?= 40m
 GO_TEST_FLAGS ?=
 
-.PHONY: build up down status test test-unit demo bench ui-check lint deps-system compose-config FORCE
+.PHONY: build up down status test test-unit demo demo-fault bench ui-check lint deps-system compose-config FORCE
 
 build: bin/zdm bin/zdm-worker bin/zdm-demoapp bin/zdm-slackbot
 
@@ -45,6 +45,7 @@ deps-system:
 	[[ -x /usr/lib/postgresql/$(PG_VERSION)/bin/postgres ]] || missing+=(postgresql-$(PG_VERSION)); \
 	command -v psql >/dev/null && command -v pg_isready >/dev/null || missing+=(postgresql-client-$(PG_VERSION)); \
 	command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || missing+=(docker-compose); \
+	command -v prometheus >/dev/null || missing+=(prometheus); \
 	if (( $${#missing[@]} )); then \
 		echo "installing $${missing[*]} with apt-get"; \
 		export DEBIAN_FRONTEND=noninteractive; \
@@ -78,6 +79,11 @@ test-unit:
 
 demo: build deps-system bin/temporal
 	scripts/demo.sh
+
+# The guarded switch: read_new rolls out in steps while the new read path fails 10% of its
+# reads; zdm's guard sees it in Prometheus and switches read_new back by itself.
+demo-fault: build deps-system bin/temporal
+	ZDM_DEMO_FAULT=1 scripts/demo.sh
 
 # The Temporal UI, for real: approve a gate from its Send a Signal dialog in headless
 # Chromium (installs chromium and playwright-core when missing; not part of make test).

@@ -28,6 +28,9 @@ func (a *Activities) Prepare(ctx context.Context, in PrepareInput) (*PrepareResu
 			m.Errorf("flags", "set UNLEASH_URL and UNLEASH_ADMIN_TOKEN in the worker's environment, or remove flags", "the worker has no Unleash configuration").Error(),
 			ErrFlagsUnavailable, nil)
 	}
+	if err := checkGuard(ctx, m); err != nil {
+		return nil, err
+	}
 	// The worker migrates the database of its own DATABASE_URL: it must be the one the
 	// file was checked against, and the plan records it for every later activity.
 	db, err := a.database(ctx)

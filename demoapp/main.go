@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -125,6 +126,8 @@ type runOptions struct {
 	refresh, duration                    time.Duration
 	statsFile                            string
 	rate, workers                        int
+	metricsAddr                          string
+	faultRate                            float64
 }
 
 func runCmd(g *global) *cobra.Command {
@@ -148,6 +151,8 @@ func runCmd(g *global) *cobra.Command {
 	f.StringVar(&o.statsFile, "stats-file", "", "write the stats as JSON to this file every second and at exit")
 	f.IntVar(&o.rate, "rate", demoapp.DefaultRate, "target operations per second across workers (0: as fast as possible)")
 	f.IntVar(&o.workers, "workers", demoapp.DefaultWorkers, "concurrent connections doing work")
+	f.StringVar(&o.metricsAddr, "metrics-addr", os.Getenv("ZDM_DEMO_METRICS_ADDR"), "serve Prometheus metrics (requests, errors, latency by read_new variant) at http://ADDR/metrics (env ZDM_DEMO_METRICS_ADDR; empty: none)")
+	f.Float64Var(&o.faultRate, "fault-rate", envFloat(demoapp.FaultEnv), "fail this fraction of the reads on the new read path, e.g. 0.1 (env "+demoapp.FaultEnv+")")
 	return cmd
 }
 
@@ -177,6 +182,12 @@ func run(ctx context.Context, g *global, o runOptions) error {
 	cfg.RefreshInterval = o.refresh
 	cfg.Rate = o.rate
 	cfg.Workers = o.workers
+	if v := os.Getenv(demoapp.FaultEnv); v != "" {
+		if _, err := strconv.ParseFloat(v, 64); err != nil {
+			return fmt.Errorf("%s=%q is not a number: write a fraction such as 0.1", demoapp.FaultEnv, v)
+		}
+	}
+	cfg.FaultRate = o.faultRate
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if cfg.UnleashToken == "" {
 		return errors.New("no Unleash token: pass --unleash-token or set UNLEASH_API_TOKEN (a backend token)")
@@ -196,6 +207,16 @@ func run(ctx context.Context, g *global, o runOptions) error {
 
 	fmt.Printf("zdm-demoapp: %s, %d workers, rate %d/s, flags %s / %s, Unleash %s (%s)\n",
 		cfg.Table, cfg.Workers, cfg.Rate, cfg.DualWriteFlag, cfg.ReadNewFlag, cfg.UnleashURL, cfg.UnleashEnvironment)
+	if o.metricsAddr != "" {
+		addr, err := serveMetrics(ctx, o.metricsAddr, app)
+		if err != nil {
+			return fmt.Errorf("metrics on %s: %w", o.metricsAddr, err)
+		}
+		fmt.Printf("zdm-demoapp: metrics at http://%s/metrics\n", addr)
+	}
+	if cfg.FaultRate > 0 {
+		fmt.Printf("zdm-demoapp: fault injection: %.0f%% of the reads on the new read path fail\n", cfg.FaultRate*100)
+	}
 
 	reportDone := make(chan struct{})
 	reporterStopped := make(chan struct{})
@@ -215,7 +236,7 @@ func run(ctx context.Context, g *global, o runOptions) error {
 		fmt.Fprintf(os.Stderr, "zdm-demoapp: %v\n", err)
 	}
 	fmt.Printf("summary: %s over %s\n", statusLine(s), s.Until.Sub(s.Since).Round(time.Millisecond))
-	fmt.Printf("  reads=%d updates=%d inserts=%d modes=%v flag_errors=%d\n", s.Reads, s.Updates, s.Inserts, s.ModeOps, s.FlagErrors)
+	fmt.Printf("  reads=%d updates=%d inserts=%d modes=%v flag_errors=%d errors_read_new=%d\n", s.Reads, s.Updates, s.Inserts, s.ModeOps, s.FlagErrors, s.ErrorsReadNew)
 	for _, e := range s.FirstErrors {
 		fmt.Printf("  error: %s\n", e)
 	}

@@ -6,6 +6,8 @@
 # application saw a single error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# ZDM_DEMO_FAULT=1: the guarded switch, reverting by itself on a fault (make demo-fault).
+[[ "${ZDM_DEMO_FAULT:-}" == 1 ]] && exec scripts/demo-fault.sh
 ROWS="${ZDM_DEMO_ROWS:-1000000}"
 FILE=examples/customers-full-name.yaml
 NAME=customers-full-name

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# zdm's local stack: PostgreSQL, the Temporal dev server, Unleash and the zdm worker.
+# zdm's local stack: PostgreSQL, the Temporal dev server, Unleash, the zdm worker and a
+# Prometheus scraping the worker and the demo application (scripts/stack-prometheus.sh).
 #
 #   scripts/stack.sh up [--deps]   start what is not already answering (--deps: no Temporal
-#                                  server and no worker; only make sure the temporal CLI exists)
+#                                  server, worker or Prometheus; only make sure the temporal CLI exists)
 #   scripts/stack.sh down          stop what this script started, and nothing else
 #   scripts/stack.sh status        one line per component
 #   scripts/stack.sh env           export lines for eval "$(scripts/stack.sh env)"
@@ -35,6 +36,8 @@ STACK="$ROOT/.stack"
 : "${ZDM_PG_CLUSTER:=main}"
 UNLEASH_URL="${UNLEASH_URL%/}"
 UNLEASH_VERSION=8.2.0
+# shellcheck source=scripts/stack-prometheus.sh
+source "$ROOT/scripts/stack-prometheus.sh"
 
 log() { printf 'zdm-stack: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -502,7 +505,7 @@ worker_up() {
 
 export_env() {
 	export DATABASE_URL UNLEASH_DATABASE_URL TEMPORAL_ADDRESS UNLEASH_URL UNLEASH_ADMIN_TOKEN \
-		UNLEASH_API_TOKEN UNLEASH_ENVIRONMENT
+		UNLEASH_API_TOKEN UNLEASH_ENVIRONMENT PROMETHEUS_URL
 	ZDM_TEMPORAL_BIN="$(temporal_bin)"
 	export ZDM_TEMPORAL_BIN
 }
@@ -514,7 +517,7 @@ cmd_env() {
 	local var
 	export_env
 	for var in DATABASE_URL UNLEASH_DATABASE_URL TEMPORAL_ADDRESS UNLEASH_URL UNLEASH_ADMIN_TOKEN \
-		UNLEASH_API_TOKEN UNLEASH_ENVIRONMENT ZDM_TEMPORAL_BIN; do
+		UNLEASH_API_TOKEN UNLEASH_ENVIRONMENT ZDM_TEMPORAL_BIN PROMETHEUS_URL; do
 		printf 'export %s=%s\n' "$var" "$(sh_quote "${!var}")"
 	done
 }
@@ -537,11 +540,13 @@ cmd_up() {
 	fi
 	unleash_up
 	((deps)) || worker_up
+	((deps)) || prometheus_up
 	log "stack is up; eval \"\$(scripts/stack.sh env)\" to use it"
 }
 
 cmd_down() {
 	mkdir -p "$STACK"
+	prometheus_down
 	stop worker "$ROOT/bin/zdm-worker" 30
 	stop unleash "unleash-server/dist/server.js" 15
 	stop temporal "server start-dev" 30
@@ -581,10 +586,11 @@ cmd_status() {
 	else
 		status_line worker down "bin/zdm-worker" -
 	fi
+	prometheus_status
 }
 
 usage() {
-	sed -n '2,11s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+	sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
 	exit 2
 }
 

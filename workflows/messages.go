@@ -26,7 +26,7 @@ const (
 func (r *run) register(ctx workflow.Context) (*channels, error) {
 	ch := &channels{
 		approve: workflow.GetSignalChannelWithOptions(ctx, SignalApprove, workflow.SignalChannelOptions{
-			Description: `Approve the gate the migration waits at. Payload: {"gate": "read_new" or "contract", "by": "your name", "comment": "optional"}`}),
+			Description: `Approve the gate the migration waits at. Payload: {"gate": "read_new", "contract" or "recover", "by": "your name", "comment": "optional"}`}),
 		reject: workflow.GetSignalChannelWithOptions(ctx, SignalReject, workflow.SignalChannelOptions{
 			Description: `Reject the gate the migration waits at; the migration rolls back. Payload: {"gate": "...", "by": "your name", "comment": "why"}`}),
 		pause: workflow.GetSignalChannelWithOptions(ctx, SignalPause, workflow.SignalChannelOptions{
@@ -160,8 +160,8 @@ func decodeStrict[T any](raw any, help string) (T, error) {
 
 // checkDecision accepts a decision only for the gate the migration waits at now.
 func (r *run) checkDecision(d Decision) error {
-	if d.Gate != spec.GateReadNew && d.Gate != spec.GateContract && d.Gate != spec.GateFinalize {
-		return fmt.Errorf("unknown gate %q: gates are %q and %q; %s", d.Gate, spec.GateReadNew, spec.GateContract, decisionHelp)
+	if d.Gate != spec.GateReadNew && d.Gate != spec.GateContract && d.Gate != spec.GateFinalize && d.Gate != spec.GateRecover {
+		return fmt.Errorf("unknown gate %q: gates are %q, %q, %q (after a guard breach) and %q (at the end of an undo window); %s", d.Gate, spec.GateReadNew, spec.GateContract, spec.GateRecover, spec.GateFinalize, decisionHelp)
 	}
 	if strings.TrimSpace(d.By) == "" {
 		return fmt.Errorf(`"by" is required: say who decides; %s`, decisionHelp)
@@ -208,6 +208,7 @@ func (r *run) progress(ctx workflow.Context) Progress {
 		Elapsed:      workflow.Now(ctx).Sub(st.StartedAt),
 		OldUsage:     st.OldUsage.view(),
 		UndoUntil:    r.undoUntil(),
+		Guard:        r.guardProgress(),
 	}
 	if st.RowsTotal > 0 {
 		p.Percent = min(100, 100*float64(st.RowsDone)/float64(st.RowsTotal))

@@ -195,7 +195,7 @@ func (r *run) forward(ctx workflow.Context, ch *channels) error {
 		if err := r.settle(ctx); err != nil {
 			return err
 		}
-		if err := r.setFlag(ctx, f, true); err != nil {
+		if err := r.switchReads(ctx, ch, f); err != nil {
 			return err
 		}
 		r.st.ReadsSwitched = true
@@ -212,7 +212,7 @@ func (r *run) forward(ctx workflow.Context, ch *channels) error {
 	r.startOldUsage(ctx)
 	if r.m.HasGate(spec.GateContract) {
 		stop := r.watchOldUsage(ctx)
-		err := r.gate(ctx, spec.GateContract)
+		err := r.contractGate(ctx, ch)
 		stop()
 		if err != nil {
 			return err

@@ -180,6 +180,8 @@ type State struct {
 	OldUsage *OldUsage `json:"old_usage,omitempty"`
 	// Undo is the undo window's state (undo.go); nil without one.
 	Undo *UndoState `json:"undo,omitempty"`
+	// Guard is where a guarded switch's rollout and guard are (see guard.go).
+	Guard *GuardState `json:"guard,omitempty"`
 }
 
 // Progress is the answer to the progress query.
@@ -212,6 +214,8 @@ type Progress struct {
 	OldUsage *OldUsage `json:"old_usage,omitempty"`
 	// UndoUntil is when the undo window ends (zero without one, or once it ended).
 	UndoUntil time.Time `json:"undo_until,omitzero"`
+	// Guard is the guarded switch's rollout step, last figures and breaches.
+	Guard *GuardState `json:"guard,omitempty"`
 }
 
 // Result is what a finished migration returns.

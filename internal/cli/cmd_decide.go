@@ -35,7 +35,7 @@ the workflow's own explanation (exit 1).`, strings.ToUpper(verb[:1])+verb[1:], u
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			if d.Gate == "" {
-				return usageError("--gate is required: %s, %s or %s", spec.GateReadNew, spec.GateContract, spec.GateFinalize)
+				return usageError("--gate is required: %s, %s, %s (after a guard breach) or %s (at the end of an undo window)", spec.GateReadNew, spec.GateContract, spec.GateRecover, spec.GateFinalize)
 			}
 			if strings.TrimSpace(d.By) == "" {
 				return usageError("--by is required: say who %ss (it defaults to $USER, which is not set)", verb)
@@ -60,7 +60,7 @@ the workflow's own explanation (exit 1).`, strings.ToUpper(verb[:1])+verb[1:], u
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&d.Gate, "gate", "", "the gate: "+spec.GateReadNew+", "+spec.GateContract+" or "+spec.GateFinalize)
+	cmd.Flags().StringVar(&d.Gate, "gate", "", "the gate: "+spec.GateReadNew+", "+spec.GateContract+", "+spec.GateRecover+" or "+spec.GateFinalize)
 	cmd.Flags().StringVar(&d.By, "by", e.user(), "who decides (default $USER)")
 	cmd.Flags().StringVar(&d.Comment, textFlag, "", textHelp)
 	return cmd

@@ -175,6 +175,7 @@ func renderTail(w io.Writer, m *spec.Migration, p *planner.Plan, step int) {
 			gate = "after gate read_new is approved: "
 		}
 		section(w, step, "switch reads", gate+"flag "+m.Flags.ReadNew+" on")
+		renderGuardPlan(w, m)
 		step++
 	}
 	gate := "after gate contract is approved; "

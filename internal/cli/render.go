@@ -101,6 +101,9 @@ func LiveLine(p workflows.Progress, width int) string {
 		s += "  HELD"
 	}
 	s += undoLive(p)
+	if g := GuardLine(p); g != "" {
+		s += "  " + g
+	}
 	return s
 }
 
@@ -118,6 +121,8 @@ func gateMeaning(gate string) string {
 		return "approving drops the old columns; there is no rollback after it"
 	case spec.GateFinalize:
 		return "approving drops what the undo window kept; rejecting reverts the migration"
+	case spec.GateRecover:
+		return "the guard found the application unhealthy and switched read_new back; approving retries the rollout step"
 	}
 	return ""
 }
@@ -272,6 +277,7 @@ func RenderStatus(v StatusView) string {
 	} else {
 		row("flags on", "none")
 	}
+	renderGuard(row, *p)
 	if len(p.Approvals) == 0 {
 		row("approvals", "none")
 	}

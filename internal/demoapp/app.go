@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,8 @@ type App struct {
 	poolCfg *pgxpool.Config
 	stmts   map[Mode]statements
 	rec     *recorder
+	metrics *appMetrics
+	fault   atomic.Uint64 // FaultRate's float64 bits; SetFaultRate changes it
 	started atomic.Bool
 
 	// maxID bounds the ids that reads and updates pick; inserts raise it and
@@ -51,7 +54,9 @@ func New(cfg Config) (*App, error) {
 	for _, m := range AllModes {
 		stmts[m] = buildStatements(table, m)
 	}
-	return &App{cfg: cfg, table: table, poolCfg: poolCfg, stmts: stmts, rec: newRecorder()}, nil
+	a := &App{cfg: cfg, table: table, poolCfg: poolCfg, stmts: stmts, rec: newRecorder(), metrics: newAppMetrics()}
+	a.fault.Store(math.Float64bits(cfg.FaultRate))
+	return a, nil
 }
 
 // Stats returns a snapshot; it is safe to call at any time from any goroutine.
@@ -82,7 +87,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	defer flags.close()
 
-	a.rec.start(flags.mode(), time.Now())
+	a.rec.start(flags.mode(""), time.Now())
 	defer func() { a.rec.stop(time.Now()) }()
 
 	var p *pacer
@@ -142,16 +147,23 @@ func (a *App) work(ctx context.Context, pool *pgxpool.Pool, flags *flagReader, p
 		if err := p.wait(ctx); err != nil {
 			return
 		}
-		// Both flags once per operation, so one operation is one code path.
-		mode := flags.mode()
+		// Both flags once per operation, so one operation is one code path. The
+		// operation is a user's: a gradual rollout of read_new gives each user one
+		// answer (Unleash's stickiness by userId).
 		kind := a.pickKind()
+		user := a.pickUser()
+		mode := flags.mode(user)
 		start := time.Now()
 		err := a.do(ctx, pool, a.stmts[mode], kind)
+		if err == nil && mode.readsNew() && kind == opRead && a.faulty() {
+			err = errInjected
+		}
 		latency := time.Since(start)
 		if err != nil && ctx.Err() != nil {
 			return // cut short by shutdown: neither an operation nor an error
 		}
 		a.rec.op(kind, mode, latency, err)
+		a.metrics.op(kind, mode, latency, err)
 	}
 }
 

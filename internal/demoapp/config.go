@@ -61,6 +61,9 @@ type Config struct {
 	// fast as possible.
 	Rate int
 	Mix  Mix // zero means DefaultMix
+	// FaultRate makes this fraction of the reads on the new read path (read_new on)
+	// fail, to show a guarded switch reverting by itself; 0 injects nothing.
+	FaultRate float64
 
 	// Logger receives Unleash client problems (each distinct message once in a
 	// row); nil means slog.Default().
@@ -119,6 +122,9 @@ func (c Config) validate() error {
 	}
 	if c.Mix.Reads < 0 || c.Mix.Updates < 0 || c.Mix.Inserts < 0 {
 		errs = append(errs, fmt.Errorf("Mix %+v has a negative share", c.Mix))
+	}
+	if err := checkFaultRate(c.FaultRate); err != nil {
+		errs = append(errs, err)
 	}
 	if _, err := parseTable(c.Table); err != nil {
 		errs = append(errs, err)

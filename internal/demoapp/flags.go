@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/Unleash/unleash-client-go/v4"
+	unleashctx "github.com/Unleash/unleash-client-go/v4/context"
 )
 
 // flagReader answers which mode the flags choose, from the Unleash client's
@@ -64,12 +65,19 @@ func openFlags(ctx context.Context, cfg Config, rec *recorder) (*flagReader, err
 	}
 }
 
-func (f *flagReader) mode() Mode {
-	return ModeFor(f.enabled(f.dualWrite), f.enabled(f.readNew))
+// mode is the code path the flags choose for one operation of user ("" for none).
+func (f *flagReader) mode(user string) Mode {
+	return ModeFor(f.enabled(f.dualWrite, user), f.enabled(f.readNew, user))
 }
 
-func (f *flagReader) enabled(name string) bool {
-	return name != "" && f.client.IsEnabled(name)
+func (f *flagReader) enabled(name, user string) bool {
+	if name == "" {
+		return false
+	}
+	if user == "" {
+		return f.client.IsEnabled(name)
+	}
+	return f.client.IsEnabled(name, unleash.WithContext(unleashctx.Context{UserId: user}))
 }
 
 func (f *flagReader) close() {

@@ -20,6 +20,10 @@ type Stats struct {
 	// (at most 9% above the true value) and never more than MaxLatency.
 	MaxLatency time.Duration `json:"max_latency_ns"`
 	P99        time.Duration `json:"p99_ns"`
+	// ErrorsReadNew counts the errors of operations on the new read path
+	// (read_new on); LastErrorAt is when the last error of any kind happened.
+	ErrorsReadNew int64     `json:"errors_read_new"`
+	LastErrorAt   time.Time `json:"last_error_at,omitzero"`
 	// FirstErrors are the messages of the first 10 errors.
 	FirstErrors []string `json:"first_errors"`
 	// Mode is the mode of the latest operation (before the first one, of the
@@ -115,6 +119,10 @@ func (r *recorder) op(k opKind, m Mode, latency time.Duration, err error) {
 	r.hist.add(latency)
 	if err != nil {
 		r.s.Errors++
+		r.s.LastErrorAt = time.Now()
+		if m.readsNew() {
+			r.s.ErrorsReadNew++
+		}
 		if len(r.s.FirstErrors) < maxFirstErrors {
 			r.s.FirstErrors = append(r.s.FirstErrors,
 				time.Now().UTC().Format(time.RFC3339Nano)+" "+k.String()+" in mode "+string(m)+": "+err.Error())

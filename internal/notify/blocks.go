@@ -58,7 +58,7 @@ func ParseGateAction(v string) (GateAction, error) {
 	if !migrationName.MatchString(g.Migration) {
 		return g, fmt.Errorf("button value %q names no valid migration", v)
 	}
-	if g.Gate != spec.GateReadNew && g.Gate != spec.GateContract && g.Gate != spec.GateFinalize {
+	if g.Gate != spec.GateReadNew && g.Gate != spec.GateContract && g.Gate != spec.GateFinalize && g.Gate != spec.GateRecover {
 		return g, fmt.Errorf("button value %q names unknown gate %q", v, g.Gate)
 	}
 	if g.Run != "" && !runID.MatchString(g.Run) {
@@ -76,6 +76,8 @@ func GateMeaning(gate string) string {
 		return "approving drops the old columns; there is no rollback after it"
 	case spec.GateFinalize:
 		return "approving drops what the undo window kept; rejecting reverts the migration"
+	case spec.GateRecover:
+		return "the guard found the application unhealthy and switched read_new back; approving retries the rollout step"
 	}
 	return ""
 }

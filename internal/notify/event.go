@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+
+	"github.com/zdmhq/zdm/internal/spec"
 )
 
 // Kinds of event a migration reports.
@@ -57,6 +59,9 @@ func Message(e Event) (string, []slack.Block) {
 	switch e.Kind {
 	case KindGate:
 		icon, title = ":raised_hand:", fmt.Sprintf("Migration %s waits for approval at gate %s", e.Migration, e.Gate)
+		if e.Gate == spec.GateRecover {
+			icon, title = ":rotating_light:", fmt.Sprintf("Migration %s: the guard found the application unhealthy and switched read_new back; it waits at gate %s", e.Migration, e.Gate)
+		}
 	case KindCompleted:
 		icon, title = ":white_check_mark:", fmt.Sprintf("Migration %s completed", e.Migration)
 	case KindFailed:

@@ -221,6 +221,7 @@ func (b *Bot) statusBlocks(v statusView) []slack.Block {
 		if p.Throttled != "" {
 			fields = append(fields, "*Throttled*\n:hourglass_flowing_sand: "+notify.Escape(p.Throttled))
 		}
+		fields = append(fields, guardFields(p)...)
 		gates := "none"
 		if len(p.Gates) > 0 {
 			gates = strings.Join(p.Gates, ", ")

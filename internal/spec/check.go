@@ -104,6 +104,8 @@ func (m *Migration) Check() error {
 	if err := m.checkUndoWindow(); err != nil {
 		add(err)
 	}
+	m.checkGuard(add)
+
 	seenGate := map[string]bool{}
 	for i, g := range m.Gates {
 		field := fmt.Sprintf("gates[%d]", i)

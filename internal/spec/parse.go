@@ -23,13 +23,15 @@ import (
 func knownKeys(pattern string) ([]string, bool) {
 	switch pattern {
 	case "":
-		return []string{"name", "table", "operations", "backfill", "lock_timeout", "flags", "gates", "contract_requires_no_old_usage", "undo_window"}, true
+		return []string{"name", "table", "operations", "backfill", "lock_timeout", "flags", "gates", "contract_requires_no_old_usage", "undo_window", "guard"}, true
 	case "operations[]":
 		return OpKinds(), true
 	case "backfill":
 		return []string{"batch_size", "max_rows_per_second", "pause", "max_replication_lag", "throttle_query", "target_batch_time"}, true
 	case "flags":
-		return []string{"dual_write", "read_new", "app_refresh"}, true
+		return []string{"dual_write", "read_new", "app_refresh", "rollout", "soak"}, true
+	case "guard", "guard.queries[]":
+		return guardKeys(pattern), true
 	}
 	if kind, ok := strings.CutPrefix(pattern, "operations[]."); ok {
 		if t, ok := lookupOp(kind); ok {
@@ -80,7 +82,8 @@ func Parse(file string, data []byte) (*Migration, error) {
 	for _, e := range errs {
 		bad[e.Field] = true
 	}
-	for _, field := range []string{"lock_timeout", "backfill.pause", "backfill.max_replication_lag", "backfill.target_batch_time", "flags.app_refresh", "undo_window"} {
+	for _, field := range append([]string{"lock_timeout", "backfill.pause", "backfill.max_replication_lag", "backfill.target_batch_time", "flags.app_refresh", "undo_window"},
+		guardDurationFields(m.Source.Lines)...) {
 		if _, ok := m.Source.Lines[field]; !ok {
 			continue
 		}
@@ -326,6 +329,7 @@ func (m *Migration) applyDefaults() {
 	if m.Flags != nil && m.Flags.AppRefresh == 0 {
 		m.Flags.AppRefresh = Duration(DefaultAppRefresh)
 	}
+	m.applyGuardDefaults()
 	if i := strings.IndexByte(m.Table, '.'); i < 0 && m.Table != "" {
 		m.Table = "public." + m.Table
 	}

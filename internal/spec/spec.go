@@ -18,6 +18,9 @@ type Migration struct {
 	Backfill    Backfill    `yaml:"backfill" json:"backfill"`
 	LockTimeout Duration    `yaml:"lock_timeout" json:"lock_timeout"`
 	Flags       *Flags      `yaml:"flags" json:"flags,omitempty"`
+	// Guard, when set, watches the application's health while read_new rolls out and
+	// until contract, and switches read_new back on a breach (see guard.go).
+	Guard *Guard `yaml:"guard" json:"guard,omitempty"`
 	// Gates lists the human approvals the workflow waits for, in the order they come.
 	Gates []string `yaml:"gates" json:"gates"`
 	// ContractRequiresNoOldUsage holds the contract gate (and contract itself) while
@@ -79,6 +82,10 @@ type Flags struct {
 	// AppRefresh is how often the applications' Unleash clients fetch flags; after each
 	// toggle zdm waits this long (plus a margin) before relying on it.
 	AppRefresh Duration `yaml:"app_refresh" json:"app_refresh,omitempty"`
+	// Rollout is the percents of traffic read_new reaches, step by step (default: one
+	// step of 100); Soak is how long each step runs before the next (see guard.go).
+	Rollout []int    `yaml:"rollout" json:"rollout,omitempty"`
+	Soak    Duration `yaml:"soak" json:"soak,omitempty"`
 }
 
 // Gate names.
