@@ -162,6 +162,7 @@ Exit codes: 0 ok; 1 migration failed or rolled back, or operation refused;
 		e.newCommand(),
 		e.convertCommand(),
 		e.lintCommand(),
+		e.rehearseCommand(),
 	)
 	for _, cmd := range root.Commands() {
 		if run := cmd.RunE; run != nil {

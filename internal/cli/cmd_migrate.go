@@ -99,6 +99,12 @@ func (e *env) migrate(ctx context.Context, dir string, waitGates bool) error {
 		fmt.Fprintf(e.Stdout, "nothing to do: %d migrations applied\n", len(ms))
 		return nil
 	}
+	// A file that requires a rehearsal and has no recent one stops it all before anything starts.
+	for _, l := range todo {
+		if err := checkRehearsed(ctx, pool, l.M); err != nil {
+			return err
+		}
+	}
 	for _, l := range todo {
 		if lastApplied != nil && l.Number < lastApplied.Number {
 			fmt.Fprintf(e.Stdout, "note: %s was never applied, though %s, numbered after it, was: it runs now\n", l.Name, lastApplied.Name)

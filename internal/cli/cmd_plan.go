@@ -46,6 +46,9 @@ it reads or rewrites the whole table, and the row estimate. It changes nothing.`
 				return e.printJSON(p)
 			}
 			RenderPlan(e.Stdout, m, p)
+			if line := rehearsalLine(cmd.Context(), e.pool, m); line != "" {
+				fmt.Fprintf(e.Stdout, "\nrehearsal: %s\n", line)
+			}
 			return nil
 		},
 	}

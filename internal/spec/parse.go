@@ -23,7 +23,7 @@ import (
 func knownKeys(pattern string) ([]string, bool) {
 	switch pattern {
 	case "":
-		return []string{"name", "table", "operations", "backfill", "lock_timeout", "flags", "gates"}, true
+		return []string{"name", "table", "operations", "backfill", "lock_timeout", "flags", "gates", "require_rehearsal", "rehearsal_max_age"}, true
 	case "operations[]":
 		return OpKinds(), true
 	case "backfill":
@@ -80,7 +80,7 @@ func Parse(file string, data []byte) (*Migration, error) {
 	for _, e := range errs {
 		bad[e.Field] = true
 	}
-	for _, field := range []string{"lock_timeout", "backfill.pause", "backfill.max_replication_lag", "backfill.target_batch_time", "flags.app_refresh"} {
+	for _, field := range []string{"lock_timeout", "backfill.pause", "backfill.max_replication_lag", "backfill.target_batch_time", "flags.app_refresh", "rehearsal_max_age"} {
 		if _, ok := m.Source.Lines[field]; !ok {
 			continue
 		}
