@@ -162,11 +162,14 @@ func optional(stmt string) bool {
 // apply runs the dump's statements on one connection of the scratch database (they
 // set search_path and other session settings for the ones after).
 func (c *copier) apply(ctx context.Context, stmts []string) error {
-	conn, err := c.dst.Acquire(ctx)
+	// The dump empties search_path and changes other session settings: its connection
+	// is taken out of the pool and closed, never handed to anything else.
+	pooled, err := c.dst.Acquire(ctx)
 	if err != nil {
 		return err
 	}
-	defer conn.Release()
+	conn := pooled.Hijack()
+	defer conn.Close(context.WithoutCancel(ctx))
 	for _, s := range stmts {
 		_, err := conn.Exec(ctx, s)
 		if err == nil {

@@ -259,6 +259,8 @@ func (r *rehearsal) copy(ctx context.Context) error {
 		return err
 	}
 	r.copied = names
+	// The table whose growth each phase reports, until the plan names the one it backfills.
+	r.rep.Table = names[0]
 	r.rep.SampleMethod = "whole tables"
 	if r.opts.Sample < 100 {
 		r.rep.SampleMethod = fmt.Sprintf("TABLESAMPLE SYSTEM (%g): a random %g%% of the table's pages, every row on them", r.opts.Sample, r.opts.Sample)
