@@ -57,7 +57,7 @@ type Report struct {
 	CopySeconds  float64     `json:"copy_seconds"`
 	// RowRatio is the source's rows over the copied rows of the backfilled table: what
 	// per-row work is multiplied by.
-	RowRatio float64 `json:"row_ratio"`
+	RowRatio float64  `json:"row_ratio"`
 	LoadMode LoadMode `json:"load_mode"`
 	Load     []Rates  `json:"load,omitempty"`
 	Phases   []*Phase `json:"phases"`
