@@ -247,7 +247,7 @@ func TestRehearsalRefusesTheSourceAsScratch(t *testing.T) {
 	assert.Contains(t, err.Error(), "fix:")
 }
 
-func demoMigration(t *testing.T) string {
+func demoMigration(t testing.TB) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	p := filepath.Join(filepath.Dir(file), "..", "..", "examples", "customers-full-name.yaml")
