@@ -118,6 +118,8 @@ type env struct {
 	namespace string
 	c         client.Client
 	pool      *pgxpool.Pool // DATABASE_URL, once a command needed it
+	// inMigrate is set while zdm migrate starts files: "never rehearsed" is left out.
+	inMigrate bool
 }
 
 func (e *env) getenv(key, def string) string {

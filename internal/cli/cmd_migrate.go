@@ -54,6 +54,7 @@ next 'zdm migrate' follows it again.`,
 // the history, then apply what is left, in order, stopping at the first that does not
 // complete.
 func (e *env) migrate(ctx context.Context, dir string, waitGates bool) error {
+	e.inMigrate = true
 	files, err := readMigrationsDir(dir, false)
 	if err != nil {
 		return err

@@ -85,7 +85,7 @@ func (e *env) startChecked(ctx context.Context, m *spec.Migration) error {
 	if p != nil {
 		in.CheckedAgainst = &p.Database
 		// The file's latest rehearsal, and require_rehearsal (the worker checks it too).
-		if line := rehearsalLine(ctx, e.pool, m); line != "" {
+		if line := rehearsalLine(ctx, e.pool, m); line != "" && (!e.inMigrate || !strings.HasPrefix(line, "never")) {
 			fmt.Fprintf(e.Stdout, "%s\n", line)
 		}
 		if err := checkRehearsed(ctx, e.pool, m); err != nil {

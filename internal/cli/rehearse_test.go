@@ -101,3 +101,21 @@ func TestRehearseIsStoredShownAndRequired(t *testing.T) {
 	}
 	assert.False(t, strings.Contains(h.stdout.String(), "FAILED"))
 }
+
+// zdm migrate checks require_rehearsal for every file before it starts any.
+func TestMigrateRefusesAFileThatRequiresARehearsal(t *testing.T) {
+	dsn, pool := testenv.DB(t, "zdm_cli_rehearse_migrate")
+	require.NoError(t, demoapp.Seed(context.Background(), pool, "public.customers", 100))
+	demo, err := os.ReadFile(filepath.Join("..", "..", "examples", "customers-full-name.yaml"))
+	require.NoError(t, err)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "001_full_name.yaml"), append(demo, []byte("require_rehearsal: true\n")...), 0o644))
+
+	h := newHarness(t)
+	h.env["DATABASE_URL"] = dsn
+	require.Equal(t, ExitFailed, h.run("migrate", dir))
+	assert.Contains(t, h.err.String(), "001_full_name.yaml")
+	assert.Contains(t, h.err.String(), "require_rehearsal")
+	assert.Contains(t, h.err.String(), "run zdm rehearse -f")
+	assert.Zero(t, h.dialed, "Temporal is not even asked")
+}
