@@ -155,6 +155,7 @@ func Run(ctx context.Context, source, scratch *pgxpool.Pool, m *spec.Migration, 
 		r.rep.Error = rootMessage(runErr)
 	}
 	r.rep.Notes = append(r.rep.Notes,
+		"WAL is what the scratch database's whole cluster wrote during each phase (pg_current_wal_lsn): other work there counts too",
 		"not included: Temporal's share of a real run (about 1 s), the gates' waits for a person, and the waits for applications to see flag changes (flags are not toggled on the copy)")
 	return r.rep, nil
 }
@@ -362,6 +363,12 @@ func (r *rehearsal) startLoad(ctx context.Context) error {
 	}
 	r.rep.Load = busy
 	if len(busy) == 0 {
+		var standby bool
+		_ = r.src.QueryRow(ctx, `SELECT pg_is_in_recovery()`).Scan(&standby)
+		if standby {
+			r.note("the source is a replica, whose pg_stat_user_tables does not count the primary's writes: no synthetic load (use --load N/s with the primary's rate)")
+			return nil
+		}
 		r.note("the source wrote nothing to these tables during the %s sample: no synthetic load (use --load N/s to set one)", r.opts.LoadWindow)
 		return nil
 	}

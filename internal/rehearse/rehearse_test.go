@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zdmhq/zdm/internal/demoapp"
+	"github.com/zdmhq/zdm/internal/pgexec"
 	"github.com/zdmhq/zdm/internal/spec"
 	"github.com/zdmhq/zdm/internal/testenv"
 )
@@ -254,4 +255,16 @@ func demoMigration(t testing.TB) string {
 	_, err := os.Stat(p)
 	require.NoError(t, err)
 	return p
+}
+
+func TestPredictionAndSummaryRead(t *testing.T) {
+	assert.Equal(t, "31 s ± 4 s", Prediction(31.2, 3.7))
+	assert.Equal(t, "1.28 s ± 0.42 s", Prediction(1.28, 0.42))
+	assert.Equal(t, "19 s", Prediction(19.1, 0))
+	assert.Equal(t, "never rehearsed (zdm rehearse -f FILE tries it on a copy and predicts its duration)", Summary(nil, 0))
+	p, mg := 31.2, 3.7
+	assert.Equal(t, "rehearsed 2h00m ago on a 10% sample: predicted 31 s ± 4 s",
+		Summary(&pgexec.Rehearsal{Sample: 10, Success: true, PredictedSeconds: &p, MarginSeconds: &mg}, 2*time.Hour))
+	assert.Equal(t, "rehearsed 5m00s ago on the whole table: FAILED: verification found 3 row(s)",
+		Summary(&pgexec.Rehearsal{Sample: 100, Error: "verification found 3 row(s)"}, 5*time.Minute))
 }

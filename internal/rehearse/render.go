@@ -3,6 +3,7 @@ package rehearse
 import (
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -92,6 +93,9 @@ func Render(w io.Writer, rep *Report) {
 func Prediction(predicted, margin float64) string {
 	if margin <= 0 {
 		return secs(predicted)
+	}
+	if predicted >= 10 && predicted < 120 {
+		return fmt.Sprintf("%s ± %.0f s", secs(predicted), math.Max(1, math.Round(margin)))
 	}
 	return secs(predicted) + " ± " + secs(margin)
 }
