@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make bench: zdm's backfill beside one big UPDATE on the same kind of table, on the local
-# stack's PostgreSQL. ZDM_BENCH_ROWS (default 1000000) and ZDM_BENCH_BATCH (10000) tune it.
+# make bench: zdm's backfill beside one big UPDATE on the same kind of table, and zdm
+# rehearse's prediction beside a full run, on the local stack's PostgreSQL.
+# ZDM_BENCH_ROWS (default 1000000) and ZDM_BENCH_BATCH (10000) tune it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/stack.sh up --deps >&2

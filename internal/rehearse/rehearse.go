@@ -132,11 +132,12 @@ func Run(ctx context.Context, source, scratch *pgxpool.Pool, m *spec.Migration, 
 	r := &rehearsal{src: source, dst: scratch, m: m, opts: opts,
 		rep: &Report{Migration: m.Name, File: m.Source.HistoryFile(), Checksum: m.Source.Checksum,
 			StartedAt: time.Now(), Sample: opts.Sample, LoadMode: opts.Load.Mode}}
-	if err := r.copy(ctx); err != nil {
-		return nil, err
-	}
+	// The copies go at the end, also when the copy itself fails halfway.
 	if !opts.Keep {
 		defer r.dropCopies()
+	}
+	if err := r.copy(ctx); err != nil {
+		return nil, err
 	}
 	if err := r.startLoad(ctx); err != nil {
 		return nil, err
