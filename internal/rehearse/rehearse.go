@@ -193,7 +193,6 @@ func (r *rehearsal) tables(ctx context.Context) (names []string, sampled map[str
 	all := append([]string{}, r.m.Tables()...)
 	if r.m.Table != "" {
 		all = append([]string{r.m.Table}, all...)
-		changed[r.m.Table] = true
 	}
 	for _, op := range r.m.Operations {
 		if ref, ok := op.Op.(interface{ References() []string }); ok {
@@ -681,7 +680,13 @@ func (r *rehearsal) predict() {
 		return
 	}
 	rel, n := batchSpread(rep.Phases)
-	if n < 3 {
+	if scaled == 0 {
+		return
+	}
+	if n == 0 {
+		rel = 0.5
+		r.note("no backfill to learn the spread from: the margin (±50%% of the statements that read or rewrite the table) is a rough guess")
+	} else if n < 3 {
 		rel = 0.5
 		r.note("only %d backfill batch(es) on the sample: the margin (±50%% of the per-row part) is a rough guess; a larger --sample gives a firmer one", n)
 	} else {

@@ -91,7 +91,7 @@ func Render(w io.Writer, rep *Report) {
 
 // Prediction writes "31 s ± 4 s".
 func Prediction(predicted, margin float64) string {
-	if margin <= 0 {
+	if margin < 0.005 {
 		return secs(predicted)
 	}
 	if predicted >= 10 && predicted < 120 {
