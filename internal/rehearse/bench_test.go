@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -62,6 +63,7 @@ func BenchmarkRehearsalPrediction(b *testing.B) {
 	rehearseOn := func(pct float64) *Report {
 		_, scratch := testenv.DB(b, "zdm_bench_rehearse_scratch")
 		checkpoint(b, scratch)
+		fmt.Printf("  (%g%%: load average %s before)\n", pct, loadavg())
 		rep, err := Run(ctx, src, scratch, m, Options{SourceDSN: srcDSN, Sample: pct, Load: Load{Mode: LoadAuto}, LoadWindow: 5 * time.Second})
 		require.NoError(b, err)
 		require.True(b, rep.Success, rep.Error)
@@ -105,6 +107,19 @@ func BenchmarkRehearsalPrediction(b *testing.B) {
 		mp, ma, 100*(mp-ma)/ma, lo, hi, 100*(hi-lo)/ma)
 	b.ReportMetric(med, "median_abs_error_%")
 	b.ReportMetric(abs[len(abs)-1], "worst_abs_error_%")
+}
+
+// loadavg is the machine's 1-minute load average: the bench's figures move with it.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "unknown"
+	}
+	return f[0]
 }
 
 func mean(xs []float64) float64 {
