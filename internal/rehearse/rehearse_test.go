@@ -202,7 +202,8 @@ func TestRehearsalRunsTheMigrationOnTheCopy(t *testing.T) {
 	}
 	assert.Equal(t, []string{"prepare", "expand", "backfill", "verify", "validate", "contract"}, names)
 	bf := rep.Phases[2]
-	assert.Equal(t, rep.Copied[0].CopiedRows, bf.Rows, "the backfill filled every copied row")
+	// The load may insert rows too (the seed's inserts can fall in the sampled window).
+	assert.GreaterOrEqual(t, bf.Rows, rep.Copied[0].CopiedRows, "the backfill filled every copied row")
 	assert.Greater(t, bf.RowsPerSecond, 0.0)
 	assert.Greater(t, bf.WALBytes, int64(0))
 	assert.Greater(t, bf.TableBytesAfter, bf.TableBytesBefore, "the backfill writes new row versions")
