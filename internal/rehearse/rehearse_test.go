@@ -269,3 +269,29 @@ func TestPredictionAndSummaryRead(t *testing.T) {
 	assert.Equal(t, "rehearsed 5m00s ago on the whole table: FAILED: verification found 3 row(s)",
 		Summary(&pgexec.Rehearsal{Sample: 100, Error: "verification found 3 row(s)"}, 5*time.Minute))
 }
+
+func TestWhatTheCopyMayLeaveOut(t *testing.T) {
+	for stmt, may := range map[string]bool{
+		"GRANT SELECT ON TABLE public.t TO reporting;":                                                    true,
+		"CREATE TRIGGER audit AFTER UPDATE ON public.t FOR EACH ROW EXECUTE FUNCTION public.audit();":     true,
+		"CREATE POLICY own ON public.t USING ((owner = CURRENT_USER));":                                   true,
+		"ALTER TABLE ONLY public.t\n    ADD CONSTRAINT t_a_fkey FOREIGN KEY (a) REFERENCES public.p(id);": true,
+		"ALTER TABLE ONLY public.t\n    ADD CONSTRAINT t_pkey PRIMARY KEY (id);":                          false,
+		"CREATE TABLE public.t (\n    id bigint NOT NULL\n);":                                             false,
+		"CREATE UNIQUE INDEX t_code ON public.t USING btree (code);":                                      false,
+		"ALTER TABLE ONLY public.t\n    ADD CONSTRAINT t_check CHECK ((a > 0)) NOT VALID;":                false,
+	} {
+		assert.Equal(t, may, optional(stmt), stmt)
+	}
+}
+
+func TestSSLModeOfBothForms(t *testing.T) {
+	assert.Equal(t, "require", sslMode("postgres://u:p@h:5432/db?sslmode=require"))
+	assert.Equal(t, "disable", sslMode("host=h user=u sslmode=disable dbname=db"))
+	assert.Equal(t, "", sslMode("postgres://u@h/db"))
+	env, err := dumpEnv("postgres://u:secret@h:6543/db?sslmode=verify-full")
+	require.NoError(t, err)
+	assert.Contains(t, env, "PGPASSWORD=secret")
+	assert.Contains(t, env, "PGPORT=6543")
+	assert.Contains(t, env, "PGSSLMODE=verify-full")
+}
