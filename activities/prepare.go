@@ -54,6 +54,17 @@ func (a *Activities) Prepare(ctx context.Context, in PrepareInput) (*PrepareResu
 	if in.DryRun {
 		return &PrepareResult{Plan: *plan}, nil
 	}
+	// require_rehearsal: a start that skipped zdm start's check is refused here too.
+	if m.RequireRehearsal && !resuming {
+		err := pgexec.CheckRehearsed(ctx, a.DB, m.Source.Checksum, m.RehearsalAge())
+		var nr *pgexec.NotRehearsedError
+		if errors.As(err, &nr) {
+			return nil, invalid(pgexec.RehearsalRequired(m, nr))
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 	if err := pgexec.EnsureState(ctx, a.DB); err != nil {
 		return nil, err
 	}

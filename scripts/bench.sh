@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# make bench: zdm's backfill beside one big UPDATE on the same kind of table, on the local
-# stack's PostgreSQL. ZDM_BENCH_ROWS (default 1000000) and ZDM_BENCH_BATCH (10000) tune it.
+# make bench: zdm's backfill beside one big UPDATE on the same kind of table, and zdm
+# rehearse's prediction beside a full run, on the local stack's PostgreSQL.
+# ZDM_BENCH_ROWS (default 1000000) and ZDM_BENCH_BATCH (10000) tune it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/stack.sh up --deps >&2
 eval "$(scripts/stack.sh env)"
 echo "zdm bench: ${ZDM_BENCH_ROWS:-1000000} rows, batches of ${ZDM_BENCH_BATCH:-10000}" >&2
 go test -run '^$' -bench 'BenchmarkBackfill|BenchmarkTriggerWrites' -benchtime 1x -benchmem -timeout 60m ./internal/pgexec/ | tee .stack/bench.txt
+# zdm rehearse's prediction: the demo migration on a 10% sample vs the full run, each in
+# a scratch database of its own (ZDM_BENCH_PAIRS pairs, default 3).
+go test -run '^$' -bench 'BenchmarkRehearsalPrediction' -benchtime 1x -timeout 60m ./internal/rehearse/ | tee -a .stack/bench.txt

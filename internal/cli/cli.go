@@ -126,6 +126,8 @@ type env struct {
 	conn                *temporalconn.Settings
 	c                   client.Client
 	pool                *pgxpool.Pool // DATABASE_URL, once a command needed it
+	// inMigrate is set while zdm migrate starts files: "never rehearsed" is left out.
+	inMigrate bool
 }
 
 func (e *env) getenv(key, def string) string {
@@ -174,6 +176,7 @@ Exit codes: 0 ok; 1 migration failed or rolled back, or operation refused;
 		e.newCommand(),
 		e.convertCommand(),
 		e.lintCommand(),
+		e.rehearseCommand(),
 	)
 	for _, cmd := range root.Commands() {
 		if run := cmd.RunE; run != nil {

@@ -54,6 +54,7 @@ next 'zdm migrate' follows it again.`,
 // the history, then apply what is left, in order, stopping at the first that does not
 // complete.
 func (e *env) migrate(ctx context.Context, dir string, waitGates bool) error {
+	e.inMigrate = true
 	files, err := readMigrationsDir(dir, false)
 	if err != nil {
 		return err
@@ -98,6 +99,12 @@ func (e *env) migrate(ctx context.Context, dir string, waitGates bool) error {
 	if len(todo) == 0 {
 		fmt.Fprintf(e.Stdout, "nothing to do: %d migrations applied\n", len(ms))
 		return nil
+	}
+	// A file that requires a rehearsal and has no recent one stops it all before anything starts.
+	for _, l := range todo {
+		if err := checkRehearsed(ctx, pool, l.M); err != nil {
+			return err
+		}
 	}
 	for _, l := range todo {
 		if lastApplied != nil && l.Number < lastApplied.Number {

@@ -47,6 +47,9 @@ it reads or rewrites the whole table, and the row estimate. It changes nothing.`
 			}
 			RenderPlan(e.Stdout, m, p)
 			e.renderUsageAvailability(cmd.Context(), e.Stdout, p)
+			if line := rehearsalLine(cmd.Context(), e.pool, m); line != "" {
+				fmt.Fprintf(e.Stdout, "\nrehearsal: %s\n", line)
+			}
 			return nil
 		},
 	}

@@ -84,6 +84,13 @@ func (e *env) startChecked(ctx context.Context, m *spec.Migration) error {
 	in := workflows.MigrationInput{Migration: *m, StartedBy: e.user()}
 	if p != nil {
 		in.CheckedAgainst = &p.Database
+		// The file's latest rehearsal, and require_rehearsal (the worker checks it too).
+		if line := rehearsalLine(ctx, e.pool, m); line != "" && (!e.inMigrate || !strings.HasPrefix(line, "never")) {
+			fmt.Fprintf(e.Stdout, "%s\n", line)
+		}
+		if err := checkRehearsed(ctx, e.pool, m); err != nil {
+			return err
+		}
 	}
 	return e.start(ctx, in)
 }

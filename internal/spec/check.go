@@ -80,6 +80,12 @@ func (m *Migration) Check() error {
 		add(m.Errorf("lock_timeout", "use a duration from 10ms to 1m; 500ms keeps the application safe", "%s is out of range", lt))
 	}
 
+	if a := m.RehearsalMaxAge.D(); a < 0 || (a > 0 && a < time.Minute) {
+		add(m.Errorf("rehearsal_max_age", "use a duration such as 168h (7 days, the default)", "%s is out of range", a))
+	} else if a > 0 && !m.RequireRehearsal {
+		add(m.Errorf("rehearsal_max_age", "add require_rehearsal: true, or remove rehearsal_max_age", "has no effect without require_rehearsal: true"))
+	}
+
 	if f := m.Flags; f != nil {
 		if f.DualWrite == "" && f.ReadNew == "" {
 			add(m.Errorf("flags", "name at least one of dual_write, read_new, or remove flags", "names no flag"))

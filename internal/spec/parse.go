@@ -23,7 +23,7 @@ import (
 func knownKeys(pattern string) ([]string, bool) {
 	switch pattern {
 	case "":
-		return []string{"name", "table", "operations", "backfill", "lock_timeout", "flags", "gates", "contract_requires_no_old_usage", "undo_window", "guard"}, true
+		return []string{"name", "table", "operations", "backfill", "lock_timeout", "flags", "gates", "contract_requires_no_old_usage", "undo_window", "guard", "require_rehearsal", "rehearsal_max_age"}, true
 	case "operations[]":
 		return OpKinds(), true
 	case "backfill":
@@ -82,7 +82,7 @@ func Parse(file string, data []byte) (*Migration, error) {
 	for _, e := range errs {
 		bad[e.Field] = true
 	}
-	for _, field := range append([]string{"lock_timeout", "backfill.pause", "backfill.max_replication_lag", "backfill.target_batch_time", "flags.app_refresh", "undo_window"},
+	for _, field := range append([]string{"lock_timeout", "backfill.pause", "backfill.max_replication_lag", "backfill.target_batch_time", "flags.app_refresh", "undo_window", "rehearsal_max_age"},
 		guardDurationFields(m.Source.Lines)...) {
 		if _, ok := m.Source.Lines[field]; !ok {
 			continue

@@ -29,6 +29,10 @@ type Migration struct {
 	// UndoWindow keeps the old shape restorable for this long after contract (zdm
 	// revert brings it back); 0 drops it at contract. See undo.go.
 	UndoWindow Duration `yaml:"undo_window" json:"undo_window,omitempty"`
+	// RequireRehearsal makes zdm start (and the worker) refuse the migration without a
+	// successful zdm rehearse of the same file less than RehearsalMaxAge ago.
+	RequireRehearsal bool     `yaml:"require_rehearsal" json:"require_rehearsal,omitempty"`
+	RehearsalMaxAge  Duration `yaml:"rehearsal_max_age" json:"rehearsal_max_age,omitempty"`
 
 	// Source says where the migration came from; it is filled by Parse.
 	Source Source `yaml:"-" json:"source"`
@@ -102,6 +106,8 @@ const (
 	MaxBatchSize       = 1000000
 	DefaultLockTimeout = 500 * time.Millisecond
 	DefaultAppRefresh  = 15 * time.Second
+	// DefaultRehearsalMaxAge is how recent a rehearsal require_rehearsal accepts.
+	DefaultRehearsalMaxAge = 7 * 24 * time.Hour
 )
 
 // Duration is a time.Duration written as "500ms", "2s" or "1m" in files.
@@ -122,6 +128,15 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d)
 
 // D returns the duration as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// RehearsalAge is the oldest rehearsal require_rehearsal accepts: rehearsal_max_age,
+// else DefaultRehearsalMaxAge.
+func (m *Migration) RehearsalAge() time.Duration {
+	if m.RehearsalMaxAge > 0 {
+		return m.RehearsalMaxAge.D()
+	}
+	return DefaultRehearsalMaxAge
+}
 
 // QualifiedTable splits Table into schema and name, the schema defaulting to public.
 func (m *Migration) QualifiedTable() (schema, name string) { return SplitTable(m.Table) }
