@@ -100,9 +100,10 @@ func seedCmd(g *global) *cobra.Command {
 }
 
 func resetCmd(g *global) *cobra.Command {
-	return &cobra.Command{
+	var dependents bool
+	cmd := &cobra.Command{
 		Use:   "reset",
-		Short: "Drop the demo table",
+		Short: "Drop the demo table (with --dependents, the tables whose foreign keys reference it first)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -111,13 +112,22 @@ func resetCmd(g *global) *cobra.Command {
 				return err
 			}
 			defer pool.Close()
-			if err := demoapp.Reset(ctx, pool, g.table); err != nil {
+			dropped, err := demoapp.Reset(ctx, pool, g.table, dependents)
+			if err != nil {
 				return err
 			}
+			for _, t := range dropped {
+				fmt.Printf("dropped %s (its foreign key referenced %s)\n", t, g.table)
+			}
 			fmt.Printf("dropped %s\n", g.table)
+			if len(dropped) > 0 {
+				fmt.Println("note: zdm's history still lists the migrations that made them; zdm history shows them")
+			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&dependents, "dependents", false, "also drop the tables whose foreign keys reference the demo table (examples/migrations adds one)")
+	return cmd
 }
 
 type runOptions struct {

@@ -28,7 +28,7 @@ if [[ "$PROMETHEUS_URL" != "http://127.0.0.1:9091" ]]; then
 fi
 
 say "2/6 demo table: public.customers with $ROWS rows"
-bin/zdm-demoapp reset
+bin/zdm-demoapp reset --dependents
 for f in "$DUAL" "$READ"; do
 	curl -fsS -o /dev/null -X POST -H "Authorization: $UNLEASH_ADMIN_TOKEN" \
 		"$UNLEASH_URL/api/admin/projects/default/features/$f/environments/${UNLEASH_ENVIRONMENT:-development}/off" 2>/dev/null || true

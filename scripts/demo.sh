@@ -22,7 +22,7 @@ eval "$(scripts/stack.sh env)"
 
 say "2/6 demo table: public.customers with $ROWS rows"
 # A previous demo leaves the table migrated and the flags in their final state: start over.
-bin/zdm-demoapp reset
+bin/zdm-demoapp reset --dependents
 for f in "$DUAL" "$READ"; do
 	curl -fsS -o /dev/null -X POST -H "Authorization: $UNLEASH_ADMIN_TOKEN" \
 		"$UNLEASH_URL/api/admin/projects/default/features/$f/environments/${UNLEASH_ENVIRONMENT:-development}/off" 2>/dev/null || true

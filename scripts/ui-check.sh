@@ -10,7 +10,7 @@ mkdir -p .stack/ui
 scripts/stack.sh up
 eval "$(scripts/stack.sh env)"
 NAME=customers-full-name
-bin/zdm-demoapp reset
+bin/zdm-demoapp reset --dependents
 bin/zdm-demoapp seed --rows 100000
 for f in customers-full-name-dual-write customers-full-name-read-new; do
 	curl -fsS -o /dev/null -X POST -H "Authorization: $UNLEASH_ADMIN_TOKEN" \

@@ -78,7 +78,8 @@ func testTable(t *testing.T, pool *pgxpool.Pool) string {
 	t.Helper()
 	table := fmt.Sprintf("public.customers_test_%08x", rand.Uint32())
 	t.Cleanup(func() {
-		assert.NoError(t, Reset(context.Background(), pool, table))
+		_, err := Reset(context.Background(), pool, table, true)
+		assert.NoError(t, err)
 	})
 	return table
 }
@@ -124,9 +125,22 @@ func TestSeedIsIdempotentAndTopsUp(t *testing.T) {
 	assert.EqualValues(t, 1500, count(t, pool, `SELECT count(*) FROM `+q), "seeding more tops up")
 	assert.EqualValues(t, 1500, count(t, pool, `SELECT count(DISTINCT name) FROM `+q))
 
-	require.NoError(t, Reset(ctx, pool, table))
-	require.NoError(t, Reset(ctx, pool, table), "Reset of a missing table is fine")
-	assert.Zero(t, count(t, pool, fmt.Sprintf(`SELECT count(*) FROM pg_class WHERE oid = to_regclass('%s')`, q)))
+	// A table whose foreign key references the demo table (examples/migrations adds one)
+	// keeps it: Reset names it, and drops it only when asked.
+	payments := table + "_payments"
+	_, err := pool.Exec(ctx, `CREATE TABLE `+quoted(t, payments)+` (id bigint PRIMARY KEY, customer_id bigint REFERENCES `+q+`)`)
+	require.NoError(t, err)
+	_, err = Reset(ctx, pool, table, false)
+	require.ErrorContains(t, err, payments)
+	require.ErrorContains(t, err, "--dependents")
+	assert.EqualValues(t, 1500, count(t, pool, `SELECT count(*) FROM `+q), "a refused reset changes nothing")
+	dropped, err := Reset(ctx, pool, table, true)
+	require.NoError(t, err)
+	assert.Equal(t, []string{payments}, dropped)
+	dropped, err = Reset(ctx, pool, table, false)
+	require.NoError(t, err, "Reset of a missing table is fine")
+	assert.Empty(t, dropped)
+	assert.Zero(t, count(t, pool, fmt.Sprintf(`SELECT count(*) FROM pg_class WHERE oid IN (to_regclass('%s'), to_regclass('%s'))`, q, quoted(t, payments))))
 }
 
 // flagAdmin toggles flags through the Unleash Admin API, as zdm does.

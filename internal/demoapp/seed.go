@@ -3,6 +3,7 @@ package demoapp
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -12,6 +13,7 @@ import (
 type DB interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
 // seedChunk rows per INSERT: big enough to be fast, small enough that an
@@ -70,14 +72,51 @@ func seed(ctx context.Context, db DB, table string, rows, chunk int64) error {
 	return nil
 }
 
-// Reset drops the demo table if it exists.
-func Reset(ctx context.Context, db DB, table string) error {
+// Reset drops the demo table if it exists. Tables whose foreign keys reference it (the
+// payments table of examples/migrations) keep PostgreSQL from dropping it: with
+// dependents they are dropped first and named in the result, otherwise Reset refuses and
+// names them.
+func Reset(ctx context.Context, db DB, table string, dependents bool) ([]string, error) {
 	ident, err := parseTable(table)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	rows, err := db.Query(ctx, `
+SELECT DISTINCT n.nspname, c.relname
+FROM pg_constraint k
+JOIN pg_class c ON c.oid = k.conrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE k.contype = 'f' AND k.confrelid = to_regclass($1) AND k.conrelid <> k.confrelid
+ORDER BY 1, 2`, ident.Sanitize())
+	if err != nil {
+		return nil, fmt.Errorf("read what references %s: %w", table, err)
+	}
+	var refs []pgx.Identifier
+	var names []string
+	for rows.Next() {
+		var schema, name string
+		if err := rows.Scan(&schema, &name); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		refs = append(refs, pgx.Identifier{schema, name})
+		names = append(names, schema+"."+name)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(refs) > 0 && !dependents {
+		return nil, fmt.Errorf("%s is referenced by foreign keys of %s (fix: drop them, or reset with --dependents to drop those tables too)",
+			table, strings.Join(names, ", "))
+	}
+	for _, r := range refs {
+		if _, err := db.Exec(ctx, `DROP TABLE IF EXISTS `+r.Sanitize()); err != nil {
+			return nil, fmt.Errorf("drop table %s: %w", r.Sanitize(), err)
+		}
 	}
 	if _, err := db.Exec(ctx, `DROP TABLE IF EXISTS `+ident.Sanitize()); err != nil {
-		return fmt.Errorf("drop table %s: %w", table, err)
+		return nil, fmt.Errorf("drop table %s: %w", table, err)
 	}
-	return nil
+	return names, nil
 }
