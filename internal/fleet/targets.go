@@ -67,7 +67,7 @@ const GatePrefix = "wave:"
 func WaveGate(wave string) string { return GatePrefix + wave }
 
 var (
-	nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,39}$`)
+	nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$`)
 	envRE  = regexp.MustCompile(`^[A-Z_][A-Z0-9_]{0,99}$`)
 )
 
@@ -211,7 +211,7 @@ func (r *reader) targets(n ast.Node) []Target {
 		if v, ok := m["name"]; ok {
 			t.Name = scalar(v)
 			if !nameRE.MatchString(t.Name) {
-				r.errorf(v, path+".name", "lower-case letters, digits, - and _, at most 40, starting with a letter or digit", "%q is not a target name", t.Name)
+				r.errorf(v, path+".name", "lower-case letters, digits and -, at most 40, e.g. eu1 (the database's migration is named MIGRATION-TARGET)", "%q is not a target name", t.Name)
 			}
 		} else {
 			r.errorf(item, path+".name", "name the database: name: eu1", "missing")
@@ -241,7 +241,7 @@ func (r *reader) waves(n ast.Node) []Wave {
 		if v, ok := m["name"]; ok {
 			w.Name = scalar(v)
 			if !nameRE.MatchString(w.Name) {
-				r.errorf(v, path+".name", "lower-case letters, digits, - and _, e.g. staging, canary, rest", "%q is not a wave name", w.Name)
+				r.errorf(v, path+".name", "lower-case letters, digits and -, e.g. staging, canary, rest", "%q is not a wave name", w.Name)
 			}
 		} else {
 			r.errorf(item, path+".name", "name the wave: name: canary", "missing")
