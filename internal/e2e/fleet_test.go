@@ -180,6 +180,8 @@ func TestFleetContinuesPastAFailedDatabase(t *testing.T) {
 	// Each database's migration is a workflow of its own, readable by its name.
 	assert.Equal(t, workflows.PhaseCompleted, progress(t, c, name+"-us1").Phase)
 
+	recordHistory(t, c, run, "fleet-continue.json")
+
 	code, out, _ = zdmc("status", name)
 	require.Equal(t, cli.ExitOK, code)
 	assert.Regexp(t, `eu1\s+wave2\s+failed\s+-\s+.*column "note" does not exist`, out)
