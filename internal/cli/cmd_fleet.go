@@ -135,7 +135,8 @@ func RenderFleet(v FleetView) string {
 	}
 	b.WriteString("\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "DATABASE\tWAVE\tSTATUS\tPHASE\tPROGRESS\tMIGRATION")
+	// PROGRESS comes last: an error there does not push the other columns apart.
+	fmt.Fprintln(tw, "DATABASE\tWAVE\tSTATUS\tPHASE\tMIGRATION\tPROGRESS")
 	for _, t := range f.Targets {
 		phase, prog := string(t.Phase), ""
 		if p := v.Progress[t.Name]; p != nil {
@@ -148,7 +149,7 @@ func RenderFleet(v FleetView) string {
 			prog = t.Error
 		}
 		name := strings.TrimPrefix(t.WorkflowID, "zdm-")
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Wave, t.Status, orDash(phase), orDash(prog), name)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Wave, t.Status, orDash(phase), name, orDash(prog))
 	}
 	_ = tw.Flush()
 	for _, a := range f.Approvals {
