@@ -277,3 +277,25 @@ func TestFleetRefusesFlags(t *testing.T) {
 	assert.Empty(t, f.started)
 	assert.Nil(t, f.envsSeen)
 }
+
+// A database whose own gate a person rejected rolled back: it did not migrate, so the
+// stop policy starts no further database.
+func TestFleetRejectedDatabaseCountsAsNotCompleted(t *testing.T) {
+	f := newFakeFleet()
+	env := newEnv()
+	env.RegisterWorkflow(workflows.MigrationWorkflow)
+	env.RegisterWorkflow(workflows.FleetWorkflow)
+	env.RegisterActivity(acts)
+	env.OnActivity(acts.CheckTargets, mock.Anything, mock.Anything).Return(wire.CheckTargetsResult{}, nil)
+	env.OnWorkflow(workflows.MigrationWorkflow, mock.Anything, mock.Anything).Return(
+		func(ctx workflow.Context, in workflows.MigrationInput) (*workflows.Result, error) {
+			f.started = append(f.started, workflow.GetInfo(ctx).WorkflowExecution.ID)
+			return &workflows.Result{Status: workflows.PhaseRolledBack, Progress: workflows.Progress{
+				Approvals: []workflows.Approval{{Gate: "contract", Approved: false, By: "bob"}}}}, nil
+		})
+	env.ExecuteWorkflow(workflows.FleetWorkflow, fleetInput(t, targetsFile(1, false, fleet.OnFailureStop, []string{"a", "b"})))
+	require.Error(t, env.GetWorkflowError())
+	assert.Contains(t, env.GetWorkflowError().Error(), "a (rolled_back: rejected at gate contract by bob)")
+	assert.Equal(t, map[string]workflows.TargetStatus{"a": "rolled_back", "b": "not_started"}, statuses(fleetProgress(t, env)))
+	assert.Len(t, f.started, 1)
+}

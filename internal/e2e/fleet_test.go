@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/zdmhq/zdm/internal/cli"
 	"github.com/zdmhq/zdm/internal/fleet"
@@ -235,4 +236,35 @@ func TestFleetRefusesATargetTheWorkerDoesNotServe(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "the worker serves no target "+dbs[1].env)
 	assert.False(t, dbs[0].migrated(t), "nothing started")
+}
+
+// Cancelling a fleet cancels each running migration, which rolls back; the fleet ends
+// once they have.
+func TestFleetCancelRollsBackRunningDatabases(t *testing.T) {
+	need(t, "DATABASE_URL")
+	srv := startDevServer(t)
+	c := srv.Client
+	queue := "zdm-fleet-" + randomSuffix()
+	dbs := []fleetDB{newFleetDB(t, "one", false), newFleetDB(t, "two", false), newFleetDB(t, "three", false)}
+	startFleetWorker(t, srv.hostPort, queue, dbs[0].dsn, dbs)
+	ts := writeTargets(t, dbs, "concurrency: 2\n", []string{"one", "two"}, []string{"three"})
+	name := "e2e-fleet-cancel-" + randomSuffix()
+	m := migration(t, strings.Replace(fmt.Sprintf(fleetMigrationYAML, name), "gates: []", "gates: [contract]", 1))
+	run := startFleet(t, c, queue, m, ts)
+	for _, target := range []string{"one", "two"} {
+		waitForGate(t, c, name+"-"+target, "contract", 2*time.Minute)
+	}
+	require.NoError(t, c.CancelWorkflow(context.Background(), spec.WorkflowID(name), ""))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err := run.Get(ctx, nil)
+	require.Error(t, err)
+	assert.True(t, temporal.IsCanceledError(err), err.Error())
+	for _, target := range []string{"one", "two"} {
+		assert.Equal(t, workflows.PhaseRolledBack, progress(t, c, name+"-"+target).Phase, target)
+	}
+	for _, d := range dbs {
+		assert.False(t, d.migrated(t), d.name)
+	}
+	assert.Equal(t, map[string]workflows.TargetStatus{"one": "canceled", "two": "canceled", "three": "not_started"}, fleetStatuses(fleetQuery(t, c, name)))
 }

@@ -69,3 +69,11 @@ func TestParseTargetsErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestTheExampleTargetsFileParses(t *testing.T) {
+	ts, err := ParseFile("../../examples/fleet/targets.yaml")
+	require.NoError(t, err)
+	assert.Len(t, ts.Targets, 4)
+	assert.Equal(t, []string{"us1", "ap1"}, ts.Waves[2].Targets)
+	assert.Equal(t, "wave:canary", WaveGate(ts.Waves[1].Name))
+}
