@@ -242,9 +242,14 @@ func (f *fleetRun) startChild(ctx workflow.Context, i int) workflow.ChildWorkflo
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		WorkflowExecutionTimeout: 0,
 	})
-	return workflow.ExecuteChildWorkflow(cctx, MigrationWorkflow, MigrationInput{
-		Migration: f.in.Migration, Options: f.in.Options, StartedBy: f.in.StartedBy,
-	})
+	in := MigrationInput{Migration: f.in.Migration, Options: f.in.Options, StartedBy: f.in.StartedBy}
+	if !t.Database.IsZero() {
+		// The database CheckTargets found behind the variable: a worker whose variable of
+		// that name points elsewhere refuses the migration before changing anything.
+		db := t.Database
+		in.CheckedAgainst = &db
+	}
+	return workflow.ExecuteChildWorkflow(cctx, MigrationWorkflow, in)
 }
 
 // childEnded records how a database's migration ended and says whether it completed.

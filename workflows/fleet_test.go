@@ -32,6 +32,7 @@ type fakeFleet struct {
 	running  int
 	most     int
 	envsSeen []string
+	checked  []string // the databases the children were told to check against
 }
 
 func newFakeFleet(fail ...string) *fakeFleet {
@@ -45,6 +46,9 @@ func newFakeFleet(fail ...string) *fakeFleet {
 func (f *fakeFleet) child(ctx workflow.Context, in workflows.MigrationInput) (*workflows.Result, error) {
 	id := workflow.GetInfo(ctx).WorkflowExecution.ID
 	f.mu.Lock()
+	if in.CheckedAgainst != nil {
+		f.checked = append(f.checked, in.CheckedAgainst.Database)
+	}
 	f.started = append(f.started, id)
 	f.startAt[id] = workflow.Now(ctx)
 	f.running++
@@ -136,6 +140,8 @@ func TestFleetWavesInOrderAtMostConcurrency(t *testing.T) {
 		assert.False(t, f.startAt[id].Before(f.ended[staging]), "%s started before the first wave ended", id)
 	}
 	assert.Equal(t, 2, f.most, "at most concurrency=2 databases at once")
+	assert.ElementsMatch(t, []string{"staging_url", "a_url", "b_url", "c_url", "d_url", "e_url"}, f.checked,
+		"each migration checks it runs on the database CheckTargets found")
 	// Five databases two at a time take three rounds of an hour after the first wave.
 	last := f.ended[f.started[5]]
 	assert.Equal(t, 4*time.Hour, last.Sub(f.startAt[staging]))
