@@ -6,7 +6,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -79,11 +78,7 @@ func (e *env) fleetStatus(ctx context.Context, c client.Client, name string) (v 
 	if resp.GetWorkflowExecutionInfo().GetType().GetName() != fleetWorkflowType {
 		return v, false, nil
 	}
-	v = FleetView{Name: name, WorkflowID: spec.WorkflowID(name),
-		Status: strings.ToLower(strings.TrimPrefix(resp.GetWorkflowExecutionInfo().GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_"))}
-	if resp.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED {
-		v.Status = "unknown"
-	}
+	v = FleetView{Name: name, WorkflowID: spec.WorkflowID(name), Status: viewOf(name, "", resp).Status}
 	qctx, cancel := context.WithTimeout(ctx, queryTimeout)
 	defer cancel()
 	val, err := c.QueryWorkflow(qctx, v.WorkflowID, "", workflows.QueryFleet)
