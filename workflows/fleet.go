@@ -237,10 +237,9 @@ func (f *fleetRun) startChild(ctx workflow.Context, i int) workflow.ChildWorkflo
 		TaskQueue:  TargetQueue(workflow.GetInfo(ctx).TaskQueueName, t.URLEnv),
 		// Cancelling the fleet cancels each migration, which rolls itself back; the
 		// fleet waits for that rather than leaving half-done databases behind.
-		ParentClosePolicy:        enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
-		WaitForCancellation:      true,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		WorkflowExecutionTimeout: 0,
+		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
+		WaitForCancellation:   true,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 	})
 	in := MigrationInput{Migration: f.in.Migration, Options: f.in.Options, StartedBy: f.in.StartedBy}
 	if !t.Database.IsZero() {
