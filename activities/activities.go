@@ -60,6 +60,9 @@ type Activities struct {
 	Metrics Metrics
 	// Notifier posts to Slack; when nil or without a token, Notify does nothing.
 	Notifier *notify.Notifier
+	// Targets are the fleet's databases this worker serves, by the name of the
+	// environment variable holding each URL (ZDM_TARGET_ENVS); CheckTargets reads them.
+	Targets map[string]*pgxpool.Pool
 
 	// db caches the identity of DB's database, read once per pool.
 	db dbIdentity

@@ -13,6 +13,9 @@
 //	SLACK_BOT_TOKEN       posts gate and end-of-migration notices to SLACK_CHANNEL (optional)
 //	SLACK_CHANNEL         the channel for those notices
 //	ZDM_TASK_QUEUE        default "zdm"
+//	ZDM_TARGET_ENVS       comma list of the NAMES of variables holding the URLs of the fleet
+//	                      databases this worker serves (zdm start --targets); each gets
+//	                      task queue QUEUE@NAME
 //	ZDM_STOP_TIMEOUT      how long a graceful stop waits for running activities (default 30s)
 //	ZDM_METRICS_ADDR      where /metrics is served for Prometheus (default 127.0.0.1:9090;
 //	                      empty or "off" turns it off)
@@ -150,7 +153,13 @@ func run(logger *slog.Logger) error {
 		MaxConcurrentActivityExecutionSize: 16,
 	})
 	w.RegisterWorkflow(workflows.MigrationWorkflow)
+	w.RegisterWorkflow(workflows.FleetWorkflow)
 	w.RegisterActivity(acts)
+	stopTargets, err := startTargetWorkers(ctx, c, queue, acts, stopTimeout, logger)
+	if err != nil {
+		return err
+	}
+	defer stopTargets()
 	if metricsOn {
 		// Served until the worker has stopped, so a scrape sees the drain.
 		mctx, stopMetrics := context.WithCancel(context.Background())

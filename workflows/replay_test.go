@@ -21,6 +21,7 @@ func TestReplaySavedHistories(t *testing.T) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflow(workflows.MigrationWorkflow)
+			r.RegisterWorkflow(workflows.FleetWorkflow)
 			require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(nil, f))
 		})
 	}

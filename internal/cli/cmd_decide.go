@@ -60,7 +60,7 @@ the workflow's own explanation (exit 1).`, strings.ToUpper(verb[:1])+verb[1:], u
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&d.Gate, "gate", "", "the gate: "+spec.GateReadNew+", "+spec.GateContract+", "+spec.GateRecover+" or "+spec.GateFinalize)
+	cmd.Flags().StringVar(&d.Gate, "gate", "", "the gate: "+spec.GateReadNew+", "+spec.GateContract+", "+spec.GateRecover+" or "+spec.GateFinalize+"; of a fleet, wave:NAME")
 	cmd.Flags().StringVar(&d.By, "by", e.user(), "who decides (default $USER)")
 	cmd.Flags().StringVar(&d.Comment, textFlag, "", textHelp)
 	return cmd

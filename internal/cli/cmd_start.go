@@ -20,6 +20,7 @@ import (
 func (e *env) startCommand() *cobra.Command {
 	var file string
 	var wait bool
+	var targets string
 	cmd := &cobra.Command{
 		Use:   "start -f FILE [--wait]",
 		Short: "Start the migration a file describes",
@@ -41,6 +42,12 @@ With --wait, zdm then watches it like 'zdm watch'.`,
 				}
 				return exitf(ExitUsage, "%v", err)
 			}
+			if targets != "" {
+				if wait {
+					return usageError("--wait follows one migration: follow a fleet with zdm status %s", m.Name)
+				}
+				return e.startFleet(cmd.Context(), m, targets)
+			}
 			if err := e.startChecked(cmd.Context(), m); err != nil {
 				return err
 			}
@@ -57,6 +64,7 @@ With --wait, zdm then watches it like 'zdm watch'.`,
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "migration file (YAML)")
 	cmd.Flags().BoolVar(&wait, "wait", false, "watch the migration until it ends or waits at a gate")
+	cmd.Flags().StringVar(&targets, "targets", "", "targets file (YAML): run the migration across a fleet of databases, wave by wave")
 	return cmd
 }
 

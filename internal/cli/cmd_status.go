@@ -42,6 +42,16 @@ longer in the directory.`,
 			if err != nil {
 				return err
 			}
+			fv, isFleet, err := e.fleetStatus(cmd.Context(), c, args[0])
+			switch {
+			case err != nil:
+				return err
+			case isFleet && asJSON:
+				return e.printJSON(fv)
+			case isFleet:
+				fmt.Fprint(e.Stdout, RenderFleet(fv))
+				return nil
+			}
 			v, err := e.status(cmd.Context(), c, args[0])
 			if err != nil {
 				return err

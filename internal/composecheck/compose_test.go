@@ -26,9 +26,11 @@ import (
 const module = "github.com/zdmhq/zdm"
 
 // notSetInCompose lists, per program, variables it reads that compose leaves unset on
-// purpose, each with the reason. Empty today: every service spells out its configuration,
-// but for how to reach a secured Temporal (securedTemporal).
-var notSetInCompose = map[string]map[string]string{}
+// purpose, each with the reason. Every service spells out its configuration, but for how
+// to reach a secured Temporal (securedTemporal) and the fleet's databases.
+var notSetInCompose = map[string]map[string]string{
+	"./worker": {"ZDM_TARGET_ENVS": "names the variables of a fleet's databases (zdm start --targets); compose's stack has one database, DATABASE_URL"},
+}
 
 // securedTemporal says why compose leaves a variable of the Temporal client settings
 // (internal/temporalconn) unset, or "" when it is not one: compose's Temporal servers are
