@@ -41,12 +41,7 @@ for _ in $(seq 30); do
 done
 
 say "4/6 migration: zdm start -f $FILE --wait (rollout 10% -> 50% -> 100%, guarded)"
-cat "$FILE"
-START=$(date +%s)
-set +e
-bin/zdm start -f "$FILE" --wait
-rc=$?
-set -e
+demo_start
 [[ $rc -eq 5 ]] || { echo "expected the guard to stop the migration at the recover gate (exit 5), got exit $rc" >&2; exit 1; }
 bin/zdm status "$NAME"
 bin/zdm status "$NAME" --json >.stack/guarded-status.json

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # What the demos (scripts/demo.sh, scripts/demo-fault.sh) share, sourced by them. They set
-# DUAL and READ (the flags' names) and STATS (the demo app's stats file) first.
+# DUAL and READ (the flags' names), STATS (the demo app's stats file) and FILE (the
+# migration) first.
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -27,4 +28,15 @@ demo_app() {
 	trap 'kill $APP 2>/dev/null || true' EXIT
 	for _ in $(seq 60); do [[ -s "$STATS" ]] && break; sleep 0.5; done
 	[[ -s "$STATS" ]] || { cat "$log"; echo "demo app did not start" >&2; exit 1; }
+}
+
+# demo_start: shows FILE and runs zdm start -f FILE --wait; START is when it began, rc
+# its exit code.
+demo_start() {
+	cat "$FILE"
+	START=$(date +%s)
+	set +e
+	bin/zdm start -f "$FILE" --wait
+	rc=$?
+	set -e
 }

@@ -29,12 +29,7 @@ demo_app .stack/demoapp.log
 sleep 2
 
 say "4/6 migration: zdm start -f $FILE --wait"
-cat "$FILE"
-START=$(date +%s)
-set +e
-bin/zdm start -f "$FILE" --wait
-rc=$?
-set -e
+demo_start
 
 gate() {
 	local g="$1"
