@@ -85,14 +85,6 @@ func guardedEnv(t *testing.T, yaml string) (spec.Migration, *testsuite.TestWorkf
 	return m, env, db
 }
 
-// runToEnd runs the workflow and requires that it completed without error.
-func runToEnd(t *testing.T, env *testsuite.TestWorkflowEnvironment, in workflows.MigrationInput) {
-	t.Helper()
-	env.ExecuteWorkflow(workflows.MigrationWorkflow, in)
-	require.True(t, env.IsWorkflowCompleted())
-	require.NoError(t, env.GetWorkflowError())
-}
-
 // recordRollouts records every SetRollout, and the percent it sets for the guard to see.
 func (g *fakeGuard) recordRollouts() {
 	g.db.env.OnActivity(acts.SetRollout, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RolloutInput) error {
