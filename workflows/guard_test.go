@@ -104,6 +104,12 @@ func rollouts(percents ...int) []string {
 	return out
 }
 
+// signalAt sends signal (approve or reject) for gate, as by, once the workflow's clock
+// has moved on by after.
+func signalAt(env *testsuite.TestWorkflowEnvironment, after time.Duration, signal, gate, by string) {
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(signal, approve(gate, by)) }, after)
+}
+
 // contracted is how every run that reaches contract ends.
 var contracted = seq("SetFlag customers-dual-write off", "Contract", "Finish completed")
 
@@ -117,9 +123,7 @@ func TestGuardBreachRevertsAndRecoverRetriesTheStep(t *testing.T) {
 
 	var atRecover workflows.Progress
 	env.RegisterDelayedCallback(func() { atRecover = progressOf(t, env) }, 150*time.Second)
-	env.RegisterDelayedCallback(func() {
-		env.SignalWorkflow(workflows.SignalApprove, approve("recover", "alice"))
-	}, 200*time.Second)
+	signalAt(env, 200*time.Second, workflows.SignalApprove, "recover", "alice")
 	var atContract workflows.Progress
 	env.RegisterDelayedCallback(func() {
 		atContract = progressOf(t, env)
@@ -175,9 +179,7 @@ func TestGuardBreachRevertsAndRecoverRetriesTheStep(t *testing.T) {
 func TestGuardBreachThenRejectAtRecoverRollsBack(t *testing.T) {
 	m, env, db := guardedEnv(t, guardedYAML)
 	newFakeGuard(db, 1, 1, 0)
-	env.RegisterDelayedCallback(func() {
-		env.SignalWorkflow(workflows.SignalReject, approve("recover", "carol"))
-	}, 300*time.Second)
+	signalAt(env, 300*time.Second, workflows.SignalReject, "recover", "carol")
 
 	runToEnd(t, env, workflows.MigrationInput{Migration: m})
 	var res workflows.Result
@@ -202,12 +204,8 @@ func TestGuardWatchesTheContractGateAndABreachThereRevertsToTheStepBefore(t *tes
 	newFakeGuard(db, 100, 1, 300*time.Second)
 	var atRecover workflows.Progress
 	env.RegisterDelayedCallback(func() { atRecover = progressOf(t, env) }, 400*time.Second)
-	env.RegisterDelayedCallback(func() {
-		env.SignalWorkflow(workflows.SignalApprove, approve("recover", "alice"))
-	}, 500*time.Second)
-	env.RegisterDelayedCallback(func() {
-		env.SignalWorkflow(workflows.SignalApprove, approve("contract", "bob"))
-	}, 800*time.Second)
+	signalAt(env, 500*time.Second, workflows.SignalApprove, "recover", "alice")
+	signalAt(env, 800*time.Second, workflows.SignalApprove, "contract", "bob")
 
 	runToEnd(t, env, workflows.MigrationInput{Migration: m})
 	assert.Equal(t, seq(upToReads,
@@ -238,9 +236,7 @@ func TestALongWatchAtTheContractGateContinuesAsNewWithTheGuard(t *testing.T) {
 	db2 := newFakeDB(env2, m)
 	db2.install()
 	newFakeGuard(db2, 0, 0, 0)
-	env2.RegisterDelayedCallback(func() {
-		env2.SignalWorkflow(workflows.SignalApprove, approve("contract", "bob"))
-	}, 60*time.Second)
+	signalAt(env2, 60*time.Second, workflows.SignalApprove, "contract", "bob")
 	env2.ExecuteWorkflow(workflows.MigrationWorkflow, next)
 	require.True(t, env2.IsWorkflowCompleted())
 	require.NoError(t, env2.GetWorkflowError())
@@ -288,7 +284,7 @@ func TestAGuardQueryWithForBreachesOnlyOnceTheValueHasLasted(t *testing.T) {
 		}
 		return &activities.GuardResult{At: db.env.Now(), Figures: []wire.GuardFigure{{Query: "error-ratio-new", Value: v, Max: &max, Beyond: v > max}}}, nil
 	})
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalReject, approve("recover", "alice")) }, 400*time.Second)
+	signalAt(env, 400*time.Second, workflows.SignalReject, "recover", "alice")
 	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
 	require.True(t, env.IsWorkflowCompleted())
 	var res workflows.Result
@@ -317,7 +313,7 @@ func TestAnUnreadableGuardIsShownNotTakenForABreachAndNoDataBreachesWhenSaidSo(t
 	})
 	var during workflows.Progress
 	env.RegisterDelayedCallback(func() { during = progressOf(t, env) }, 60*time.Second)
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalReject, approve("recover", "alice")) }, 400*time.Second)
+	signalAt(env, 400*time.Second, workflows.SignalReject, "recover", "alice")
 	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
 	require.True(t, env.IsWorkflowCompleted())
 	require.NotNil(t, during.Guard)
@@ -348,7 +344,7 @@ func TestAQueryOfManySeriesKeepsTheFiguresBounded(t *testing.T) {
 		}
 		return &activities.GuardResult{At: db.env.Now(), Figures: figs}, nil
 	})
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalReject, approve("recover", "alice")) }, 400*time.Second)
+	signalAt(env, 400*time.Second, workflows.SignalReject, "recover", "alice")
 	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
 	require.True(t, env.IsWorkflowCompleted())
 	var res workflows.Result
@@ -379,8 +375,8 @@ func TestAContractApprovalRacingABreachIsAskedAgain(t *testing.T) {
 		}
 		return &activities.GuardResult{At: env.Now(), Figures: []wire.GuardFigure{{Query: "error-ratio-new", Value: v, Max: &max, Beyond: v > max}}}, nil
 	}).After(5 * time.Second)
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalApprove, approve("contract", "bob")) }, 395*time.Second)
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalApprove, approve("recover", "alice")) }, 500*time.Second)
+	signalAt(env, 395*time.Second, workflows.SignalApprove, "contract", "bob")
+	signalAt(env, 500*time.Second, workflows.SignalApprove, "recover", "alice")
 	var again workflows.Progress
 	env.RegisterDelayedCallback(func() {
 		again = progressOf(t, env)
