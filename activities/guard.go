@@ -8,9 +8,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/temporal"
 
-	"github.com/zdmhq/zdm/internal/flags"
 	"github.com/zdmhq/zdm/internal/guard"
 	"github.com/zdmhq/zdm/internal/spec"
 	"github.com/zdmhq/zdm/internal/wire"
@@ -27,13 +25,7 @@ type (
 // SetRollout makes a flag on for a percent of the traffic through Unleash's gradual
 // rollout (0: off). It is idempotent.
 func (a *Activities) SetRollout(ctx context.Context, in RolloutInput) error {
-	if a.Flags == nil {
-		return temporal.NewNonRetryableApplicationError("the worker has no Unleash configuration (UNLEASH_URL, UNLEASH_ADMIN_TOKEN)", ErrFlagsUnavailable, nil)
-	}
-	if err := a.Flags.Ensure(ctx, in.Flag, in.Description); err != nil {
-		if errors.Is(err, flags.ErrArchived) {
-			return temporal.NewNonRetryableApplicationError(err.Error(), ErrFlagsUnavailable, err)
-		}
+	if err := a.ensureFlag(ctx, in.Flag, in.Description); err != nil {
 		return err
 	}
 	return a.Flags.SetRollout(ctx, in.Flag, in.Percent)

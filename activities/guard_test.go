@@ -1,14 +1,12 @@
 package activities_test
 
 import (
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/testsuite"
@@ -33,15 +31,8 @@ func TestEvaluateGuardAgainstARealPrometheus(t *testing.T) {
 	errs.WithLabelValues("on").Add(20)
 	requests.WithLabelValues("off").Add(200)
 	errs.WithLabelValues("off").Add(0)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
-	srv := &http.Server{Handler: mux}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	prom := testenv.Prometheus(t, time.Second, ln.Addr().String())
+	addr := testenv.UnhealthyApp(t, reg)
+	prom := testenv.Prometheus(t, time.Second, addr)
 	ratio := `sum by (read_new) (g_errors_total) / sum by (read_new) (g_requests_total)`
 	testenv.WaitFor(t, 30*time.Second, "a scrape", func() bool {
 		resp, err := http.Get(prom + "/api/v1/query?query=g_requests_total")
@@ -59,7 +50,7 @@ func TestEvaluateGuardAgainstARealPrometheus(t *testing.T) {
 	env.RegisterActivity(&activities.Activities{})
 	val, err := env.ExecuteActivity(wire.EvaluateGuard, wire.GuardInput{Migration: "m", Guard: spec.Guard{
 		PrometheusURL: prom, Interval: spec.Duration(2 * time.Second),
-		HealthURL: "http://" + ln.Addr().String() + "/healthz", HealthTimeout: spec.Duration(time.Second),
+		HealthURL: "http://" + addr + "/healthz", HealthTimeout: spec.Duration(time.Second),
 		Queries: []spec.GuardQuery{
 			{Name: "error-ratio", PromQL: ratio, Max: ptr(0.05)},
 			{Name: "volume", PromQL: `sum(g_requests_total)`, Min: ptr(10), Max: ptr(1000)},

@@ -15,7 +15,8 @@ NAME=customers-guarded
 DUAL=customers-guarded-dual-write
 READ=customers-guarded-read-new
 STATS=.stack/demoapp-fault-stats.json
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# shellcheck source=scripts/demo-lib.sh
+source scripts/demo-lib.sh
 
 say "1/6 local stack: PostgreSQL, Temporal, Unleash, zdm worker, Prometheus"
 scripts/stack.sh up
@@ -28,22 +29,11 @@ if [[ "$PROMETHEUS_URL" != "http://127.0.0.1:9091" ]]; then
 fi
 
 say "2/6 demo table: public.customers with $ROWS rows"
-bin/zdm-demoapp reset --dependents
-for f in "$DUAL" "$READ"; do
-	curl -fsS -o /dev/null -X POST -H "Authorization: $UNLEASH_ADMIN_TOKEN" \
-		"$UNLEASH_URL/api/admin/projects/default/features/$f/environments/${UNLEASH_ENVIRONMENT:-development}/off" 2>/dev/null || true
-done
-bin/zdm-demoapp seed --rows "$ROWS"
+demo_table "$ROWS"
 SEEDED=$(psql -X -At "$DATABASE_URL" -c 'SELECT count(*) FROM public.customers')
 
 say "3/6 demo application, its new read path failing $FAULT of its reads; metrics for Prometheus at $ZDM_DEMO_METRICS_ADDR"
-rm -f "$STATS"
-ZDM_DEMO_FAULT_RATE="$FAULT" bin/zdm-demoapp run --stats-file "$STATS" --dual-write-flag "$DUAL" --read-new-flag "$READ" \
-	--metrics-addr "$ZDM_DEMO_METRICS_ADDR" >.stack/demoapp-fault.log 2>&1 &
-APP=$!
-trap 'kill $APP 2>/dev/null || true' EXIT
-for _ in $(seq 60); do [[ -s "$STATS" ]] && break; sleep 0.5; done
-[[ -s "$STATS" ]] || { cat .stack/demoapp-fault.log; echo "demo app did not start" >&2; exit 1; }
+ZDM_DEMO_FAULT_RATE="$FAULT" demo_app .stack/demoapp-fault.log --metrics-addr "$ZDM_DEMO_METRICS_ADDR"
 # Prometheus has the app's series before zdm asks for them.
 for _ in $(seq 30); do
 	curl -fsS "$PROMETHEUS_URL/api/v1/query?query=zdm_demo_requests_total" | grep -q '"read_new"' && break
@@ -51,12 +41,7 @@ for _ in $(seq 30); do
 done
 
 say "4/6 migration: zdm start -f $FILE --wait (rollout 10% -> 50% -> 100%, guarded)"
-cat "$FILE"
-START=$(date +%s)
-set +e
-bin/zdm start -f "$FILE" --wait
-rc=$?
-set -e
+demo_start
 [[ $rc -eq 5 ]] || { echo "expected the guard to stop the migration at the recover gate (exit 5), got exit $rc" >&2; exit 1; }
 bin/zdm status "$NAME"
 bin/zdm status "$NAME" --json >.stack/guarded-status.json

@@ -14,37 +14,22 @@ NAME=customers-full-name
 DUAL=customers-full-name-dual-write
 READ=customers-full-name-read-new
 STATS=.stack/demoapp-stats.json
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# shellcheck source=scripts/demo-lib.sh
+source scripts/demo-lib.sh
 
 say "1/6 local stack: PostgreSQL, Temporal (UI http://127.0.0.1:8233), Unleash, zdm worker"
 scripts/stack.sh up
 eval "$(scripts/stack.sh env)"
 
 say "2/6 demo table: public.customers with $ROWS rows"
-# A previous demo leaves the table migrated and the flags in their final state: start over.
-bin/zdm-demoapp reset --dependents
-for f in "$DUAL" "$READ"; do
-	curl -fsS -o /dev/null -X POST -H "Authorization: $UNLEASH_ADMIN_TOKEN" \
-		"$UNLEASH_URL/api/admin/projects/default/features/$f/environments/${UNLEASH_ENVIRONMENT:-development}/off" 2>/dev/null || true
-done
-bin/zdm-demoapp seed --rows "$ROWS"
+demo_table "$ROWS"
 
 say "3/6 demo application: reads and writes customers, flags decide the columns"
-rm -f "$STATS"
-bin/zdm-demoapp run --stats-file "$STATS" --dual-write-flag "$DUAL" --read-new-flag "$READ" >.stack/demoapp.log 2>&1 &
-APP=$!
-trap 'kill $APP 2>/dev/null || true' EXIT
-for _ in $(seq 60); do [[ -s "$STATS" ]] && break; sleep 0.5; done
-[[ -s "$STATS" ]] || { cat .stack/demoapp.log; echo "demo app did not start" >&2; exit 1; }
+demo_app .stack/demoapp.log
 sleep 2
 
 say "4/6 migration: zdm start -f $FILE --wait"
-cat "$FILE"
-START=$(date +%s)
-set +e
-bin/zdm start -f "$FILE" --wait
-rc=$?
-set -e
+demo_start
 
 gate() {
 	local g="$1"

@@ -34,7 +34,7 @@ prometheus_up() {
 		log "Prometheus answers at $PROMETHEUS_URL ($(who prometheus "--storage.tsdb.path=$STACK/prometheus")); using it"
 		return 0
 	fi
-	local host port i bin
+	local host port bin
 	host="$(http_host "$PROMETHEUS_URL")"
 	port="$(http_port "$PROMETHEUS_URL")"
 	is_local_host "$host" || die "Prometheus at $PROMETHEUS_URL does not answer, and zdm-stack only starts one on this machine"
@@ -52,18 +52,8 @@ prometheus_up() {
 	spawn prometheus "$STACK/prometheus.log" "$bin" --config.file="$STACK/prometheus.yml" \
 		--storage.tsdb.path="$STACK/prometheus" --storage.tsdb.retention.time=2d \
 		--web.listen-address="$host:$port" --log.level=warn
-	for ((i = 0; i < 60; i++)); do
-		prometheus_answers && break
-		if ! our_pid prometheus "--storage.tsdb.path=$STACK/prometheus" >/dev/null; then
-			log_tail "$STACK/prometheus.log"
-			die "Prometheus exited during startup"
-		fi
-		sleep 0.5
-	done
-	prometheus_answers || {
-		log_tail "$STACK/prometheus.log"
-		die "Prometheus did not answer $PROMETHEUS_URL/-/ready within 30s"
-	}
+	await_ready prometheus "--storage.tsdb.path=$STACK/prometheus" Prometheus prometheus_answers 60 0.5 \
+		"Prometheus did not answer $PROMETHEUS_URL/-/ready within 30s"
 	log "Prometheus ready at $PROMETHEUS_URL"
 }
 

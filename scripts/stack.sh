@@ -80,6 +80,26 @@ spawn() {
 	die "$name did not start; see $logf"
 }
 
+# await_ready NAME MARKER LABEL CHECK TRIES PAUSE LATE: runs CHECK up to TRIES times,
+# PAUSE seconds apart, until it succeeds. The spawned NAME (MARKER, as for our_pid)
+# exiting meanwhile is fatal, and so is CHECK failing at the end (LATE says so); either
+# way with the last lines of .stack/NAME.log.
+await_ready() {
+	local name="$1" marker="$2" label="$3" check="$4" tries="$5" pause="$6" late="$7" i
+	for ((i = 0; i < tries; i++)); do
+		"$check" && break
+		if ! our_pid "$name" "$marker" >/dev/null; then
+			log_tail "$STACK/$name.log"
+			die "$label exited during startup"
+		fi
+		sleep "$pause"
+	done
+	if ! "$check"; then
+		log_tail "$STACK/$name.log"
+		die "$late"
+	fi
+}
+
 # stop NAME MARKER TIMEOUT: SIGTERM the process group this script started, SIGKILL after
 # TIMEOUT seconds.
 stop() {
@@ -398,7 +418,7 @@ temporal_up() {
 		log "Temporal answers at $TEMPORAL_ADDRESS ($(who temporal "server start-dev")); using it"
 		return 0
 	fi
-	local host="${TEMPORAL_ADDRESS%:*}" port="${TEMPORAL_ADDRESS##*:}" db="$STACK/temporal.db" existed=0 bin i
+	local host="${TEMPORAL_ADDRESS%:*}" port="${TEMPORAL_ADDRESS##*:}" db="$STACK/temporal.db" existed=0 bin
 	is_local_host "$host" || die "Temporal at $TEMPORAL_ADDRESS does not answer, and zdm-stack only starts one on this machine"
 	bin="$(temporal_bin)"
 	[[ -f "$db" ]] && existed=1
@@ -407,18 +427,7 @@ temporal_up() {
 		--db-filename "$db" --ip "$host" --port "$port" --ui-port "$TEMPORAL_UI_PORT" \
 		--search-attribute MigrationPhase=Keyword --search-attribute MigrationTable=Keyword \
 		--log-level warn
-	for ((i = 0; i < 60; i++)); do
-		temporal_answers && break
-		if ! our_pid temporal "server start-dev" >/dev/null; then
-			log_tail "$STACK/temporal.log"
-			die "Temporal dev server exited during startup"
-		fi
-		sleep 1
-	done
-	if ! temporal_answers; then
-		log_tail "$STACK/temporal.log"
-		die "Temporal did not report SERVING within 60s"
-	fi
+	await_ready temporal "server start-dev" "Temporal dev server" temporal_answers 60 1 "Temporal did not report SERVING within 60s"
 	# Search attributes given by flag only apply when the SQLite file is first created.
 	((existed)) && temporal_search_attributes
 	log "Temporal ready at $TEMPORAL_ADDRESS (UI http://$host:$TEMPORAL_UI_PORT)"
@@ -451,7 +460,7 @@ unleash_up() {
 		log "Unleash answers at $UNLEASH_URL ($(who unleash "unleash-server/dist/server.js")); using it"
 		return 0
 	fi
-	local host port i
+	local host port
 	host="$(http_host "$UNLEASH_URL")"
 	port="$(http_port "$UNLEASH_URL")"
 	is_local_host "$host" || die "Unleash at $UNLEASH_URL does not answer, and zdm-stack only starts one on this machine"
@@ -464,18 +473,7 @@ unleash_up() {
 		CHECK_VERSION=false SEND_TELEMETRY=false \
 		INIT_ADMIN_API_TOKENS="$UNLEASH_ADMIN_TOKEN" INIT_BACKEND_API_TOKENS="$UNLEASH_API_TOKEN" \
 		node "$STACK/unleash/node_modules/unleash-server/dist/server.js"
-	for ((i = 0; i < 90; i++)); do
-		unleash_answers && break
-		if ! our_pid unleash "unleash-server/dist/server.js" >/dev/null; then
-			log_tail "$STACK/unleash.log"
-			die "Unleash exited during startup"
-		fi
-		sleep 1
-	done
-	if ! unleash_answers; then
-		log_tail "$STACK/unleash.log"
-		die "Unleash did not answer $UNLEASH_URL/health within 90s"
-	fi
+	await_ready unleash "unleash-server/dist/server.js" Unleash unleash_answers 90 1 "Unleash did not answer $UNLEASH_URL/health within 90s"
 	log "Unleash ready at $UNLEASH_URL"
 }
 

@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -20,16 +18,11 @@ import (
 // there stops it with the fix.
 func TestBotReadsTemporalProfile(t *testing.T) {
 	certs := testenv.NewCerts(t)
-	file := filepath.Join(t.TempDir(), "temporal.toml")
-	require.NoError(t, os.WriteFile(file, []byte(fmt.Sprintf(`
+	file := testenv.TemporalProfiles(t, `
 [profile.prod]
 address = "temporal.example.com:7233"
 namespace = "payments"
-[profile.prod.tls]
-client_cert_path = %q
-client_key_path = %q
-server_ca_cert_path = %q
-`, certs.ClientCert, certs.ClientKey, certs.CACert)), 0o600))
+`+certs.ProfileTLS("prod"))
 	env := map[string]string{
 		"SLACK_SIGNING_SECRET": "not-used-here",
 		"ZDM_SLACKBOT_ADDR":    "127.0.0.1:0",

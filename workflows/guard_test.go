@@ -12,8 +12,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/testsuite"
 
 	"github.com/zdmhq/zdm/activities"
+	"github.com/zdmhq/zdm/internal/spec"
 	"github.com/zdmhq/zdm/internal/wire"
 	"github.com/zdmhq/zdm/workflows"
 )
@@ -49,12 +51,7 @@ type fakeGuard struct {
 
 func newFakeGuard(db *fakeDB, failAt, times int, from time.Duration) *fakeGuard {
 	g := &fakeGuard{db: db, failAt: failAt, times: times, from: from, start: db.env.Now()}
-	db.env.OnActivity(acts.SetRollout, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RolloutInput) error {
-		g.mu.Lock()
-		g.pct = in.Percent
-		g.mu.Unlock()
-		return db.record(fmt.Sprintf("SetRollout %s %d", in.Flag, in.Percent), in)
-	})
+	g.recordRollouts()
 	db.env.OnActivity(acts.EvaluateGuard, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.GuardInput) (*activities.GuardResult, error) {
 		g.mu.Lock()
 		defer g.mu.Unlock()
@@ -78,37 +75,68 @@ func (g *fakeGuard) evaluations() int {
 	return g.evals
 }
 
+// guardedEnv is a test environment running yaml's migration on a fake database.
+func guardedEnv(t *testing.T, yaml string) (spec.Migration, *testsuite.TestWorkflowEnvironment, *fakeDB) {
+	t.Helper()
+	m := parse(t, yaml)
+	env := newEnv()
+	db := newFakeDB(env, m)
+	db.install()
+	return m, env, db
+}
+
+// recordRollouts records every SetRollout, and the percent it sets for the guard to see.
+func (g *fakeGuard) recordRollouts() {
+	g.db.env.OnActivity(acts.SetRollout, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RolloutInput) error {
+		g.mu.Lock()
+		g.pct = in.Percent
+		g.mu.Unlock()
+		return g.db.record(fmt.Sprintf("SetRollout %s %d", in.Flag, in.Percent), in)
+	})
+}
+
+// rollouts are the labels of read_new set to each percent in turn.
+func rollouts(percents ...int) []string {
+	var out []string
+	for _, p := range percents {
+		out = append(out, fmt.Sprintf("SetRollout customers-read-new %d", p))
+	}
+	return out
+}
+
+// signalAt sends signal (approve or reject) for gate, as by, once the workflow's clock
+// has moved on by after.
+func signalAt(env *testsuite.TestWorkflowEnvironment, after time.Duration, signal, gate, by string) {
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(signal, approve(gate, by)) }, after)
+}
+
+// contracted is how every run that reaches contract ends.
+var contracted = seq("SetFlag customers-dual-write off", "Contract", "Finish completed")
+
 // upToReads is what every guarded run does before read_new moves.
 var upToReads = seq("Prepare", "RunDDL expand", "Rehearse rollback", "SetFlag customers-read-new off", "SetFlag customers-dual-write on",
 	"BackfillBounds", repeat("BackfillSlice", 3), "Verify", "Rehearse contract")
 
 func TestGuardBreachRevertsAndRecoverRetriesTheStep(t *testing.T) {
-	m := parse(t, guardedYAML)
-	env := newEnv()
-	db := newFakeDB(env, m)
-	db.install()
+	m, env, db := guardedEnv(t, guardedYAML)
 	g := newFakeGuard(db, 10, 1, 0)
 
 	var atRecover workflows.Progress
 	env.RegisterDelayedCallback(func() { atRecover = progressOf(t, env) }, 150*time.Second)
-	env.RegisterDelayedCallback(func() {
-		env.SignalWorkflow(workflows.SignalApprove, approve("recover", "alice"))
-	}, 200*time.Second)
+	signalAt(env, 200*time.Second, workflows.SignalApprove, "recover", "alice")
 	var atContract workflows.Progress
 	env.RegisterDelayedCallback(func() {
 		atContract = progressOf(t, env)
 		env.SignalWorkflow(workflows.SignalApprove, approve("contract", "bob"))
 	}, 500*time.Second)
 
-	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
-	require.True(t, env.IsWorkflowCompleted())
-	require.NoError(t, env.GetWorkflowError())
+	runToEnd(t, env, workflows.MigrationInput{Migration: m})
 
 	assert.Equal(t, seq(upToReads,
-		"SetRollout customers-read-new 1", "SetRollout customers-read-new 10",
-		"SetRollout customers-read-new 1",                                       // the breach: back to the last healthy step
-		"SetRollout customers-read-new 10", "SetRollout customers-read-new 100", // retried after approval
-		"SetFlag customers-dual-write off", "Contract", "Finish completed"), db.labels())
+		rollouts(1, 10),
+		"SetRollout customers-read-new 1", // the breach: back to the last healthy step
+		rollouts(10, 100),                 // retried after approval
+		contracted), db.labels())
 
 	// At the recover gate: the breach with its figures, read_new back at 1%.
 	assert.Equal(t, workflows.PhaseAwaiting, atRecover.Phase)
@@ -149,25 +177,18 @@ func TestGuardBreachRevertsAndRecoverRetriesTheStep(t *testing.T) {
 }
 
 func TestGuardBreachThenRejectAtRecoverRollsBack(t *testing.T) {
-	m := parse(t, guardedYAML)
-	env := newEnv()
-	db := newFakeDB(env, m)
-	db.install()
+	m, env, db := guardedEnv(t, guardedYAML)
 	newFakeGuard(db, 1, 1, 0)
-	env.RegisterDelayedCallback(func() {
-		env.SignalWorkflow(workflows.SignalReject, approve("recover", "carol"))
-	}, 300*time.Second)
+	signalAt(env, 300*time.Second, workflows.SignalReject, "recover", "carol")
 
-	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
-	require.True(t, env.IsWorkflowCompleted())
-	require.NoError(t, env.GetWorkflowError())
+	runToEnd(t, env, workflows.MigrationInput{Migration: m})
 	var res workflows.Result
 	require.NoError(t, env.GetWorkflowResult(&res))
 	assert.Equal(t, workflows.PhaseRolledBack, res.Status)
 
 	// A breach at the first step switches read_new off; the rejection rolls back.
 	assert.Equal(t, seq(upToReads,
-		"SetRollout customers-read-new 1", "SetRollout customers-read-new 0",
+		rollouts(1, 0),
 		"SetFlag customers-dual-write off", "RunDDL rollback", "Finish rolled_back"), db.labels())
 	require.NotNil(t, res.Progress.Guard)
 	require.Len(t, res.Progress.Guard.Breaches, 1)
@@ -178,39 +199,27 @@ func TestGuardBreachThenRejectAtRecoverRollsBack(t *testing.T) {
 }
 
 func TestGuardWatchesTheContractGateAndABreachThereRevertsToTheStepBefore(t *testing.T) {
-	m := parse(t, guardedYAML)
-	env := newEnv()
-	db := newFakeDB(env, m)
-	db.install()
+	m, env, db := guardedEnv(t, guardedYAML)
 	// Healthy through every soak; fails once read_new has been at 100% for a while.
 	newFakeGuard(db, 100, 1, 300*time.Second)
 	var atRecover workflows.Progress
 	env.RegisterDelayedCallback(func() { atRecover = progressOf(t, env) }, 400*time.Second)
-	env.RegisterDelayedCallback(func() {
-		env.SignalWorkflow(workflows.SignalApprove, approve("recover", "alice"))
-	}, 500*time.Second)
-	env.RegisterDelayedCallback(func() {
-		env.SignalWorkflow(workflows.SignalApprove, approve("contract", "bob"))
-	}, 800*time.Second)
+	signalAt(env, 500*time.Second, workflows.SignalApprove, "recover", "alice")
+	signalAt(env, 800*time.Second, workflows.SignalApprove, "contract", "bob")
 
-	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
-	require.True(t, env.IsWorkflowCompleted())
-	require.NoError(t, env.GetWorkflowError())
+	runToEnd(t, env, workflows.MigrationInput{Migration: m})
 	assert.Equal(t, seq(upToReads,
-		"SetRollout customers-read-new 1", "SetRollout customers-read-new 10", "SetRollout customers-read-new 100",
+		rollouts(1, 10, 100),
 		"SetRollout customers-read-new 10", // breach at the contract gate
 		"SetRollout customers-read-new 100",
-		"SetFlag customers-dual-write off", "Contract", "Finish completed"), db.labels())
+		contracted), db.labels())
 	assert.Equal(t, "recover", atRecover.AwaitingGate)
 	assert.Equal(t, 10, atRecover.Guard.Breaches[0].RevertedTo)
 	assert.Equal(t, []string{"gate contract", "gate recover", "gate contract", "completed"}, db.notes)
 }
 
 func TestALongWatchAtTheContractGateContinuesAsNewWithTheGuard(t *testing.T) {
-	m := parse(t, guardedYAML)
-	env := newEnv()
-	db := newFakeDB(env, m)
-	db.install()
+	m, env, db := guardedEnv(t, guardedYAML)
 	newFakeGuard(db, 0, 0, 0)
 	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
 	require.True(t, env.IsWorkflowCompleted())
@@ -227,9 +236,7 @@ func TestALongWatchAtTheContractGateContinuesAsNewWithTheGuard(t *testing.T) {
 	db2 := newFakeDB(env2, m)
 	db2.install()
 	newFakeGuard(db2, 0, 0, 0)
-	env2.RegisterDelayedCallback(func() {
-		env2.SignalWorkflow(workflows.SignalApprove, approve("contract", "bob"))
-	}, 60*time.Second)
+	signalAt(env2, 60*time.Second, workflows.SignalApprove, "contract", "bob")
 	env2.ExecuteWorkflow(workflows.MigrationWorkflow, next)
 	require.True(t, env2.IsWorkflowCompleted())
 	require.NoError(t, env2.GetWorkflowError())
@@ -241,12 +248,7 @@ func TestALongWatchAtTheContractGateContinuesAsNewWithTheGuard(t *testing.T) {
 // records SetRollout like fakeGuard.
 func scriptedGuard(db *fakeDB, answer func(pct int, at time.Duration) (*activities.GuardResult, error)) *fakeGuard {
 	g := &fakeGuard{db: db, start: db.env.Now()}
-	db.env.OnActivity(acts.SetRollout, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RolloutInput) error {
-		g.mu.Lock()
-		g.pct = in.Percent
-		g.mu.Unlock()
-		return db.record(fmt.Sprintf("SetRollout %s %d", in.Flag, in.Percent), in)
-	})
+	g.recordRollouts()
 	db.env.OnActivity(acts.EvaluateGuard, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.GuardInput) (*activities.GuardResult, error) {
 		g.mu.Lock()
 		g.evals++
@@ -264,11 +266,8 @@ func TestARolloutWithoutAGuardOnlySoaks(t *testing.T) {
 	db := newFakeDB(env, m)
 	db.install()
 	g := scriptedGuard(db, func(int, time.Duration) (*activities.GuardResult, error) { panic("no guard to evaluate") })
-	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
-	require.True(t, env.IsWorkflowCompleted())
-	require.NoError(t, env.GetWorkflowError())
-	assert.Equal(t, seq(upToReads, "SetRollout customers-read-new 1", "SetRollout customers-read-new 10", "SetRollout customers-read-new 100",
-		"SetFlag customers-dual-write off", "Contract", "Finish completed"), db.labels())
+	runToEnd(t, env, workflows.MigrationInput{Migration: m})
+	assert.Equal(t, seq(upToReads, rollouts(1, 10, 100), contracted), db.labels())
 	steps := db.calls("SetRollout customers-read-new 10")
 	require.Len(t, steps, 1)
 	assert.GreaterOrEqual(t, steps[0].At.Sub(db.calls("SetRollout customers-read-new 1")[0].At), time.Minute, "each step soaks")
@@ -276,10 +275,7 @@ func TestARolloutWithoutAGuardOnlySoaks(t *testing.T) {
 }
 
 func TestAGuardQueryWithForBreachesOnlyOnceTheValueHasLasted(t *testing.T) {
-	m := parse(t, strings.Replace(guardedYAML, "max: 0.01}", "max: 0.01, for: 25s}", 1))
-	env := newEnv()
-	db := newFakeDB(env, m)
-	db.install()
+	m, env, db := guardedEnv(t, strings.Replace(guardedYAML, "max: 0.01}", "max: 0.01, for: 25s}", 1))
 	max := 0.01
 	scriptedGuard(db, func(pct int, _ time.Duration) (*activities.GuardResult, error) {
 		v := 0.0
@@ -288,7 +284,7 @@ func TestAGuardQueryWithForBreachesOnlyOnceTheValueHasLasted(t *testing.T) {
 		}
 		return &activities.GuardResult{At: db.env.Now(), Figures: []wire.GuardFigure{{Query: "error-ratio-new", Value: v, Max: &max, Beyond: v > max}}}, nil
 	})
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalReject, approve("recover", "alice")) }, 400*time.Second)
+	signalAt(env, 400*time.Second, workflows.SignalReject, "recover", "alice")
 	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
 	require.True(t, env.IsWorkflowCompleted())
 	var res workflows.Result
@@ -303,10 +299,7 @@ func TestAGuardQueryWithForBreachesOnlyOnceTheValueHasLasted(t *testing.T) {
 }
 
 func TestAnUnreadableGuardIsShownNotTakenForABreachAndNoDataBreachesWhenSaidSo(t *testing.T) {
-	m := parse(t, strings.Replace(guardedYAML, "max: 0.01}", "max: 0.01, no_data: breach}", 1))
-	env := newEnv()
-	db := newFakeDB(env, m)
-	db.install()
+	m, env, db := guardedEnv(t, strings.Replace(guardedYAML, "max: 0.01}", "max: 0.01, no_data: breach}", 1))
 	max := 0.01
 	scriptedGuard(db, func(pct int, at time.Duration) (*activities.GuardResult, error) {
 		switch {
@@ -320,7 +313,7 @@ func TestAnUnreadableGuardIsShownNotTakenForABreachAndNoDataBreachesWhenSaidSo(t
 	})
 	var during workflows.Progress
 	env.RegisterDelayedCallback(func() { during = progressOf(t, env) }, 60*time.Second)
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalReject, approve("recover", "alice")) }, 400*time.Second)
+	signalAt(env, 400*time.Second, workflows.SignalReject, "recover", "alice")
 	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
 	require.True(t, env.IsWorkflowCompleted())
 	require.NotNil(t, during.Guard)
@@ -338,10 +331,7 @@ func TestAnUnreadableGuardIsShownNotTakenForABreachAndNoDataBreachesWhenSaidSo(t
 }
 
 func TestAQueryOfManySeriesKeepsTheFiguresBounded(t *testing.T) {
-	m := parse(t, guardedYAML)
-	env := newEnv()
-	db := newFakeDB(env, m)
-	db.install()
+	m, env, db := guardedEnv(t, guardedYAML)
 	max := 0.01
 	scriptedGuard(db, func(pct int, _ time.Duration) (*activities.GuardResult, error) {
 		var figs []wire.GuardFigure
@@ -354,7 +344,7 @@ func TestAQueryOfManySeriesKeepsTheFiguresBounded(t *testing.T) {
 		}
 		return &activities.GuardResult{At: db.env.Now(), Figures: figs}, nil
 	})
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalReject, approve("recover", "alice")) }, 400*time.Second)
+	signalAt(env, 400*time.Second, workflows.SignalReject, "recover", "alice")
 	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
 	require.True(t, env.IsWorkflowCompleted())
 	var res workflows.Result
@@ -370,14 +360,9 @@ func TestAQueryOfManySeriesKeepsTheFiguresBounded(t *testing.T) {
 // given for a healthy application: it does not carry over the breach; read_new goes back,
 // and once the rollout has recovered the contract gate is asked again.
 func TestAContractApprovalRacingABreachIsAskedAgain(t *testing.T) {
-	m := parse(t, guardedYAML)
-	env := newEnv()
-	db := newFakeDB(env, m)
-	db.install()
+	m, env, db := guardedEnv(t, guardedYAML)
 	start := env.Now()
-	env.OnActivity(acts.SetRollout, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RolloutInput) error {
-		return db.record(fmt.Sprintf("SetRollout %s %d", in.Flag, in.Percent), in)
-	})
+	(&fakeGuard{db: db}).recordRollouts()
 	max := 0.01
 	var breaches int
 	// Each evaluation takes 5s; the one starting at 6m33s (in flight at 6m35s, when
@@ -390,22 +375,20 @@ func TestAContractApprovalRacingABreachIsAskedAgain(t *testing.T) {
 		}
 		return &activities.GuardResult{At: env.Now(), Figures: []wire.GuardFigure{{Query: "error-ratio-new", Value: v, Max: &max, Beyond: v > max}}}, nil
 	}).After(5 * time.Second)
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalApprove, approve("contract", "bob")) }, 395*time.Second)
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalApprove, approve("recover", "alice")) }, 500*time.Second)
+	signalAt(env, 395*time.Second, workflows.SignalApprove, "contract", "bob")
+	signalAt(env, 500*time.Second, workflows.SignalApprove, "recover", "alice")
 	var again workflows.Progress
 	env.RegisterDelayedCallback(func() {
 		again = progressOf(t, env)
 		env.SignalWorkflow(workflows.SignalApprove, approve("contract", "carol"))
 	}, 800*time.Second)
 
-	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
-	require.True(t, env.IsWorkflowCompleted())
-	require.NoError(t, env.GetWorkflowError())
+	runToEnd(t, env, workflows.MigrationInput{Migration: m})
 	require.Equal(t, 1, breaches, "the timing this test relies on")
 	assert.Equal(t, seq(upToReads,
-		"SetRollout customers-read-new 1", "SetRollout customers-read-new 10", "SetRollout customers-read-new 100",
-		"SetRollout customers-read-new 10", "SetRollout customers-read-new 100",
-		"SetFlag customers-dual-write off", "Contract", "Finish completed"), db.labels())
+		rollouts(1, 10, 100),
+		rollouts(10, 100),
+		contracted), db.labels())
 	assert.Equal(t, "contract", again.AwaitingGate, "bob's approval did not carry over the breach")
 	assert.Equal(t, []string{"gate contract", "gate recover", "gate contract", "completed"}, db.notes)
 	var res workflows.Result
@@ -422,10 +405,7 @@ func TestAContractApprovalRacingABreachIsAskedAgain(t *testing.T) {
 }
 
 func TestALongSoakContinuesAsNewAndResumesTheStep(t *testing.T) {
-	m := parse(t, strings.Replace(guardedYAML, "soak: 1m", "soak: 1h", 1))
-	env := newEnv()
-	db := newFakeDB(env, m)
-	db.install()
+	m, env, db := guardedEnv(t, strings.Replace(guardedYAML, "soak: 1m", "soak: 1h", 1))
 	newFakeGuard(db, 0, 0, 0)
 	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
 	require.True(t, env.IsWorkflowCompleted())

@@ -408,3 +408,11 @@ func labelsContain(labels []string, prefix string) bool {
 	}
 	return false
 }
+
+// runToEnd runs the workflow and requires that it completed without error.
+func runToEnd(t *testing.T, env *testsuite.TestWorkflowEnvironment, in workflows.MigrationInput) {
+	t.Helper()
+	env.ExecuteWorkflow(workflows.MigrationWorkflow, in)
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+}

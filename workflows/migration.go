@@ -237,8 +237,7 @@ func (r *run) forward(ctx workflow.Context, ch *channels) error {
 	if r.undoing(ctx) {
 		return r.undoWindow(ctx)
 	}
-	if err := workflow.ExecuteActivity(untilDoneOptions(ctx), wire.Finish, wire.FinishInput{Migration: r.m.Name, Status: plan.StatusCompleted,
-		Database: p.Database}).Get(ctx, nil); err != nil {
+	if err := r.finish(ctx, plan.StatusCompleted); err != nil {
 		return err
 	}
 	r.setPhase(ctx, PhaseCompleted)
@@ -373,27 +372,14 @@ func (r *run) moveAppsToFinalColumns(ctx workflow.Context) error {
 func (r *run) rollback(ctx workflow.Context) error {
 	r.st.AwaitingGate = ""
 	r.setPhase(ctx, PhaseRollingBack)
-	for _, which := range []string{"read_new", "dual_write"} {
-		if f := r.flag(which); f != "" && r.isOn(f) {
-			if err := r.setFlag(ctx, f, false); err != nil {
-				return err
-			}
-		}
-	}
-	if err := r.settle(ctx); err != nil {
+	if err := r.flagsOff(ctx); err != nil {
 		return err
 	}
 	if p := r.st.Plan; p != nil {
-		var res wire.DDLResult
-		err := workflow.ExecuteActivity(untilDoneOptions(ctx), wire.RunDDL, wire.DDLInput{
-			Migration: p.Migration, Phase: "rollback", Statements: p.Rollback, LockTimeout: p.LockTimeout,
-			OneTransaction: p.RollbackTx, Database: p.Database,
-		}).Get(ctx, &res)
-		if err != nil {
+		if _, err := r.ddlUntilDone(ctx, "rollback", p.Rollback, p.RollbackTx); err != nil {
 			return err
 		}
-		if err := workflow.ExecuteActivity(untilDoneOptions(ctx), wire.Finish, wire.FinishInput{Migration: r.m.Name, Status: plan.StatusRolledBack,
-			Database: p.Database}).Get(ctx, nil); err != nil {
+		if err := r.finish(ctx, plan.StatusRolledBack); err != nil {
 			return err
 		}
 	}

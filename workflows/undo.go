@@ -259,36 +259,23 @@ func (r *run) awaitUndoRequest(ctx workflow.Context) error {
 func (r *run) revert(ctx workflow.Context) error {
 	p := r.st.Plan
 	r.setPhase(ctx, PhaseReverting)
-	var res wire.DDLResult
 	if !r.st.Undo.SwappedBack {
-		if err := workflow.ExecuteActivity(untilDoneOptions(ctx), wire.RunDDL, wire.DDLInput{
-			Migration: p.Migration, Phase: "revert", Statements: p.Undo.Revert, LockTimeout: p.LockTimeout,
-			OneTransaction: true, Database: p.Database,
-		}).Get(ctx, &res); err != nil {
+		res, err := r.ddlUntilDone(ctx, "revert", p.Undo.Revert, true)
+		if err != nil {
 			return err
 		}
 		r.st.LockRetries += res.LockRetries
 		r.st.Undo.SwappedBack = true
 	}
-	for _, which := range []string{"read_new", "dual_write"} {
-		if f := r.flag(which); f != "" && r.isOn(f) {
-			if err := r.setFlag(ctx, f, false); err != nil {
-				return err
-			}
-		}
-	}
-	if err := r.settle(ctx); err != nil {
+	if err := r.flagsOff(ctx); err != nil {
 		return err
 	}
-	if err := workflow.ExecuteActivity(untilDoneOptions(ctx), wire.RunDDL, wire.DDLInput{
-		Migration: p.Migration, Phase: "rollback", Statements: p.Rollback, LockTimeout: p.LockTimeout,
-		OneTransaction: p.RollbackTx, Database: p.Database,
-	}).Get(ctx, &res); err != nil {
+	res, err := r.ddlUntilDone(ctx, "rollback", p.Rollback, p.RollbackTx)
+	if err != nil {
 		return err
 	}
 	r.st.LockRetries += res.LockRetries
-	if err := workflow.ExecuteActivity(untilDoneOptions(ctx), wire.Finish, wire.FinishInput{Migration: r.m.Name, Status: plan.StatusReverted,
-		Database: p.Database}).Get(ctx, nil); err != nil {
+	if err := r.finish(ctx, plan.StatusReverted); err != nil {
 		return err
 	}
 	r.setPhase(ctx, PhaseReverted)
@@ -301,16 +288,12 @@ func (r *run) revert(ctx workflow.Context) error {
 func (r *run) finalize(ctx workflow.Context) error {
 	p := r.st.Plan
 	r.setPhase(ctx, PhaseFinalizing)
-	var res wire.DDLResult
-	if err := workflow.ExecuteActivity(untilDoneOptions(ctx), wire.RunDDL, wire.DDLInput{
-		Migration: p.Migration, Phase: "finalize", Statements: p.Undo.Finalize, LockTimeout: p.LockTimeout,
-		OneTransaction: true, Database: p.Database,
-	}).Get(ctx, &res); err != nil {
+	res, err := r.ddlUntilDone(ctx, "finalize", p.Undo.Finalize, true)
+	if err != nil {
 		return err
 	}
 	r.st.LockRetries += res.LockRetries
-	if err := workflow.ExecuteActivity(untilDoneOptions(ctx), wire.Finish, wire.FinishInput{Migration: r.m.Name, Status: plan.StatusCompleted,
-		Database: p.Database}).Get(ctx, nil); err != nil {
+	if err := r.finish(ctx, plan.StatusCompleted); err != nil {
 		return err
 	}
 	r.setPhase(ctx, PhaseCompleted)

@@ -60,9 +60,7 @@ func TestUndoWindowRevertByUpdate(t *testing.T) {
 		env.UpdateWorkflow(workflows.UpdateRevert, "revert", upd.callbacks(), workflows.UndoRequest{By: "ana", Comment: "checkout errors"})
 	}, 3*time.Hour)
 
-	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
-	require.True(t, env.IsWorkflowCompleted())
-	require.NoError(t, env.GetWorkflowError())
+	runToEnd(t, env, workflows.MigrationInput{Migration: m})
 
 	require.Error(t, early.rejected, "a revert before the window is refused by the validator")
 	assert.Contains(t, early.rejected.Error(), "is not in its undo window")
@@ -96,9 +94,7 @@ func TestUndoWindowFinalizeBySignal(t *testing.T) {
 	env.RegisterDelayedCallback(func() {
 		env.SignalWorkflow(workflows.SignalFinalize, map[string]any{"by": "ana", "comment": "all good"})
 	}, time.Hour)
-	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
-	require.True(t, env.IsWorkflowCompleted())
-	require.NoError(t, env.GetWorkflowError())
+	runToEnd(t, env, workflows.MigrationInput{Migration: m})
 	assert.Contains(t, early.LastRefusal, "is not in its undo window")
 	assert.Equal(t, seq(upToContract, "RunDDL finalize", "Finish completed"), db.labels())
 	assert.Less(t, db.only(t, "RunDDL finalize").At.Sub(db.only(t, "Contract").At), 2*time.Hour, "finalized on request, not at the window's end")
@@ -110,9 +106,7 @@ func TestUndoWindowFinalizeBySignal(t *testing.T) {
 func TestUndoWindowFinalizesAtItsEnd(t *testing.T) {
 	db, m := undoDB(t, undoYAML)
 	env := db.env
-	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
-	require.True(t, env.IsWorkflowCompleted())
-	require.NoError(t, env.GetWorkflowError())
+	runToEnd(t, env, workflows.MigrationInput{Migration: m})
 	assert.Equal(t, seq(upToContract, "RunDDL finalize", "Finish completed"), db.labels())
 	assert.Equal(t, 24*time.Hour, db.only(t, "RunDDL finalize").At.Sub(db.only(t, "Contract").At), "finalized when the window ends, on the durable timer")
 }
@@ -166,9 +160,7 @@ func TestUndoWindowFailedRevertWaitsForAPerson(t *testing.T) {
 		db.mu.Unlock()
 		env.UpdateWorkflow(workflows.UpdateRevert, "again", again.callbacks(), workflows.UndoRequest{By: "ana"})
 	}, 2*time.Hour)
-	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
-	require.True(t, env.IsWorkflowCompleted())
-	require.NoError(t, env.GetWorkflowError())
+	runToEnd(t, env, workflows.MigrationInput{Migration: m})
 	require.NoError(t, again.rejected)
 
 	assert.Equal(t, workflows.PhaseUndoWindow, afterFailure.Phase, "back in the window, not rolled back")

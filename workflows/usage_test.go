@@ -65,9 +65,7 @@ func TestOldUsageHoldsTheContractGateUntilItsCallsStopRising(t *testing.T) {
 		env.UpdateWorkflow(workflows.UpdateApprove, "", released.callbacks(), workflows.Decision{Gate: "contract", By: "bob"})
 	}, 170*time.Second)
 
-	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
-	require.True(t, env.IsWorkflowCompleted())
-	require.NoError(t, env.GetWorkflowError())
+	runToEnd(t, env, workflows.MigrationInput{Migration: m})
 
 	require.Error(t, early.rejected, "before zdm has looked once, the gate cannot open")
 	assert.Contains(t, early.rejected.Error(), "has not looked for old code")
@@ -143,9 +141,7 @@ func TestOldUsageAfterApprovalHoldsContract(t *testing.T) {
 	var labelsHeld []string
 	env.RegisterDelayedCallback(func() { heldAt, labelsHeld = progressOf(t, env), db.labels() }, 120*time.Second)
 
-	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
-	require.True(t, env.IsWorkflowCompleted())
-	require.NoError(t, env.GetWorkflowError())
+	runToEnd(t, env, workflows.MigrationInput{Migration: m})
 
 	assert.Equal(t, workflows.PhaseContracting, heldAt.Phase)
 	require.NotNil(t, heldAt.OldUsage)
@@ -185,9 +181,7 @@ func TestOldUsageIsShownButHoldsNothingWithoutTheField(t *testing.T) {
 		env.UpdateWorkflow(workflows.UpdateApprove, "", upd.callbacks(), workflows.Decision{Gate: "contract", By: "bob"})
 	}, 2*time.Minute)
 
-	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
-	require.True(t, env.IsWorkflowCompleted())
-	require.NoError(t, env.GetWorkflowError())
+	runToEnd(t, env, workflows.MigrationInput{Migration: m})
 
 	require.NotNil(t, atGate.OldUsage)
 	assert.Contains(t, atGate.OldUsage.Unavailable, "cannot tell: pg_stat_statements is not available")
@@ -211,9 +205,7 @@ func TestOldUsageWithoutAContractGateLooksAfterOneInterval(t *testing.T) {
 	db.install()
 	start := env.Now()
 
-	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
-	require.True(t, env.IsWorkflowCompleted())
-	require.NoError(t, env.GetWorkflowError())
+	runToEnd(t, env, workflows.MigrationInput{Migration: m})
 
 	require.Len(t, db.usageIns, 3, "the count, a look after 30s (old code: held), a look 30s later (none)")
 	contract := db.only(t, "Contract")

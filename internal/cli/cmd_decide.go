@@ -37,14 +37,14 @@ the workflow's own explanation (exit 1).`, strings.ToUpper(verb[:1])+verb[1:], u
 			if d.Gate == "" {
 				return usageError("--gate is required: %s, %s, %s (after a guard breach) or %s (at the end of an undo window)", spec.GateReadNew, spec.GateContract, spec.GateRecover, spec.GateFinalize)
 			}
-			if strings.TrimSpace(d.By) == "" {
-				return usageError("--by is required: say who %ss (it defaults to $USER, which is not set)", verb)
+			if err := requireBy(d.By, verb+"s"); err != nil {
+				return err
 			}
 			c, err := e.client(cmd.Context())
 			if err != nil {
 				return err
 			}
-			p, err := e.decide(cmd.Context(), c, name, update, d)
+			p, err := e.update(cmd.Context(), c, name, update, d)
 			if err != nil {
 				return err
 			}
@@ -66,14 +66,24 @@ the workflow's own explanation (exit 1).`, strings.ToUpper(verb[:1])+verb[1:], u
 	return cmd
 }
 
-// decide sends a decision as an update, which the workflow's validator can refuse.
-func (e *env) decide(ctx context.Context, c client.Client, name, update string, d workflows.Decision) (*workflows.Progress, error) {
+// requireBy refuses a request that does not say who makes it; who is the verb that
+// completes "say who ...".
+func requireBy(by, who string) error {
+	if strings.TrimSpace(by) == "" {
+		return usageError("--by is required: say who %s (it defaults to $USER, which is not set)", who)
+	}
+	return nil
+}
+
+// update sends a request (a decision at a gate, a revert or a finalize) as an update
+// and waits until a worker has acted on it; the workflow's validator can refuse it.
+func (e *env) update(ctx context.Context, c client.Client, name, update string, arg any) (*workflows.Progress, error) {
 	ctx, cancel := context.WithTimeout(ctx, decideTimeout)
 	defer cancel()
 	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID:   spec.WorkflowID(name),
 		UpdateName:   update,
-		Args:         []any{d},
+		Args:         []any{arg},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
 	var p workflows.Progress

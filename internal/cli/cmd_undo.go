@@ -1,14 +1,10 @@
 package cli
 
 import (
-	"context"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
-	"go.temporal.io/sdk/client"
 
-	"github.com/zdmhq/zdm/internal/spec"
 	"github.com/zdmhq/zdm/workflows"
 )
 
@@ -38,14 +34,14 @@ migration that is not in its undo window refuses it with the reason (exit 1).`,
 		Args: oneName,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			if strings.TrimSpace(req.By) == "" {
-				return usageError("--by is required: say who asks (it defaults to $USER, which is not set)")
+			if err := requireBy(req.By, "asks"); err != nil {
+				return err
 			}
 			c, err := e.client(cmd.Context())
 			if err != nil {
 				return err
 			}
-			if _, err := e.requestUndo(cmd.Context(), c, name, update, req); err != nil {
+			if _, err := e.update(cmd.Context(), c, name, update, req); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.Stdout, "asked migration %s to %s, as %s\n", name, verb, req.By)
@@ -56,25 +52,6 @@ migration that is not in its undo window refuses it with the reason (exit 1).`,
 	cmd.Flags().StringVar(&req.By, "by", e.user(), "who asks (default $USER)")
 	cmd.Flags().StringVar(&req.Comment, "comment", "", "why, for the record")
 	return cmd
-}
-
-func (e *env) requestUndo(ctx context.Context, c client.Client, name, update string, req workflows.UndoRequest) (*workflows.Progress, error) {
-	ctx, cancel := context.WithTimeout(ctx, decideTimeout)
-	defer cancel()
-	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID:   spec.WorkflowID(name),
-		UpdateName:   update,
-		Args:         []any{req},
-		WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
-	var p workflows.Progress
-	if err == nil {
-		err = h.Get(ctx, &p)
-	}
-	if err != nil {
-		return nil, e.messageError(ctx, c, name, update, err)
-	}
-	return &p, nil
 }
 
 // inUndoWindow refuses to cancel a migration in its undo window: past contract a

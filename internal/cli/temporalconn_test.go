@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -21,15 +19,14 @@ import (
 // profile. A certificate the CA does not sign is refused with what to check.
 func TestProfileAndTLSSettings(t *testing.T) {
 	certs := testenv.NewCerts(t)
-	file := filepath.Join(t.TempDir(), "temporal.toml")
-	require.NoError(t, os.WriteFile(file, []byte(fmt.Sprintf(`
+	file := testenv.TemporalProfiles(t, fmt.Sprintf(`
 [profile.prod]
 address = "temporal.example.com:7233"
 namespace = "payments"
 api_key = "secret-api-key-1234"
 [profile.prod.tls]
 server_ca_cert_path = %q
-`, certs.CACert)), 0o600))
+`, certs.CACert))
 
 	run := func(env map[string]string, dial func(client.Options) error, args ...string) (int, string) {
 		var out, errOut bytes.Buffer

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -52,28 +51,13 @@ func TestDemoMigrationWithFlags(t *testing.T) {
 	queue := "zdm-e2e-" + randomSuffix()
 	inProcessWorker(t, srv.Client, queue, dsn, true)
 	require.NoError(t, demoapp.Seed(context.Background(), pool, "public.customers", 100_000))
-	cfg, err := flags.ConfigFromEnv()
-	require.NoError(t, err)
-	fc := flags.New(cfg)
+	fc := unleashClient(t)
 
 	m := exampleMigration(t, randomSuffix())
-	t.Cleanup(func() {
-		_ = fc.Archive(context.Background(), m.Flags.DualWrite)
-		_ = fc.Archive(context.Background(), m.Flags.ReadNew)
-	})
-	appCfg := demoapp.DefaultConfig()
-	appCfg.DatabaseURL = dsn
-	appCfg.UnleashURL = os.Getenv("UNLEASH_URL")
-	appCfg.UnleashToken = os.Getenv("UNLEASH_API_TOKEN")
-	appCfg.DualWriteFlag, appCfg.ReadNewFlag = m.Flags.DualWrite, m.Flags.ReadNew
-	appCfg.RefreshInterval = 500 * time.Millisecond
-	app, err := demoapp.New(appCfg)
+	archiveFlagsAtEnd(t, fc, m)
+	app, err := demoapp.New(flaggedAppConfig(dsn, m.Flags.DualWrite, m.Flags.ReadNew))
 	require.NoError(t, err)
-	appCtx, stopApp := context.WithCancel(context.Background())
-	appDone := make(chan error, 1)
-	go func() { appDone <- app.Run(appCtx) }()
-	t.Cleanup(stopApp)
-	waitFor(t, 30*time.Second, "demo app running", func() bool { return app.Stats().Ops > 50 })
+	stopApp := runApp(t, app)
 
 	run := start(t, srv.Client, queue, m, workflows.Options{})
 	p := waitForGate(t, srv.Client, m.Name, "read_new", 2*time.Minute)
@@ -122,8 +106,7 @@ func TestDemoMigrationWithFlags(t *testing.T) {
 		return app.Stats().ModeOps[string(demoapp.ModeNew)] > before+50
 	})
 	recordHistory(t, srv.Client, run, "demo-flags-gates.json")
-	stopApp()
-	require.NoError(t, <-appDone)
+	require.NoError(t, stopApp())
 	st := app.Stats()
 	t.Logf("demo app: %d ops, %d errors, max latency %s, p99 %s, per mode %v", st.Ops, st.Errors, st.MaxLatency, st.P99, st.ModeOps)
 	assert.Zero(t, st.Errors, "the application must not see a single error: %v", st.FirstErrors)

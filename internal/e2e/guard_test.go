@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -39,17 +38,10 @@ func newGuardedStack(t *testing.T, faultRate float64) *guardedStack {
 	srv := startDevServer(t)
 	queue := "zdm-e2e-" + randomSuffix()
 	inProcessWorker(t, srv.Client, queue, dsn, true)
-	cfg, err := flags.ConfigFromEnv()
-	require.NoError(t, err)
-	fc := flags.New(cfg)
+	fc := unleashClient(t)
 
 	suffix := randomSuffix()
-	appCfg := demoapp.DefaultConfig()
-	appCfg.DatabaseURL = dsn
-	appCfg.UnleashURL = os.Getenv("UNLEASH_URL")
-	appCfg.UnleashToken = os.Getenv("UNLEASH_API_TOKEN")
-	appCfg.DualWriteFlag, appCfg.ReadNewFlag = "guard-dual-write-"+suffix, "guard-read-new-"+suffix
-	appCfg.RefreshInterval = 500 * time.Millisecond
+	appCfg := flaggedAppConfig(dsn, "guard-dual-write-"+suffix, "guard-read-new-"+suffix)
 	appCfg.FaultRate = faultRate
 	app, err := demoapp.New(appCfg)
 	require.NoError(t, err)
@@ -57,11 +49,7 @@ func newGuardedStack(t *testing.T, faultRate float64) *guardedStack {
 	t.Cleanup(metrics.Close)
 	prom := testenv.Prometheus(t, time.Second, strings.TrimPrefix(metrics.URL, "http://"))
 
-	appCtx, stopApp := context.WithCancel(context.Background())
-	appDone := make(chan error, 1)
-	go func() { appDone <- app.Run(appCtx) }()
-	t.Cleanup(func() { stopApp(); <-appDone })
-	waitFor(t, 30*time.Second, "demo app running", func() bool { return app.Stats().Ops > 50 })
+	runApp(t, app)
 
 	m := migration(t, fmt.Sprintf(`name: guarded-%s
 table: public.customers
@@ -84,10 +72,7 @@ guard:
       max: 0.01
 gates: [contract]
 `, suffix, appCfg.DualWriteFlag, appCfg.ReadNewFlag, prom))
-	t.Cleanup(func() {
-		_ = fc.Archive(context.Background(), m.Flags.DualWrite)
-		_ = fc.Archive(context.Background(), m.Flags.ReadNew)
-	})
+	archiveFlagsAtEnd(t, fc, m)
 	return &guardedStack{srv: srv, queue: queue, app: app, fc: fc, m: m}
 }
 

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/zdmhq/zdm/activities"
+	"github.com/zdmhq/zdm/internal/demoapp"
 	"github.com/zdmhq/zdm/internal/flags"
 	"github.com/zdmhq/zdm/internal/spec"
 	"github.com/zdmhq/zdm/internal/testenv"
@@ -358,4 +359,50 @@ func recordHistory(t *testing.T, c client.Client, run client.WorkflowRun, file s
 	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
 	require.NoError(t, os.WriteFile(path, b, 0o644))
 	t.Logf("history of %s saved to %s (%d events)", run.GetID(), path, len(events))
+}
+
+// unleashClient is the Unleash admin client of the environment (stack.sh env).
+func unleashClient(t *testing.T) *flags.Client {
+	t.Helper()
+	cfg, err := flags.ConfigFromEnv()
+	require.NoError(t, err)
+	return flags.New(cfg)
+}
+
+// archiveFlagsAtEnd archives m's flags when the test ends.
+func archiveFlagsAtEnd(t *testing.T, fc *flags.Client, m spec.Migration) {
+	t.Cleanup(func() {
+		_ = fc.Archive(context.Background(), m.Flags.DualWrite)
+		_ = fc.Archive(context.Background(), m.Flags.ReadNew)
+	})
+}
+
+// flaggedAppConfig is the demo application on dsn, reading and writing through the
+// Unleash flags named, which it reads again every 500ms.
+func flaggedAppConfig(dsn, dualWrite, readNew string) demoapp.Config {
+	cfg := demoapp.DefaultConfig()
+	cfg.DatabaseURL = dsn
+	cfg.UnleashURL = os.Getenv("UNLEASH_URL")
+	cfg.UnleashToken = os.Getenv("UNLEASH_API_TOKEN")
+	cfg.DualWriteFlag, cfg.ReadNewFlag = dualWrite, readNew
+	cfg.RefreshInterval = 500 * time.Millisecond
+	return cfg
+}
+
+// runApp runs app until the test ends and waits until it is busy; stop stops it and
+// returns how its Run ended.
+func runApp(t *testing.T, app *demoapp.App) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() { cancel(); err = <-done })
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	waitFor(t, 30*time.Second, "demo app running", func() bool { return app.Stats().Ops > 50 })
+	return stop
 }

@@ -41,20 +41,15 @@ func TestTemporalOverTLS(t *testing.T) {
 	require.NoError(t, err)
 	keyBody := strings.Split(strings.TrimSpace(string(clientKey)), "\n")[1]
 
-	profiles := filepath.Join(t.TempDir(), "temporal.toml")
 	_, port, _ := strings.Cut(mtls.Addr, ":")
-	require.NoError(t, os.WriteFile(profiles, []byte(fmt.Sprintf(`
+	profiles := testenv.TemporalProfiles(t, fmt.Sprintf(`
 [profile.default]
 address = "127.0.0.1:1"
 
 [profile.prod]
 address = "localhost:%s"
 namespace = "default"
-[profile.prod.tls]
-client_cert_path = %q
-client_key_path = %q
-server_ca_cert_path = %q
-`, port, certs.ClientCert, certs.ClientKey, certs.CACert)), 0o600))
+`, port)+certs.ProfileTLS("prod"))
 
 	mtlsEnv := map[string]string{
 		"TEMPORAL_ADDRESS":                 mtls.Addr,

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/zdmhq/zdm/internal/demoapp"
-	"github.com/zdmhq/zdm/internal/flags"
 	"github.com/zdmhq/zdm/internal/spec"
 	"github.com/zdmhq/zdm/workflows"
 )
@@ -151,30 +149,15 @@ func TestUndoWindowRevertWithTheDemoAppRunning(t *testing.T) {
 	queue := "zdm-e2e-" + randomSuffix()
 	inProcessWorker(t, srv.Client, queue, dsn, true)
 	require.NoError(t, demoapp.Seed(context.Background(), pool, "public.customers", 50_000))
-	cfg, err := flags.ConfigFromEnv()
-	require.NoError(t, err)
-	fc := flags.New(cfg)
+	fc := unleashClient(t)
 
 	m := exampleMigration(t, randomSuffix())
 	m.Gates = []string{}
 	m.UndoWindow = spec.Duration(time.Hour)
-	t.Cleanup(func() {
-		_ = fc.Archive(context.Background(), m.Flags.DualWrite)
-		_ = fc.Archive(context.Background(), m.Flags.ReadNew)
-	})
-	appCfg := demoapp.DefaultConfig()
-	appCfg.DatabaseURL = dsn
-	appCfg.UnleashURL = os.Getenv("UNLEASH_URL")
-	appCfg.UnleashToken = os.Getenv("UNLEASH_API_TOKEN")
-	appCfg.DualWriteFlag, appCfg.ReadNewFlag = m.Flags.DualWrite, m.Flags.ReadNew
-	appCfg.RefreshInterval = 500 * time.Millisecond
-	app, err := demoapp.New(appCfg)
+	archiveFlagsAtEnd(t, fc, m)
+	app, err := demoapp.New(flaggedAppConfig(dsn, m.Flags.DualWrite, m.Flags.ReadNew))
 	require.NoError(t, err)
-	appCtx, stopApp := context.WithCancel(context.Background())
-	appDone := make(chan error, 1)
-	go func() { appDone <- app.Run(appCtx) }()
-	t.Cleanup(stopApp)
-	waitFor(t, 30*time.Second, "demo app running", func() bool { return app.Stats().Ops > 50 })
+	stopApp := runApp(t, app)
 
 	run := start(t, srv.Client, queue, m, workflows.Options{})
 	waitForPhase(t, srv.Client, m.Name, workflows.PhaseUndoWindow, 3*time.Minute)
@@ -197,8 +180,7 @@ func TestUndoWindowRevertWithTheDemoAppRunning(t *testing.T) {
 	waitFor(t, 20*time.Second, "the app to run as old code again", func() bool {
 		return app.Stats().ModeOps[string(demoapp.ModeOld)] > oldOps+100
 	})
-	stopApp()
-	require.NoError(t, <-appDone)
+	require.NoError(t, stopApp())
 	st := app.Stats()
 	t.Logf("demo app: %d ops, %d errors, max latency %s, p99 %s, per mode %v", st.Ops, st.Errors, st.MaxLatency, st.P99, st.ModeOps)
 	assert.Zero(t, st.Errors, "the application must not see a single error: %v", st.FirstErrors)

@@ -2,13 +2,10 @@ package guard_test
 
 import (
 	"context"
-	"net"
-	"net/http"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -22,15 +19,7 @@ func app(t *testing.T) (addr string, requests, errs *prometheus.CounterVec) {
 	requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "t_requests_total"}, []string{"read_new"})
 	errs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "t_errors_total"}, []string{"read_new"})
 	reg.MustRegister(requests, errs)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
-	srv := &http.Server{Handler: mux}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return ln.Addr().String(), requests, errs
+	return testenv.UnhealthyApp(t, reg), requests, errs
 }
 
 func TestRealPrometheusQueriesGiveTheFiguresByVariant(t *testing.T) {

@@ -155,19 +155,11 @@ func BenchmarkTriggerWrites(b *testing.B) {
 		mustExec(b, pool, "VACUUM ANALYZE accounts")
 
 		measure := func(label string, from int64) (p50, p99 time.Duration) {
-			lat := make([]time.Duration, 0, 2*writes)
-			for w := int64(0); w < writes; w++ {
-				start := time.Now()
+			return writeLatency(b, label, writes, func(w int64) {
 				mustExec(b, pool, `UPDATE accounts SET abalance = abalance + 1, email = $2 WHERE aid = $1`, 1+(w*7919)%rows, "u"+strconv.FormatInt(w, 10)+"@Example.COM")
-				lat = append(lat, time.Since(start))
-				start = time.Now()
+			}, func(w int64) {
 				mustExec(b, pool, `INSERT INTO accounts (aid, bid, name, email) VALUES ($1, 1, 'new', 'N@Example.COM')`, from+w)
-				lat = append(lat, time.Since(start))
-			}
-			slices.Sort(lat)
-			p50, p99 = lat[len(lat)/2], lat[len(lat)*99/100]
-			b.Logf("%s: %d writes, p50 %s, p99 %s", label, len(lat), p50, p99)
-			return p50, p99
+			})
 		}
 		plainP50, plainP99 := measure("no trigger", 10_000_000)
 
@@ -190,4 +182,23 @@ operations:
 		b.ReportMetric(float64(syncP50.Microseconds()), "trigger_p50_us")
 		b.ReportMetric(float64(syncP99.Microseconds()), "trigger_p99_us")
 	}
+}
+
+// writeLatency times n updates and n inserts, one of each in turn (update(w), insert(w)
+// for w from 0), and logs and returns the median and the 99th percentile.
+func writeLatency(b *testing.B, label string, n int64, update, insert func(w int64)) (p50, p99 time.Duration) {
+	b.Helper()
+	lat := make([]time.Duration, 0, 2*n)
+	for w := int64(0); w < n; w++ {
+		start := time.Now()
+		update(w)
+		lat = append(lat, time.Since(start))
+		start = time.Now()
+		insert(w)
+		lat = append(lat, time.Since(start))
+	}
+	slices.Sort(lat)
+	p50, p99 = lat[len(lat)/2], lat[len(lat)*99/100]
+	b.Logf("%s: %d writes, p50 %s, p99 %s", label, len(lat), p50, p99)
+	return p50, p99
 }

@@ -2,7 +2,6 @@ package pgexec_test
 
 import (
 	"context"
-	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -64,19 +63,11 @@ func BenchmarkUndoWindowWrites(b *testing.B) {
 		require.NoError(b, err)
 
 		measure := func(label string, from int64) (p50, p99 time.Duration) {
-			lat := make([]time.Duration, 0, 2*writes)
-			for w := int64(0); w < writes; w++ {
-				start := time.Now()
+			return writeLatency(b, label, writes, func(w int64) {
 				mustExec(b, pool, `UPDATE accounts SET abalance = abalance + 1, full_name = $2 WHERE aid = $1`, 1+(w*7919)%rows, "n"+strconv.FormatInt(w, 10))
-				lat = append(lat, time.Since(start))
-				start = time.Now()
+			}, func(w int64) {
 				mustExec(b, pool, `INSERT INTO accounts (aid, bid, full_name, email) VALUES ($1, 1, 'new', 'N@Example.COM')`, from+w)
-				lat = append(lat, time.Since(start))
-			}
-			slices.Sort(lat)
-			p50, p99 = lat[len(lat)/2], lat[len(lat)*99/100]
-			b.Logf("%s: %d writes, p50 %s, p99 %s", label, len(lat), p50, p99)
-			return p50, p99
+			})
 		}
 		windowP50, windowP99 := measure("undo window (trigger keeps the old column)", 10_000_000)
 

@@ -62,10 +62,7 @@ func TestRolloutDefaultsToOneStepOfEveryone(t *testing.T) {
 
 func TestGuardErrorsNameLineFieldAndFix(t *testing.T) {
 	base := "name: a\ntable: t\noperations:\n  - rename_column: {column: a, to: b}\n"
-	cases := []struct {
-		name, src string
-		want      []string
-	}{
+	cases := []refusal{
 		{"steps out of order and not ending at 100", base + "flags:\n  read_new: x\n  rollout: [10, 5, 120]\n",
 			[]string{"m.yaml:7: flags.rollout[1]: 5 does not follow 10: steps must increase (fix: list the steps in increasing order",
 				"flags.rollout[2]: 120 is not a percent from 1 to 100",
@@ -88,15 +85,7 @@ func TestGuardErrorsNameLineFieldAndFix(t *testing.T) {
 		{"empty guard", base + "flags: {read_new: x}\nguard:\n",
 			[]string{"m.yaml:6: guard: names no Prometheus server, query or health URL (fix: give prometheus_url and queries"}},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			_, err := spec.Parse("m.yaml", []byte(c.src))
-			require.Error(t, err)
-			for _, w := range c.want {
-				assert.Contains(t, err.Error(), w)
-			}
-		})
-	}
+	assertRefused(t, cases)
 }
 
 // A guard field refused at reading (a bad duration) is the only error about the guard.

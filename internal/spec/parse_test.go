@@ -50,10 +50,7 @@ func TestParseDefaults(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
-	cases := []struct {
-		name, src string
-		want      []string
-	}{
+	cases := []refusal{
 		{"unknown top-level key", "name: a\ntabel: t\noperations: []\n",
 			[]string{`m.yaml:2: tabel: unknown field "tabel" at the top level`, `did you mean "table"?`}},
 		{"unknown op key", "name: a\ntable: t\noperations:\n  - rename_column: {column: a, too: b}\n",
@@ -80,15 +77,7 @@ func TestParseErrors(t *testing.T) {
 			[]string{"is reserved for zdm"}},
 		{"syntax", "name: a\n  table: [\n", []string{"m.yaml:"}},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			_, err := spec.Parse("m.yaml", []byte(c.src))
-			require.Error(t, err)
-			for _, w := range c.want {
-				assert.Contains(t, err.Error(), w)
-			}
-		})
-	}
+	assertRefused(t, cases)
 }
 
 func TestParseThrottle(t *testing.T) {
@@ -153,4 +142,25 @@ func TestAnOperationsOwnTableSurvivesTheWorkflowsJSON(t *testing.T) {
 	assert.Equal(t, "sales.orders", back.Operations[0].Table)
 	assert.Equal(t, "", back.Operations[1].Table)
 	assert.Equal(t, []string{"sales.orders", "public.accounts"}, back.Tables())
+}
+
+// refusal is a file that Parse must refuse, and fragments its error must contain.
+type refusal struct {
+	name, src string
+	want      []string
+}
+
+// assertRefused parses each case's file as m.yaml and checks that it is refused with
+// every fragment it wants.
+func assertRefused(t *testing.T, cases []refusal) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := spec.Parse("m.yaml", []byte(c.src))
+			require.Error(t, err)
+			for _, w := range c.want {
+				assert.Contains(t, err.Error(), w)
+			}
+		})
+	}
 }

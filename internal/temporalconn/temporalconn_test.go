@@ -92,16 +92,9 @@ func TestTLSOnWithSystemRootsAndAPIKey(t *testing.T) {
 }
 
 // writeProfiles writes a profile file in a temporal CLI's format.
-func writeProfiles(t *testing.T, body string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "temporal.toml")
-	require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
-	return p
-}
-
 func TestProfileFile(t *testing.T) {
 	certs := testenv.NewCerts(t)
-	file := writeProfiles(t, fmt.Sprintf(`
+	file := testenv.TemporalProfiles(t, `
 [profile.default]
 address = "127.0.0.1:7233"
 
@@ -109,13 +102,9 @@ address = "127.0.0.1:7233"
 address = "localhost:7233"
 namespace = "prod-ns"
 api_key = "profile-secret-key"
-[profile.prod.tls]
-client_cert_path = %q
-client_key_path = %q
-server_ca_cert_path = %q
-[profile.prod.grpc_meta]
+`+certs.ProfileTLS("prod")+`[profile.prod.grpc_meta]
 x-team = "data"
-`, certs.ClientCert, certs.ClientKey, certs.CACert))
+`)
 
 	// TEMPORAL_CONFIG_FILE and TEMPORAL_PROFILE pick it.
 	s := load(t, mapEnv{"TEMPORAL_CONFIG_FILE": file, "TEMPORAL_PROFILE": "prod"}, Request{})
@@ -159,7 +148,7 @@ x-team = "data"
 
 func TestBadSettingsNameTheFix(t *testing.T) {
 	certs := testenv.NewCerts(t)
-	file := writeProfiles(t, "[profile.staging]\naddress = \"x:7233\"\n")
+	file := testenv.TemporalProfiles(t, "[profile.staging]\naddress = \"x:7233\"\n")
 	for _, tc := range []struct {
 		name string
 		env  mapEnv
@@ -172,7 +161,7 @@ func TestBadSettingsNameTheFix(t *testing.T) {
 			[]string{"nope.toml does not exist", "TEMPORAL_CONFIG_FILE"}},
 		{"profile without a file", mapEnv{}, Request{Profile: "prod"},
 			[]string{`Temporal profile "prod" asked for, but there is no profile file`}},
-		{"bad TOML", mapEnv{"TEMPORAL_CONFIG_FILE": writeProfiles(t, "[profile.prod\n")}, Request{},
+		{"bad TOML", mapEnv{"TEMPORAL_CONFIG_FILE": testenv.TemporalProfiles(t, "[profile.prod\n")}, Request{},
 			[]string{"Temporal profile file", "temporal.toml"}},
 		{"key without cert", mapEnv{"TEMPORAL_TLS_CLIENT_KEY_PATH": certs.ClientKey}, Request{},
 			[]string{"Temporal TLS settings", "other must be present too", "TEMPORAL_TLS_CLIENT_CERT_PATH"}},

@@ -104,32 +104,8 @@ func Run(t *testing.T, c Case) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), caseTimeout)
 	defer cancel()
-	r := &run{t: t, ctx: ctx, c: c, start: time.Now()}
-	if r.c.BatchSize == 0 {
-		r.c.BatchSize = DefaultBatchSize
-	}
-	if r.c.Writes == 0 {
-		r.c.Writes = DefaultWrites
-	}
-	r.file = []byte(withName(c.Name, c.Migration))
-	r.table = c.Table
-	if r.table == "" {
-		r.table = tableOf(string(r.file))
-	}
-
-	var dsn string
-	dsn, r.pool = testenv.DB(t, "zdm_ops")
-	r.exec("setup", c.Setup)
-	before := r.snapshot()
-	var attached []string
-	var columns map[string]ColumnFacts
-	if r.table != "" {
-		var err error
-		attached, err = Attached(ctx, r.pool, r.table)
-		require.NoError(t, err)
-		columns, err = Columns(ctx, r.pool, r.table)
-		require.NoError(t, err)
-	}
+	r := newRun(t, ctx, c, c.Migration)
+	dsn, before, attached, columns := r.setUp("zdm_ops")
 	if c.OldWrite != nil {
 		// The case's own old code must work on the table as it is, or nothing below means much.
 		r.writes("before the migration", 10, false, r.old())
@@ -192,15 +168,8 @@ func Run(t *testing.T, c Case) {
 	// New code is deployed after contract: its connections are new (a connection that
 	// prepared a statement before contract still has the old column types). Old code
 	// keeps its connections.
-	deployed, err := pgxpool.New(ctx, dsn)
-	require.NoError(t, err)
+	deployed, newCode := r.deploy(dsn)
 	defer deployed.Close()
-	newCode := writer{"new code", r.c.FinalWrite, &r.finalN}
-	if newCode.fn == nil {
-		newCode = r.new() // the same code, counting on
-	}
-	fn := newCode.fn
-	newCode.fn = func(ctx context.Context, _ *pgxpool.Pool, i int) error { return fn(ctx, deployed, i) }
 	final := []writer{newCode}
 	if c.OldWritesAfterContract {
 		final = append(final, r.old())
@@ -211,6 +180,57 @@ func Run(t *testing.T, c Case) {
 		c.Check(t, deployed)
 	}
 	r.logf("done")
+}
+
+// newRun is the run of c, on file (c's migration, with its name: line added when it has
+// none), with the defaults filled in.
+func newRun(t *testing.T, ctx context.Context, c Case, file string) *run {
+	r := &run{t: t, ctx: ctx, c: c, start: time.Now()}
+	if r.c.BatchSize == 0 {
+		r.c.BatchSize = DefaultBatchSize
+	}
+	if r.c.Writes == 0 {
+		r.c.Writes = DefaultWrites
+	}
+	r.file = []byte(withName(c.Name, file))
+	r.table = c.Table
+	if r.table == "" {
+		r.table = tableOf(string(r.file))
+	}
+	return r
+}
+
+// setUp makes the case's database (its name begins with prefix) and runs Setup in it;
+// it returns the database's address, its catalog, and what hangs off the table and what
+// its columns carry, as they stand before the migration.
+func (r *run) setUp(prefix string) (dsn, before string, attached []string, columns map[string]ColumnFacts) {
+	r.t.Helper()
+	dsn, r.pool = testenv.DB(r.t, prefix)
+	r.exec("setup", r.c.Setup)
+	before = r.snapshot()
+	if r.table != "" {
+		var err error
+		attached, err = Attached(r.ctx, r.pool, r.table)
+		require.NoError(r.t, err)
+		columns, err = Columns(r.ctx, r.pool, r.table)
+		require.NoError(r.t, err)
+	}
+	return dsn, before, attached, columns
+}
+
+// deploy opens the pool of newly deployed code on dsn and returns it with the new code
+// (FinalWrite, or NewWrite counting on) writing through it. The caller closes the pool.
+func (r *run) deploy(dsn string) (*pgxpool.Pool, writer) {
+	r.t.Helper()
+	deployed, err := pgxpool.New(r.ctx, dsn)
+	require.NoError(r.t, err)
+	newCode := writer{"new code", r.c.FinalWrite, &r.finalN}
+	if newCode.fn == nil {
+		newCode = r.new() // the same code, counting on
+	}
+	fn := newCode.fn
+	newCode.fn = func(ctx context.Context, _ *pgxpool.Pool, i int) error { return fn(ctx, deployed, i) }
+	return deployed, newCode
 }
 
 type run struct {

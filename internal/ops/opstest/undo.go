@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/zdmhq/zdm/internal/pgexec"
 	"github.com/zdmhq/zdm/internal/planner"
-	"github.com/zdmhq/zdm/internal/testenv"
 )
 
 // RehearseUndo tries, in transactions that are rolled back, what the workflow tries
@@ -69,41 +67,11 @@ func RunUndo(t *testing.T, c UndoCase) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), caseTimeout)
 	defer cancel()
-	r := &run{t: t, ctx: ctx, c: c.Case, start: time.Now()}
-	if r.c.BatchSize == 0 {
-		r.c.BatchSize = DefaultBatchSize
-	}
-	if r.c.Writes == 0 {
-		r.c.Writes = DefaultWrites
-	}
-	r.file = []byte(withName(c.Name, strings.TrimRight(c.Migration, "\n")+"\nundo_window: 24h\n"))
-	r.table = c.Table
-	if r.table == "" {
-		r.table = tableOf(string(r.file))
-	}
-	var dsn string
-	dsn, r.pool = testenv.DB(t, "zdm_undo")
-	r.exec("setup", c.Setup)
-	before := r.snapshot()
-	var attached []string
-	var columns map[string]ColumnFacts
-	if r.table != "" {
-		var err error
-		attached, err = Attached(ctx, r.pool, r.table)
-		require.NoError(t, err)
-		columns, err = Columns(ctx, r.pool, r.table)
-		require.NoError(t, err)
-	}
+	r := newRun(t, ctx, c.Case, strings.TrimRight(c.Migration, "\n")+"\nundo_window: 24h\n")
+	dsn, before, attached, columns := r.setUp("zdm_undo")
 
-	deployed, err := pgxpool.New(ctx, dsn)
-	require.NoError(t, err)
+	deployed, newCode := r.deploy(dsn)
 	defer deployed.Close()
-	newCode := writer{"new code", r.c.FinalWrite, &r.finalN}
-	if newCode.fn == nil {
-		newCode = r.new()
-	}
-	fn := newCode.fn
-	newCode.fn = func(ctx context.Context, _ *pgxpool.Pool, i int) error { return fn(ctx, deployed, i) }
 
 	for _, end := range []string{"revert", "finalize"} {
 		p, err := r.plan("plan (" + end + ")")
