@@ -355,6 +355,7 @@ func (r *rehearsal) startLoad(ctx context.Context) error {
 		}
 		rates = []Rates{fixed}
 	}
+	rates = r.scaleToSample(rates)
 	var busy []Rates
 	for _, x := range rates {
 		if x.total() > 0 {
@@ -379,6 +380,27 @@ func (r *rehearsal) startLoad(ctx context.Context) error {
 	r.load = l
 	l.start(ctx)
 	return nil
+}
+
+// scaleToSample replays, on a sampled table, the share of the source's writes that fell
+// on the rows copied: each row then sees writes as often as on the source. The whole
+// rate on a tenth of the rows would write each row ten times as often, and the backfill
+// (whose batches meet those writes on their pages and in their row locks) would be
+// measured slower than it will run on the source.
+func (r *rehearsal) scaleToSample(rates []Rates) []Rates {
+	out := make([]Rates, 0, len(rates))
+	for _, x := range rates {
+		for _, c := range r.rep.Copied {
+			if c.Table == x.Table && c.Sampled && c.SourceRows > 0 && c.CopiedRows > 0 && c.CopiedRows < c.SourceRows {
+				k := float64(c.CopiedRows) / float64(c.SourceRows)
+				r.note("the load on %s is the source's write rate times the %.1f%% of its rows copied (%.0f of %.0f writes/s), so each row is written as often as on the source",
+					x.Table, 100*k, x.total()*k, x.total())
+				x.Inserts, x.Updates, x.Deletes = x.Inserts*k, x.Updates*k, x.Deletes*k
+			}
+		}
+		out = append(out, x)
+	}
+	return out
 }
 
 // phase measures one phase: its time, WAL, the table's growth, and marks the load's
