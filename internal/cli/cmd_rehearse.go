@@ -82,7 +82,7 @@ must be on PATH. The copies are dropped afterwards unless --keep.`,
 	cmd.Flags().StringVarP(&file, "file", "f", "", "migration file (YAML)")
 	cmd.Flags().StringVar(&sample, "sample", "100%", "share of the tables' pages to copy, e.g. 10%")
 	cmd.Flags().StringVar(&scratchEnv, "scratch-url-env", DefaultScratchURLEnv, "environment variable holding the scratch database's URL")
-	cmd.Flags().StringVar(&loadFlag, "load", "auto", "synthetic write load: auto (the source's recent rate), off, or N/s")
+	cmd.Flags().StringVar(&loadFlag, "load", "auto", "synthetic write load: auto (the source's recent rate), off, or N/s (the source's rate); on a sample it is scaled to the share of rows copied")
 	cmd.Flags().DurationVar(&window, "load-window", 5*time.Second, "how long to sample the source's write rate")
 	cmd.Flags().BoolVar(&keep, "keep", false, "leave the copied tables in the scratch database")
 	cmd.Flags().StringVar(&format, "format", "text", "output: text or json")

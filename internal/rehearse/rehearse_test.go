@@ -191,7 +191,7 @@ func TestRehearsalRunsTheMigrationOnTheCopy(t *testing.T) {
 
 	m, err := spec.ParseFile(demoMigration(t))
 	require.NoError(t, err)
-	rep, err := Run(ctx, src, dst, m, Options{SourceDSN: srcDSN, Sample: 20, Load: Load{Mode: LoadFixed, Rate: 100}, LoadWindow: time.Second, Keep: true})
+	rep, err := Run(ctx, src, dst, m, Options{SourceDSN: srcDSN, Sample: 20, Load: Load{Mode: LoadFixed, Rate: 500}, LoadWindow: time.Second, Keep: true})
 	require.NoError(t, err)
 	require.True(t, rep.Success, rep.Error)
 
@@ -218,6 +218,12 @@ func TestRehearsalRunsTheMigrationOnTheCopy(t *testing.T) {
 		}
 	}
 	assert.Greater(t, writes, 0, "the load wrote during the migration")
+	// The source's rate is replayed on the share of rows copied: each row is written as
+	// often as on the source.
+	require.Len(t, rep.Load, 1)
+	share := float64(rep.Copied[0].CopiedRows) / float64(rep.Copied[0].SourceRows)
+	assert.InDelta(t, 500*share, rep.Load[0].Inserts+rep.Load[0].Updates+rep.Load[0].Deletes, 0.5)
+	assert.Contains(t, strings.Join(rep.Notes, "\n"), "so each row is written as often as on the source")
 
 	// The migration is applied on the copy: renamed, the new column filled and NOT NULL.
 	var hasName, hasFull bool
