@@ -199,6 +199,21 @@ func (r *reader) sequence(n ast.Node, field, fix string) []ast.Node {
 	return s.Values
 }
 
+// word reads the required scalar key of m (the mapping at path, from item), which must
+// match re; what names it in a refusal, and the fixes for a bad and a missing value.
+func (r *reader) word(m map[string]ast.Node, item ast.Node, path, key string, re *regexp.Regexp, what, badFix, missingFix string) string {
+	v, ok := m[key]
+	if !ok {
+		r.errorf(item, path+"."+key, missingFix, "missing")
+		return ""
+	}
+	w := scalar(v)
+	if !re.MatchString(w) {
+		r.errorf(v, path+"."+key, badFix, "%q is not %s", w, what)
+	}
+	return w
+}
+
 func (r *reader) targets(n ast.Node) []Target {
 	var out []Target
 	for i, item := range r.sequence(n, "targets", "a list of {name: ..., url_env: ...}") {
@@ -207,24 +222,14 @@ func (r *reader) targets(n ast.Node) []Target {
 		if m == nil {
 			continue
 		}
-		t := Target{}
-		if v, ok := m["name"]; ok {
-			t.Name = scalar(v)
-			if !nameRE.MatchString(t.Name) {
-				r.errorf(v, path+".name", "lower-case letters, digits and -, at most 40, e.g. eu1 (the database's migration is named MIGRATION-TARGET)", "%q is not a target name", t.Name)
-			}
-		} else {
-			r.errorf(item, path+".name", "name the database: name: eu1", "missing")
-		}
-		if v, ok := m["url_env"]; ok {
-			t.URLEnv = scalar(v)
-			if !envRE.MatchString(t.URLEnv) {
-				r.errorf(v, path+".url_env", "the NAME of an environment variable of the worker, e.g. EU1_DATABASE_URL, never the URL itself", "%q is not an environment variable name", t.URLEnv)
-			}
-		} else {
-			r.errorf(item, path+".url_env", "name the worker's environment variable holding this database's URL: url_env: EU1_DATABASE_URL", "missing")
-		}
-		out = append(out, t)
+		out = append(out, Target{
+			Name: r.word(m, item, path, "name", nameRE, "a target name",
+				"lower-case letters, digits and -, at most 40, e.g. eu1 (the database's migration is named MIGRATION-TARGET)",
+				"name the database: name: eu1"),
+			URLEnv: r.word(m, item, path, "url_env", envRE, "an environment variable name",
+				"the NAME of an environment variable of the worker, e.g. EU1_DATABASE_URL, never the URL itself",
+				"name the worker's environment variable holding this database's URL: url_env: EU1_DATABASE_URL"),
+		})
 	}
 	return out
 }
@@ -237,15 +242,8 @@ func (r *reader) waves(n ast.Node) []Wave {
 		if m == nil {
 			continue
 		}
-		w := Wave{}
-		if v, ok := m["name"]; ok {
-			w.Name = scalar(v)
-			if !nameRE.MatchString(w.Name) {
-				r.errorf(v, path+".name", "lower-case letters, digits and -, e.g. staging, canary, rest", "%q is not a wave name", w.Name)
-			}
-		} else {
-			r.errorf(item, path+".name", "name the wave: name: canary", "missing")
-		}
+		w := Wave{Name: r.word(m, item, path, "name", nameRE, "a wave name",
+			"lower-case letters, digits and -, e.g. staging, canary, rest", "name the wave: name: canary")}
 		if v, ok := m["targets"]; ok {
 			for j, tn := range r.sequence(v, path+".targets", "a list of target names: targets: [eu1, us1]") {
 				name := scalar(tn)
