@@ -147,6 +147,17 @@ SQL
 	psql "$(db_url "$1")" -XAtq -c 'CHECKPOINT' 2>/dev/null || log "(no CHECKPOINT: the role lacks pg_checkpoint)"
 }
 
+# drop_db NAME: a copy is dropped once used; a session that this role cannot end (an
+# autovacuum worker after the big rewrite, say) only delays it, and at worst it is left.
+drop_db() {
+	local i
+	for i in $(seq 10); do
+		admin -v db="$1" <<<"SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', :'db') \gexec" 2>/dev/null && return 0
+		sleep 3
+	done
+	log "WARNING: could not drop database $1 (drop it by hand)"
+}
+
 # --- the load -------------------------------------------------------------------------------
 # load_start DIR URL: pgbench in the background with a per-transaction log. It is given far
 # more time than the migration needs and ended by load_stop, which ends its sessions (the
@@ -196,6 +207,7 @@ record() {
 			"$(grep 'aborted' "$dir/pgbench.err.before-stop" | sed -E 's/^.*(ERROR|FATAL): +/  /' | sort | uniq -c)")
 	fi
 	ROWS_OUT+=("| $(rows_label "$ROWS") | $label | $(secs "$t0" "$t1") s | $p50 / $p99 / $max ms | $committed | $((failed + aborted)) / $mism |")
+	log "$label: from $t0 to $t1: ${ROWS_OUT[-1]}"
 }
 
 # --- zdm ------------------------------------------------------------------------------------
@@ -256,7 +268,7 @@ run_zdm() {
 	TEMPORAL_ADDRESS="$TEMPORAL_ADDR" "$OUT/report" history "zdm-bench-pgbench-$name" "$ROWS" >"$dir/history.txt"
 	sed "s/^/  /" "$dir/history.txt" >&2
 	SHARES+=("$label:" "$(cat "$dir/history.txt")")
-	admin -v db="$db" <<<"SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', :'db') \gexec"
+	drop_db "$db"
 }
 
 # --- pgroll ---------------------------------------------------------------------------------
@@ -315,7 +327,7 @@ JSON
 		die "pgroll start --complete did not change abalance (log: $dir/pgroll.log)"
 	}
 	record "$label" "$dir" "$db" "$t0" "$t1" "$aborted"
-	admin -v db="$db" <<<"SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', :'db') \gexec"
+	drop_db "$db"
 }
 
 SHARES=()
