@@ -17,7 +17,7 @@ PG_VERSION := 15
 GO_TEST_TIMEOUT ?= 40m
 GO_TEST_FLAGS ?=
 
-.PHONY: build up down status test test-unit demo demo-fault bench ui-check lint deps-system compose-config FORCE
+.PHONY: build up down status test test-unit demo demo-fault bench bench-pgbench ui-check lint deps-system compose-config FORCE
 
 build: bin/zdm bin/zdm-worker bin/zdm-demoapp bin/zdm-slackbot
 
@@ -92,6 +92,12 @@ ui-check: build deps-system bin/temporal
 
 bench: deps-system
 	scripts/bench.sh
+
+# pgbench_accounts.abalance int -> bigint under pgbench at 300 tps, by zdm and by pgroll
+# v0.14.0 side by side (ZDM_BENCH_SCALE, default 100: 10M rows; see the script's header).
+# `make bench` runs it too when ZDM_BENCH_PGBENCH=1.
+bench-pgbench: deps-system bin/temporal
+	scripts/bench-pgbench.sh
 
 lint:
 	@out="$$(gofmt -l $$($(GO) list -f '{{.Dir}}' ./...) | sort -u)"; \
