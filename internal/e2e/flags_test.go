@@ -45,13 +45,8 @@ func flagOn(t *testing.T, fc *flags.Client, name string) bool {
 // gate the way a person does in the Temporal UI: with a signal.
 func TestDemoMigrationWithFlags(t *testing.T) {
 	t.Parallel()
-	need(t, "UNLEASH_URL", "UNLEASH_ADMIN_TOKEN", "UNLEASH_API_TOKEN")
-	dsn, pool := testDB(t)
-	srv := startDevServer(t)
-	queue := "zdm-e2e-" + randomSuffix()
-	inProcessWorker(t, srv.Client, queue, dsn, true)
-	require.NoError(t, demoapp.Seed(context.Background(), pool, "public.customers", 100_000))
-	fc := unleashClient(t)
+	fl := newFlagged(t, 100_000)
+	dsn, pool, srv, queue, fc := fl.dsn, fl.pool, fl.srv, fl.queue, fl.fc
 
 	m := exampleMigration(t, randomSuffix())
 	archiveFlagsAtEnd(t, fc, m)

@@ -32,13 +32,8 @@ type guardedStack struct {
 
 func newGuardedStack(t *testing.T, faultRate float64) *guardedStack {
 	t.Helper()
-	need(t, "UNLEASH_URL", "UNLEASH_ADMIN_TOKEN", "UNLEASH_API_TOKEN")
-	dsn, pool := testDB(t)
-	require.NoError(t, demoapp.Seed(context.Background(), pool, "public.customers", 20_000))
-	srv := startDevServer(t)
-	queue := "zdm-e2e-" + randomSuffix()
-	inProcessWorker(t, srv.Client, queue, dsn, true)
-	fc := unleashClient(t)
+	fl := newFlagged(t, 20_000)
+	dsn, srv, queue, fc := fl.dsn, fl.srv, fl.queue, fl.fc
 
 	suffix := randomSuffix()
 	appCfg := flaggedAppConfig(dsn, "guard-dual-write-"+suffix, "guard-read-new-"+suffix)

@@ -406,3 +406,25 @@ func runApp(t *testing.T, app *demoapp.App) (stop func() error) {
 	waitFor(t, 30*time.Second, "demo app running", func() bool { return app.Stats().Ops > 50 })
 	return stop
 }
+
+// flagged is what the tests of applications on Unleash flags start with: a database of
+// the test's own seeded with rows of the demo table, a dev server, an in-process worker
+// with Unleash on its own task queue, and the Unleash admin client.
+type flagged struct {
+	dsn   string
+	pool  *pgxpool.Pool
+	srv   *devServer
+	queue string
+	fc    *flags.Client
+}
+
+func newFlagged(t *testing.T, rows int64) flagged {
+	t.Helper()
+	need(t, "UNLEASH_URL", "UNLEASH_ADMIN_TOKEN", "UNLEASH_API_TOKEN")
+	f := flagged{srv: startDevServer(t), queue: "zdm-e2e-" + randomSuffix()}
+	f.dsn, f.pool = testDB(t)
+	inProcessWorker(t, f.srv.Client, f.queue, f.dsn, true)
+	require.NoError(t, demoapp.Seed(context.Background(), f.pool, "public.customers", rows))
+	f.fc = unleashClient(t)
+	return f
+}

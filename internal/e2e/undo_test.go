@@ -143,13 +143,8 @@ func TestUndoWindowRevertsAndFinalizes(t *testing.T) {
 // it must not see a single error.
 func TestUndoWindowRevertWithTheDemoAppRunning(t *testing.T) {
 	t.Parallel()
-	need(t, "UNLEASH_URL", "UNLEASH_ADMIN_TOKEN", "UNLEASH_API_TOKEN")
-	dsn, pool := testDB(t)
-	srv := startDevServer(t)
-	queue := "zdm-e2e-" + randomSuffix()
-	inProcessWorker(t, srv.Client, queue, dsn, true)
-	require.NoError(t, demoapp.Seed(context.Background(), pool, "public.customers", 50_000))
-	fc := unleashClient(t)
+	fl := newFlagged(t, 50_000)
+	dsn, pool, srv, queue, fc := fl.dsn, fl.pool, fl.srv, fl.queue, fl.fc
 
 	m := exampleMigration(t, randomSuffix())
 	m.Gates = []string{}
