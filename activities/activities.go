@@ -106,6 +106,10 @@ func classify(err error) error {
 	if err == nil {
 		return nil
 	}
+	var me *pgexec.MismatchError
+	if errors.As(err, &me) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrMismatch, err)
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && !pgexec.IsLockTimeout(err) {
 		switch pe.Code[:2] {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/zdmhq/zdm/internal/pgexec"
 	"github.com/zdmhq/zdm/internal/spec"
+	"github.com/zdmhq/zdm/internal/wire"
 )
 
 // BackfillBounds reads the largest key now in the table. It runs after the sync trigger
@@ -149,6 +150,17 @@ func (a *Activities) Verify(ctx context.Context, in VerifyInput) (*VerifyResult,
 	if in.Upper == nil {
 		return res, nil
 	}
+	if in.Mode == wire.VerifySampled {
+		sampled, why, err := a.verifySampled(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		if sampled != nil {
+			return mismatchErr(sampled)
+		}
+		res.Why = why
+		activity.GetLogger(ctx).Info("verification reads every row", "migration", in.Target.Migration, "why", why)
+	}
 	size := in.PageSize
 	if size <= 0 {
 		size = 100000
@@ -185,6 +197,11 @@ func (a *Activities) Verify(ctx context.Context, in VerifyInput) (*VerifyResult,
 			break
 		}
 	}
+	return mismatchErr(res)
+}
+
+// mismatchErr is res, or a non-retryable error naming some of its mismatched rows.
+func mismatchErr(res *VerifyResult) (*VerifyResult, error) {
 	if res.Mismatches > 0 {
 		return res, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("verification found %d row(s) whose new columns differ from the up expression of the old (keys %s)", res.Mismatches, strings.Join(res.Sample, ", ")),

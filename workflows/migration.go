@@ -165,12 +165,13 @@ func (r *run) forward(ctx workflow.Context, ch *channels) error {
 		r.setPhase(ctx, PhaseVerifying)
 		if !skipBackfill {
 			var v wire.VerifyResult
-			err := workflow.ExecuteActivity(longOptions(ctx, time.Hour), wire.Verify, wire.VerifyInput{
-				Target: plan.TargetOf(p), Upper: r.st.Upper,
-			}).Get(ctx, &v)
+			in := wire.VerifyInput{Target: plan.TargetOf(p), Upper: r.st.Upper}
+			r.sampledVerify(ctx, &in)
+			err := workflow.ExecuteActivity(longOptions(ctx, time.Hour), wire.Verify, in).Get(ctx, &v)
 			if err != nil {
 				return err
 			}
+			r.st.Verification = verificationText(v)
 		}
 		if err := r.ddl(ctx, "validate", p.Validate); err != nil {
 			return err

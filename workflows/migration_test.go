@@ -12,6 +12,7 @@ import (
 	"github.com/zdmhq/zdm/activities"
 	"github.com/zdmhq/zdm/internal/pgexec"
 	"github.com/zdmhq/zdm/internal/planner"
+	"github.com/zdmhq/zdm/internal/wire"
 	"github.com/zdmhq/zdm/workflows"
 )
 
@@ -115,7 +116,8 @@ func TestHappyPathRunsEveryStepInOrderAndPassesBothGates(t *testing.T) {
 		assert.Equal(t, activities.SliceInput{Target: target, Cursor: want, Upper: pgexec.Cursor{"30000"}, BatchSize: 5000, Budget: 5 * time.Second}, in,
 			"slice %d starts where the previous one ended", i+1)
 	}
-	assert.Equal(t, activities.VerifyInput{Target: target, Upper: pgexec.Cursor{"30000"}}, db.only(t, "Verify").Input)
+	assert.Equal(t, activities.VerifyInput{Target: target, Upper: pgexec.Cursor{"30000"}, Mode: wire.VerifySampled, Trigger: p.Trigger},
+		db.only(t, "Verify").Input, "each batch proved its rows: verify samples")
 	assert.Equal(t, activities.ContractInput{Plan: p}, db.only(t, "Contract").Input)
 	assert.Equal(t, activities.FinishInput{Migration: m.Name, Status: pgexec.StatusCompleted}, db.only(t, "Finish completed").Input)
 

@@ -152,19 +152,21 @@ type State struct {
 	// FlagSettledAt is when applications will have seen the last toggle.
 	FlagSettledAt time.Time `json:"flag_settled_at,omitempty"`
 
-	Upper          plan.Cursor          `json:"upper,omitempty"`
-	Cursor         plan.Cursor          `json:"cursor,omitempty"`
-	BoundsKnown    bool                 `json:"bounds_known,omitempty"`
-	BackfillDone   bool                 `json:"backfill_done,omitempty"`
-	RowsDone       int64                `json:"rows_done"`
-	RowsTotal      int64                `json:"rows_total"`
-	Batches        int64                `json:"batches"`
-	BackfillActive time.Duration        `json:"backfill_active"` // time spent in slices
-	RecentRate     float64              `json:"recent_rate"`     // rows/s of the last slice
-	LockRetries    int                  `json:"lock_retries"`
-	SlicesThisRun  int                  `json:"-"`
-	ContinuedAsNew int                  `json:"continued_as_new"`
-	Verified       bool                 `json:"verified,omitempty"`
+	Upper          plan.Cursor   `json:"upper,omitempty"`
+	Cursor         plan.Cursor   `json:"cursor,omitempty"`
+	BoundsKnown    bool          `json:"bounds_known,omitempty"`
+	BackfillDone   bool          `json:"backfill_done,omitempty"`
+	RowsDone       int64         `json:"rows_done"`
+	RowsTotal      int64         `json:"rows_total"`
+	Batches        int64         `json:"batches"`
+	BackfillActive time.Duration `json:"backfill_active"` // time spent in slices
+	RecentRate     float64       `json:"recent_rate"`     // rows/s of the last slice
+	LockRetries    int           `json:"lock_retries"`
+	SlicesThisRun  int           `json:"-"`
+	ContinuedAsNew int           `json:"continued_as_new"`
+	Verified       bool          `json:"verified,omitempty"`
+	// Verification says how the backfill was verified (sampled, or every row and why).
+	Verification   string               `json:"verification,omitempty"`
 	ReadsSwitched  bool                 `json:"reads_switched,omitempty"`
 	Decisions      map[string]*Approval `json:"decisions,omitempty"`
 	Approvals      []Approval           `json:"approvals,omitempty"`
@@ -203,13 +205,15 @@ type Progress struct {
 	Paused      bool   `json:"paused"`
 	PausedBy    string `json:"paused_by,omitempty"`
 	// Throttled says why the backfill holds (replication lag, the throttle query).
-	Throttled   string        `json:"throttled,omitempty"`
-	Approvals   []Approval    `json:"approvals"`
-	LastError   string        `json:"last_error,omitempty"`
-	LastRefusal string        `json:"last_refusal,omitempty"`
-	FlagsOn     []string      `json:"flags_on,omitempty"`
-	StartedAt   time.Time     `json:"started_at"`
-	Elapsed     time.Duration `json:"elapsed"`
+	Throttled string `json:"throttled,omitempty"`
+	// Verification says how the backfill was verified.
+	Verification string        `json:"verification,omitempty"`
+	Approvals    []Approval    `json:"approvals"`
+	LastError    string        `json:"last_error,omitempty"`
+	LastRefusal  string        `json:"last_refusal,omitempty"`
+	FlagsOn      []string      `json:"flags_on,omitempty"`
+	StartedAt    time.Time     `json:"started_at"`
+	Elapsed      time.Duration `json:"elapsed"`
 	// OldUsage: statements still naming what contract retires, from pg_stat_statements.
 	OldUsage *OldUsage `json:"old_usage,omitempty"`
 	// UndoUntil is when the undo window ends (zero without one, or once it ended).

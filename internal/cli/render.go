@@ -269,6 +269,9 @@ func RenderStatus(v StatusView) string {
 	} else {
 		row("paused", "no")
 	}
+	if p.Verification != "" {
+		row("verified", "%s", p.Verification)
+	}
 	if p.Throttled != "" {
 		row("throttled", "%s (the backfill holds until it clears)", p.Throttled)
 	}

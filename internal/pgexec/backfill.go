@@ -162,19 +162,19 @@ func backfillBatch(ctx context.Context, pool *pgxpool.Pool, t Target, lo, hi Cur
 				return fmt.Errorf("find end of batch: %w", err)
 			}
 		}
-		where, args := rangeWhere(t, lo, end)
-		tag, err := tx.Exec(ctx, fmt.Sprintf("UPDATE %s SET %s WHERE %s", targetIdent(t), t.Set, where), args...)
+		rows, err := updateProven(ctx, tx, t, lo, end)
 		if err != nil {
-			return fmt.Errorf("update batch after %v: %w", lo, err)
+			return err
 		}
-		b = Batch{Cursor: end, Rows: tag.RowsAffected(), Done: end.Equal(hi)}
+		b = Batch{Cursor: end, Rows: rows, Done: end.Equal(hi)}
 		// The cursor moves only from where this batch started: an attempt that lost
 		// the race to a retry of itself rolls back instead of counting twice.
 		var from []string
 		if lo != nil {
 			from = lo
 		}
-		tag, err = tx.Exec(ctx, `UPDATE zdm.migrations SET cursor = $2, rows_done = rows_done + $3, batches = batches + 1, updated_at = now()
+		tag, err := tx.Exec(ctx, `UPDATE zdm.migrations SET cursor = $2, rows_done = rows_done + $3, proven_rows = proven_rows + $3,
+			batches = batches + 1, updated_at = now()
 			WHERE name = $1 AND cursor IS NOT DISTINCT FROM $4`, t.Migration, []string(end), b.Rows, from)
 		if err == nil && tag.RowsAffected() != 1 {
 			err = ErrCursorMoved

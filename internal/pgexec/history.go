@@ -54,8 +54,10 @@ const historyLock = 0x7a646d68 // "zdmh"
 // under a lock_timeout, because ALTER TABLE waits for running backfill batches (which
 // update zdm.migrations) and would hold up the next ones behind it.
 func upgradeState(ctx context.Context, pool *pgxpool.Pool) error {
-	if ok, err := historyReady(ctx, pool); err != nil || ok {
+	if ok, err := historyReady(ctx, pool); err != nil {
 		return err
+	} else if ok {
+		return upgradeProof(ctx, pool)
 	}
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '5s'`); err != nil {
@@ -70,7 +72,7 @@ func upgradeState(ctx context.Context, pool *pgxpool.Pool) error {
 	if err != nil {
 		return fmt.Errorf("upgrade zdm's schema for history (zdm.history, zdm.migrations.checksum): %w", err)
 	}
-	return nil
+	return upgradeProof(ctx, pool)
 }
 
 // historyReady says whether zdm.history exists and zdm.migrations has history's columns.

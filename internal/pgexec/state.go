@@ -109,7 +109,7 @@ func Claim(ctx context.Context, pool *pgxpool.Pool, name string, tables []string
 			// expand is idempotent and the backfill rewrites every row anyway.
 			resuming = status == StatusRunning
 			_, err = tx.Exec(ctx, `UPDATE zdm.migrations SET table_name = $2, tables = $3, run_id = $4, status = 'running', cursor = NULL,
-				rows_done = 0, batches = 0, started_at = now(), updated_at = now(), finished_at = NULL WHERE name = $1`, name, main, tables, runID)
+				rows_done = 0, proven_rows = 0, batches = 0, started_at = now(), updated_at = now(), finished_at = NULL WHERE name = $1`, name, main, tables, runID)
 			return err
 		}
 	})

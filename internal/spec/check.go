@@ -68,6 +68,9 @@ func (m *Migration) Check() error {
 	if d := m.Backfill.TargetBatchTime.D(); d < 0 || d > 10*time.Second {
 		add(m.Errorf("backfill.target_batch_time", "use a duration such as 250ms (at most 10s), or leave it out", "%s is out of range", d))
 	}
+	if v := m.Backfill.Verify; v != "" && v != VerifySampled && v != VerifyEveryRow {
+		add(m.Errorf("backfill.verify", "use sampled (each batch proves its rows; the default) or every_row (read them all again)", "%q is not a verification mode", v))
+	}
 	if l := m.Backfill.MaxReplicationLag.D(); l < 0 {
 		add(m.Errorf("backfill.max_replication_lag", "use a duration such as 5s, or leave it out", "is negative"))
 	}

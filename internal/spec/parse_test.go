@@ -61,6 +61,8 @@ func TestParseErrors(t *testing.T) {
 			[]string{"m.yaml:5"}},
 		{"bad duration", "name: a\ntable: t\nlock_timeout: soon\noperations:\n  - rename_column: {column: a, to: b}\n",
 			[]string{"m.yaml:3", "is not a duration"}},
+		{"bad verify", "name: a\ntable: t\noperations:\n  - rename_column: {column: a, to: b}\nbackfill: {verify: twice}\n",
+			[]string{`m.yaml:5: backfill.verify: "twice" is not a verification mode`, "use sampled"}},
 		{"bad name", "name: Big_Name\ntable: t\noperations:\n  - rename_column: {column: a, to: b}\n",
 			[]string{`m.yaml:1: name: "Big_Name" is not a valid migration name`}},
 		{"two ops in one item", "name: a\ntable: t\noperations:\n  - rename_column: {column: a, to: b}\n    add_column: {column: c, type: int, backfill: '1'}\n",

@@ -77,7 +77,18 @@ type Backfill struct {
 	// ThrottleQuery is a query returning one boolean: while it is true, the backfill
 	// waits (e.g. "SELECT count(*) > 20 FROM pg_stat_activity WHERE state = 'active'").
 	ThrottleQuery string `yaml:"throttle_query" json:"throttle_query,omitempty"`
+	// Verify is how the backfill is verified: VerifySampled (the default) or
+	// VerifyEveryRow.
+	Verify string `yaml:"verify" json:"verify,omitempty"`
 }
+
+// Values of backfill.verify. Sampled relies on each batch proving its rows as it writes
+// them and on the sync trigger for writes since, checks both, and reads a random sample
+// of the table; every_row reads every backfilled row again after the backfill.
+const (
+	VerifySampled  = "sampled"
+	VerifyEveryRow = "every_row"
+)
 
 // Flags names the Unleash flags that switch the application between old and new columns.
 type Flags struct {

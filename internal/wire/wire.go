@@ -159,12 +159,30 @@ type VerifyInput struct {
 	Upper  plan.Cursor `json:"upper"`
 	// PageSize is how many rows one verification query reads.
 	PageSize int `json:"page_size"`
+	// Mode is VerifyFull (empty: every row of the range) or VerifySampled.
+	Mode string `json:"mode,omitempty"`
+	// Trigger is the sync trigger a sampled verification checks is still enabled.
+	Trigger string `json:"trigger,omitempty"`
 }
+
+// Verification modes. Sampled relies on every batch having proven its own rows as it
+// wrote them (zdm.migrations.proven_rows) and on the sync trigger for the writes since;
+// it checks both, and a random sample of the table's pages, instead of reading every row
+// again. Where either cannot be shown, it reads every row.
+const (
+	VerifyFull    = ""
+	VerifySampled = "sampled"
+)
 
 // VerifyResult counts rows whose new columns differ from what the old ones say.
 type VerifyResult struct {
 	Mismatches int64    `json:"mismatches"`
 	Sample     []string `json:"sample,omitempty"`
+	// Mode is how it was done; Checked is how many rows were read; Why says why a
+	// sampled verification read every row instead.
+	Mode    string `json:"mode,omitempty"`
+	Checked int64  `json:"checked,omitempty"`
+	Why     string `json:"why,omitempty"`
 }
 
 // FlagInput switches one flag.
