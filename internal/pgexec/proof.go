@@ -32,9 +32,11 @@ func updateProven(ctx context.Context, tx pgx.Tx, t Target, lo, end Cursor) (int
 	if mismatch == "" {
 		mismatch = "false" // nothing to compare: an operation that fills no column
 	}
-	sql := fmt.Sprintf(`WITH zdm_batch AS (UPDATE %s SET %s WHERE %s RETURNING (%s) AS zdm_bad, row(%s)::text AS zdm_key)
-SELECT count(*), count(*) FILTER (WHERE zdm_bad), coalesce((array_agg(zdm_key ORDER BY zdm_key) FILTER (WHERE zdm_bad))[1:5], '{}') FROM zdm_batch`,
-		targetIdent(t), t.Set, where, mismatch, keyList(t))
+	// The keys are made text only for the rows that fail (FILTER comes first).
+	keys := keyList(t)
+	sql := fmt.Sprintf(`WITH zdm_batch AS (UPDATE %s SET %s WHERE %s RETURNING (%s) AS zdm_bad, %s)
+SELECT count(*), count(*) FILTER (WHERE zdm_bad), coalesce((array_agg(row(%s)::text ORDER BY %s) FILTER (WHERE zdm_bad))[1:5], '{}') FROM zdm_batch`,
+		targetIdent(t), t.Set, where, mismatch, keys, keys, keys)
 	var rows, bad int64
 	var sample []string
 	if err := tx.QueryRow(ctx, sql, args...).Scan(&rows, &bad, &sample); err != nil {
