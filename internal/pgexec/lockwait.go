@@ -263,14 +263,9 @@ func (hl *holderLook) doomed(ctx context.Context, q interface {
 	if err != nil {
 		return nil, fmt.Errorf("look at the holders of the table's locks: %w", err)
 	}
-	type row struct {
-		Holder
-		vxid   string
-		vacuum bool
-	}
-	var found []row
+	var found []heldLock
 	for rows.Next() {
-		var r row
+		var r heldLock
 		var pid *int32
 		var since *time.Time
 		if err := rows.Scan(&pid, &r.vxid, &r.vacuum, &r.Autovacuum, &since, &r.Table, &r.Mode, &r.Want, &r.Query); err != nil {
@@ -290,7 +285,21 @@ func (hl *holderLook) doomed(ctx context.Context, q interface {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("look at the holders of the table's locks: %w", err)
 	}
-	now := time.Now()
+	return hl.pick(found, time.Now(), lockTimeout), nil
+}
+
+// heldLock is one granted lock that conflicts with zdm's, with its session.
+type heldLock struct {
+	Holder
+	vxid   string // the holder's virtual transaction
+	vacuum bool   // the holder runs a VACUUM or ANALYZE
+}
+
+// pick returns the holder among found that would make a try time out, the most certain
+// first: a vacuum, a prepared transaction, a transaction known to be older than the lock
+// timeout, one seen holding the lock for longer than it. It remembers, for the next look,
+// since when each transaction has been seen.
+func (hl *holderLook) pick(found []heldLock, now time.Time, lockTimeout time.Duration) *Holder {
 	seen := map[string]time.Time{}
 	var worst *Holder
 	rank := 0
@@ -303,7 +312,7 @@ func (hl *holderLook) doomed(ctx context.Context, q interface {
 		h := r.Holder
 		n := 0
 		switch {
-		case r.vacuum:
+		case r.vacuum || h.Autovacuum:
 			// A VACUUM or ANALYZE holds SHARE UPDATE EXCLUSIVE for as long as it runs;
 			// autovacuum's is cancelled only by a waiter past deadlock_timeout.
 			h.Vacuum = true
@@ -322,7 +331,7 @@ func (hl *holderLook) doomed(ctx context.Context, q interface {
 		}
 	}
 	hl.seen = seen
-	return worst, nil
+	return worst
 }
 
 // lockWaitPoll bounds how often zdm looks again while a doomed holder is there: every

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/zdmhq/zdm/internal/planner"
 )
@@ -66,4 +67,40 @@ func TestLockWaitPollFollowsTheLockTimeout(t *testing.T) {
 	assert.Equal(t, 10*time.Millisecond, lockWaitPoll(time.Millisecond))
 	assert.Equal(t, 50*time.Millisecond, lockWaitPoll(50*time.Millisecond))
 	assert.Equal(t, 100*time.Millisecond, lockWaitPoll(500*time.Millisecond))
+}
+
+func TestPickWaitsOnlyForHoldersThatWouldOutlastATry(t *testing.T) {
+	lt := 50 * time.Millisecond
+	now := time.Date(2026, 12, 3, 16, 0, 0, 0, time.UTC)
+	young := heldLock{Holder: Holder{PID: 1, Since: now.Add(-10 * time.Millisecond), Table: "t", Mode: "RowExclusiveLock"}, vxid: "3/1"}
+	old := heldLock{Holder: Holder{PID: 2, Since: now.Add(-time.Second), Table: "t", Mode: "AccessShareLock"}, vxid: "4/1"}
+	vacuum := heldLock{Holder: Holder{PID: 3, Table: "t", Mode: "ShareUpdateExclusiveLock"}, vxid: "5/1", vacuum: true}
+	prepared := heldLock{Holder: Holder{Prepared: true, Table: "t", Mode: "RowExclusiveLock"}, vxid: "-1/7"}
+	hidden := heldLock{Holder: Holder{PID: 4, Table: "t", Mode: "RowExclusiveLock"}, vxid: "6/1"} // another role's: no start shown
+
+	var hl holderLook
+	assert.Nil(t, hl.pick([]heldLock{young}, now, lt), "a young transaction may end within the lock timeout: try")
+	assert.Equal(t, int32(2), hl.pick([]heldLock{young, old}, now, lt).PID)
+	h := hl.pick([]heldLock{young, old, vacuum, prepared}, now, lt)
+	assert.Equal(t, int32(3), h.PID, "a vacuum first")
+	assert.True(t, h.Vacuum)
+	assert.Contains(t, h.String(), "waiting for a vacuum or analyze on t (pid 3")
+	assert.True(t, hl.pick([]heldLock{young, prepared}, now, lt).Prepared)
+
+	// A transaction whose start PostgreSQL hides: tried at first sight, waited for once
+	// it has been seen holding the lock for the lock timeout.
+	hl = holderLook{}
+	assert.Nil(t, hl.pick([]heldLock{hidden}, now, lt))
+	assert.Nil(t, hl.pick([]heldLock{hidden}, now.Add(20*time.Millisecond), lt))
+	h = hl.pick([]heldLock{hidden}, now.Add(60*time.Millisecond), lt)
+	require.NotNil(t, h)
+	assert.True(t, h.SeenSince)
+	assert.Equal(t, now, h.Since)
+	assert.Contains(t, h.String(), "waiting for a transaction holding RowExclusiveLock on t since at least 16:00:00.000 UTC (pid 4)")
+	// Once it is gone, a new transaction of the same session starts over.
+	assert.Nil(t, hl.pick(nil, now.Add(70*time.Millisecond), lt))
+	assert.Nil(t, hl.pick([]heldLock{hidden}, now.Add(200*time.Millisecond), lt))
+
+	auto := heldLock{Holder: Holder{PID: 9, Autovacuum: true, Table: "t"}, vxid: "8/1", vacuum: true}
+	assert.Equal(t, "waiting for autovacuum on t (pid 9)", hl.pick([]heldLock{auto}, now, lt).String())
 }
