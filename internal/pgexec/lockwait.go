@@ -3,7 +3,6 @@ package pgexec
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,10 +14,11 @@ import (
 
 // A statement waiting for its table lock queues every later query on the table behind
 // it, for up to lock_timeout. When the lock is held by something that will not let go
-// within lock_timeout, a try is doomed and only makes the application wait: an
-// autovacuum worker (PostgreSQL cancels one only for a waiter that passes
-// deadlock_timeout, 1s by default, which a short lock_timeout never reaches), or a
-// transaction that has already been open longer than lock_timeout. Before each try zdm
+// within lock_timeout, a try is doomed and only makes the application wait: a VACUUM or
+// ANALYZE, autovacuum's included (PostgreSQL cancels autovacuum only for a waiter that
+// passes deadlock_timeout, 1s by default, which a short lock_timeout never reaches), a
+// prepared transaction, or a transaction that has already been open longer than
+// lock_timeout. The holder's query text is never read: it may hold the application's data. Before each try zdm
 // looks at the table's lock holders and, while such a holder is there, waits without
 // asking for the lock. It never cancels the holder and never changes the table's
 // settings.
@@ -35,8 +35,6 @@ type Holder struct {
 	Since time.Time
 	// Table is the locked table, Mode the lock held, Want the lock zdm needs.
 	Table, Mode, Want string
-	// Query is the start of the holder's current or last query, when visible.
-	Query string
 	// Vacuum is set for a VACUUM or ANALYZE, autovacuum's (Autovacuum, when PostgreSQL
 	// shows zdm who runs it) or a person's.
 	Vacuum bool
@@ -71,8 +69,7 @@ type WaitError struct {
 }
 
 func (e *WaitError) Error() string {
-	return fmt.Sprintf("%s: gave up after %s %s", e.ID, e.Waited.Round(time.Millisecond),
-		strings.TrimPrefix(e.Holder.String(), "waiting "))
+	return fmt.Sprintf("%s: gave up after %s %s", e.ID, e.Waited.Round(time.Millisecond), e.Holder)
 }
 
 // lockTarget is a table a statement locks and the mode it asks for.
@@ -227,7 +224,7 @@ SELECT l.pid, l.virtualtransaction,
        v.pid IS NOT NULL OR an.pid IS NOT NULL,
        CASE WHEN a.backend_type IS NOT NULL THEN a.backend_type = 'autovacuum worker'
             ELSE a.pid IS NOT NULL AND a.usesysid IS NULL END,
-       a.xact_start, l.relation::regclass::text, l.mode, t.want, coalesce(left(a.query, 120), '')
+       a.xact_start, l.relation::regclass::text, l.mode, t.want
 FROM unnest($1::text[], $2::text[], $3::text[]) AS t(rel, mode, want)
 JOIN pg_locks l ON l.locktype = 'relation' AND l.granted
      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
@@ -268,7 +265,7 @@ func (hl *holderLook) doomed(ctx context.Context, q interface {
 		var r heldLock
 		var pid *int32
 		var since *time.Time
-		if err := rows.Scan(&pid, &r.vxid, &r.vacuum, &r.Autovacuum, &since, &r.Table, &r.Mode, &r.Want, &r.Query); err != nil {
+		if err := rows.Scan(&pid, &r.vxid, &r.vacuum, &r.Autovacuum, &since, &r.Table, &r.Mode, &r.Want); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("look at the holders of the table's locks: %w", err)
 		}

@@ -104,3 +104,8 @@ func TestPickWaitsOnlyForHoldersThatWouldOutlastATry(t *testing.T) {
 	auto := heldLock{Holder: Holder{PID: 9, Autovacuum: true, Table: "t"}, vxid: "8/1", vacuum: true}
 	assert.Equal(t, "waiting for autovacuum on t (pid 9)", hl.pick([]heldLock{auto}, now, lt).String())
 }
+
+func TestWaitErrorSaysWhatItWaitedFor(t *testing.T) {
+	err := &WaitError{ID: "rehearse/contract", Holder: Holder{PID: 9, Autovacuum: true, Table: "t"}, Waited: 5 * time.Minute}
+	assert.Equal(t, "rehearse/contract: gave up after 5m0s waiting for autovacuum on t (pid 9)", err.Error())
+}
