@@ -20,7 +20,8 @@ func (a *Activities) RunDDL(ctx context.Context, in DDLInput) (*DDLResult, error
 	if err := a.onRecordedDatabase(ctx, in.Database); err != nil {
 		return nil, err
 	}
-	stop := keepAlive(ctx, 5*time.Second, func() any { return in.Phase })
+	note := &waitNote{}
+	stop := keepAlive(ctx, 5*time.Second, note.details(in.Phase))
 	defer stop()
 	run := pgexec.Exec
 	if in.OneTransaction {
@@ -28,7 +29,7 @@ func (a *Activities) RunDDL(ctx context.Context, in DDLInput) (*DDLResult, error
 			return pgexec.ExecOneTx(ctx, pool, in.Phase, stmts, lt, r)
 		}
 	}
-	n, err := run(ctx, a.DB, in.Statements, in.LockTimeout, a.retry(ctx, in.Migration))
+	n, err := run(ctx, a.DB, in.Statements, in.LockTimeout, a.retryNoting(ctx, in.Migration, note))
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -43,9 +44,10 @@ func (a *Activities) Rehearse(ctx context.Context, in DDLInput) (*DDLResult, err
 	if err := a.onRecordedDatabase(ctx, in.Database); err != nil {
 		return nil, err
 	}
-	stop := keepAlive(ctx, 5*time.Second, func() any { return "rehearse " + in.Phase })
+	note := &waitNote{}
+	stop := keepAlive(ctx, 5*time.Second, note.details("rehearse "+in.Phase))
 	defer stop()
-	n, err := pgexec.Rehearse(ctx, a.DB, "rehearse/"+in.Phase, in.Statements, in.LockTimeout, a.retry(ctx, in.Migration))
+	n, err := pgexec.Rehearse(ctx, a.DB, "rehearse/"+in.Phase, in.Statements, in.LockTimeout, a.retryNoting(ctx, in.Migration, note))
 	if err != nil {
 		return nil, classify(fmt.Errorf("the %s statements would fail: %w", in.Phase, err))
 	}
@@ -61,7 +63,8 @@ func (a *Activities) Contract(ctx context.Context, in ContractInput) (*DDLResult
 	if err := a.onRecordedDatabase(ctx, p.Database); err != nil {
 		return nil, err
 	}
-	stop := keepAlive(ctx, 5*time.Second, func() any { return "contract" })
+	note := &waitNote{}
+	stop := keepAlive(ctx, 5*time.Second, note.details("contract"))
 	defer stop()
 	// With a sync trigger, its absence says the contract committed before (a retried
 	// activity). Without one, the statements themselves are idempotent.
@@ -72,7 +75,7 @@ func (a *Activities) Contract(ctx context.Context, in ContractInput) (*DDLResult
 			return !exists, err
 		}
 	}
-	n, err := pgexec.ExecOneTxSkip(ctx, a.DB, "contract", p.Contract, p.LockTimeout, a.retry(ctx, p.Migration), done)
+	n, err := pgexec.ExecOneTxSkip(ctx, a.DB, "contract", p.Contract, p.LockTimeout, a.retryNoting(ctx, p.Migration, note), done)
 	if err != nil {
 		return nil, classify(err)
 	}

@@ -97,7 +97,7 @@ func TestHappyPathRunsEveryStepInOrderAndPassesBothGates(t *testing.T) {
 	assert.False(t, prep.DryRun)
 
 	expand := db.only(t, "RunDDL expand").Input.(activities.DDLInput)
-	assert.Equal(t, activities.DDLInput{Migration: m.Name, Phase: "expand", Statements: p.Expand, LockTimeout: 500 * time.Millisecond}, expand)
+	assert.Equal(t, activities.DDLInput{Migration: m.Name, Phase: "expand", Statements: p.Expand, LockTimeout: 50 * time.Millisecond}, expand)
 	validate := db.only(t, "RunDDL validate").Input.(activities.DDLInput)
 	assert.Equal(t, p.Validate, validate.Statements)
 
@@ -225,7 +225,7 @@ func TestRejectAtContractRollsBack(t *testing.T) {
 	assert.Empty(t, db.calls("Contract"))
 
 	rb := db.only(t, "RunDDL rollback")
-	assert.Equal(t, activities.DDLInput{Migration: m.Name, Phase: "rollback", Statements: db.plan.Rollback, LockTimeout: 500 * time.Millisecond}, rb.Input)
+	assert.Equal(t, activities.DDLInput{Migration: m.Name, Phase: "rollback", Statements: db.plan.Rollback, LockTimeout: 50 * time.Millisecond}, rb.Input)
 	assert.Equal(t, settleTime, rb.At.Sub(db.only(t, "SetFlag customers-dual-write off").At), "columns are dropped only once applications stopped using them")
 	assert.Equal(t, activities.FinishInput{Migration: m.Name, Status: pgexec.StatusRolledBack}, db.only(t, "Finish rolled_back").Input)
 

@@ -132,6 +132,9 @@ func (e *env) cleanup(ctx context.Context, name string, yes bool) error {
 	retry.OnRetry = func(id string, attempt int, wait time.Duration, err error) {
 		fmt.Fprintf(e.Stderr, "zdm: %s: lock not granted within %s (try %d); retrying in %s\n", id, lockTimeout, attempt, wait.Round(time.Millisecond))
 	}
+	retry.OnWait = func(id string, h pgexec.Holder, _ time.Duration) {
+		fmt.Fprintf(e.Stderr, "zdm: %s: %s before asking for the lock\n", id, h)
+	}
 	retries := 0
 	if len(stmts) > 0 {
 		if retries, err = pgexec.ExecOneTx(ctx, pool, "cleanup", stmts, lockTimeout, retry); err != nil {

@@ -45,7 +45,7 @@ func viewOf(name, uiURL string, resp *workflowservice.DescribeWorkflowExecutionR
 	}
 	for _, pa := range r.Activities {
 		a := PendingActivity{Type: pa.Type, State: pa.State, Attempt: pa.Attempt,
-			LastFailure: pa.LastFailure, LastHeartbeat: pa.LastHeartbeat}
+			LastFailure: pa.LastFailure, LastHeartbeat: pa.LastHeartbeat, Note: pa.Note}
 		if pa.Slice != nil {
 			rows := pa.Slice.RowsDone
 			a.RowsDone = &rows

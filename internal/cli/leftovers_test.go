@@ -180,7 +180,7 @@ func TestCleanupStatementsGuardThenThePlansRollback(t *testing.T) {
 	assert.Equal(t, "rollback/drop-function", stmts[1].ID)
 
 	assert.Contains(t, l.flagsWarning(), "if orders-dw or orders-rn is still on in Unleash")
-	assert.Equal(t, 500*time.Millisecond, l.lockTimeout())
+	assert.Equal(t, spec.DefaultLockTimeout, l.lockTimeout())
 	assert.Nil(t, cleanupStatements(&Leftover{action: cleanupComplete, plan: p}))
 }
 

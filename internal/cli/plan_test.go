@@ -33,7 +33,7 @@ gates: [read_new, contract]
 	s := out.String()
 	for _, want := range []string{
 		"about 1,000,000 rows",
-		"1. expand: each statement in its own transaction under lock_timeout 500ms",
+		"1. expand: each statement in its own transaction under lock_timeout 50ms",
 		"-- expand/add-column/_zdm_abalance: lock ACCESS EXCLUSIVE, brief (catalog only); no table scan",
 		"carried: NOT NULL",
 		"note: column abalance moves to the end of the table's column list",

@@ -195,6 +195,8 @@ type PendingActivity struct {
 	LastFailure   string    `json:"last_failure,omitempty"`
 	// RowsDone is the backfill's committed row count, from a BackfillSlice heartbeat.
 	RowsDone *int64 `json:"rows_done,omitempty"`
+	// Note is a DDL activity's last heartbeat: its step, and what it waits for.
+	Note string `json:"note,omitempty"`
 }
 
 const timeLayout = "2006-01-02 15:04:05 MST"
@@ -302,6 +304,9 @@ func RenderStatus(v StatusView) string {
 		if a.Attempt > 1 || a.LastFailure != "" {
 			row("retrying", "%s", activityText(a))
 		}
+		if strings.Contains(a.Note, "waiting for") {
+			row("waiting", "%s", a.Note)
+		}
 	}
 	return b.String()
 }
@@ -316,6 +321,9 @@ func activityText(a PendingActivity) string {
 	}
 	if a.LastFailure != "" {
 		s += ", last failure: " + a.LastFailure
+	}
+	if strings.Contains(a.Note, "waiting for") {
+		s += ", " + a.Note
 	}
 	return s
 }

@@ -178,3 +178,19 @@ func TestListQuery(t *testing.T) {
 	assert.Equal(t, "WorkflowType = 'MigrationWorkflow'", listQuery("", true, now))
 	assert.Equal(t, "WorkflowType = 'MigrationWorkflow' AND MigrationPhase = 'awaiting_approval'", listQuery("awaiting_approval", false, now))
 }
+
+func TestStatusSaysWhatTheDDLWaitsFor(t *testing.T) {
+	v := StatusView{Name: "orders", Status: "Running", Activities: []PendingActivity{
+		{Type: "Rehearse", State: "Started", Attempt: 1, Note: "rehearse contract: waiting for autovacuum on public.orders (pid 42)"},
+		{Type: "RunDDL", State: "Started", Attempt: 1, Note: "expand"},
+	}}
+	// Without the worker's answer, from Temporal's record.
+	got := RenderStatus(v)
+	assert.Contains(t, got, "Rehearse started, attempt 1, rehearse contract: waiting for autovacuum on public.orders (pid 42)\n")
+	assert.NotContains(t, got, "expand")
+	// With it.
+	v.Progress = &workflows.Progress{Phase: workflows.PhaseAwaiting, Table: "public.orders"}
+	got = RenderStatus(v)
+	assert.Contains(t, got, "waiting       rehearse contract: waiting for autovacuum on public.orders (pid 42)\n")
+	assert.NotContains(t, got, "expand")
+}

@@ -25,24 +25,48 @@ const (
 	codeQueryCanceled        = "57014"
 )
 
-// Retry is the backoff for statements that lose the race for a lock.
+// Retry is the backoff for statements that lose the race for a lock. Every try that
+// waits for its lock queues the application's queries on the table behind it for up to
+// the lock timeout, so tries are short (the lock timeout) and spread out (jittered
+// backoff starting near it, capped low so a free moment is not missed), and none is made
+// while a holder that will not let go in time is there (see lockwait.go).
 type Retry struct {
+	// Initial is the first backoff; 0 means the statement's lock timeout. Max caps it.
 	Initial, Max time.Duration
-	// Attempts bounds the tries of one statement; past it the error goes to the caller
-	// (and to Temporal's own retry policy).
+	// Attempts bounds the tries of one statement, Total the time of all tries and waits
+	// (0: no bound); past either the error goes to the caller (and to Temporal's own
+	// retry policy).
 	Attempts int
+	Total    time.Duration
 	// OnRetry, when set, hears about every retry.
 	OnRetry func(id string, attempt int, wait time.Duration, err error)
+	// OnWait, when set, hears each time a try is held back because a session that would
+	// make it time out holds the lock (an autovacuum, a long transaction); waited is how
+	// long this wait has lasted so far.
+	OnWait func(id string, h Holder, waited time.Duration)
 }
 
-// DefaultRetry starts at 200ms, doubles to 10s, with jitter, for up to 30 tries.
-var DefaultRetry = Retry{Initial: 200 * time.Millisecond, Max: 10 * time.Second, Attempts: 30}
+// DefaultRetry starts near the lock timeout, doubles to 1s, with jitter, for up to 300
+// tries or 5 minutes, whichever ends first; the activity's own retries take over after.
+var DefaultRetry = Retry{Max: time.Second, Attempts: 300, Total: 5 * time.Minute}
+
+// forLockTimeout is r with its unset first backoff taken from the lock timeout.
+func (r Retry) forLockTimeout(lt time.Duration) Retry {
+	if r.Initial <= 0 {
+		r.Initial = lt
+	}
+	return r
+}
 
 // Backoff is the wait before try attempt+1: exponential, capped, with full jitter in its
 // upper half so that contending workers spread out.
 func (r Retry) Backoff(attempt int) time.Duration {
-	d := r.Initial << min(attempt, 20)
-	if d <= 0 || d > r.Max {
+	initial := r.Initial
+	if initial <= 0 {
+		initial = 10 * time.Millisecond
+	}
+	d := initial << min(attempt, 20)
+	if d <= 0 || (r.Max > 0 && d > r.Max) {
 		d = r.Max
 	}
 	return d/2 + rand.N(d/2+1)
@@ -63,15 +87,30 @@ func IsLockTimeout(err error) bool {
 
 // Do runs fn, retrying lock timeouts with backoff. It returns how many retries it took.
 func (r Retry) Do(ctx context.Context, id string, fn func(context.Context) error) (int, error) {
+	return r.do(ctx, id, nil, fn)
+}
+
+// do is Do with a check before each try (waitForHolders), given the deadline of r.Total.
+func (r Retry) do(ctx context.Context, id string, before func(context.Context, time.Time) error, fn func(context.Context) error) (int, error) {
+	began := time.Now()
+	var deadline time.Time
+	if r.Total > 0 {
+		deadline = began.Add(r.Total)
+	}
 	for attempt := 0; ; attempt++ {
-		err := fn(ctx)
-		if err == nil || !IsLockTimeout(err) || attempt+1 >= r.Attempts {
-			if err != nil && IsLockTimeout(err) {
-				err = fmt.Errorf("%s: gave up after %d tries: %w", id, attempt+1, err)
+		if before != nil {
+			if err := before(ctx, deadline); err != nil {
+				return attempt, err
 			}
+		}
+		err := fn(ctx)
+		if err == nil || !IsLockTimeout(err) {
 			return attempt, err
 		}
 		wait := r.Backoff(attempt)
+		if attempt+1 >= r.Attempts || (!deadline.IsZero() && time.Now().Add(wait).After(deadline)) {
+			return attempt, fmt.Errorf("%s: gave up after %d tries in %s: %w", id, attempt+1, time.Since(began).Round(time.Millisecond), err)
+		}
 		if r.OnRetry != nil {
 			r.OnRetry(id, attempt+1, wait, err)
 		}
@@ -94,9 +133,10 @@ func setLockTimeout(ctx context.Context, tx pgx.Tx, d time.Duration) error {
 // Exec runs each statement in its own transaction under lockTimeout, retrying lock
 // timeouts. It returns the number of retries.
 func Exec(ctx context.Context, pool *pgxpool.Pool, stmts []planner.Statement, lockTimeout time.Duration, r Retry) (int, error) {
+	r = r.forLockTimeout(lockTimeout)
 	total := 0
 	for _, s := range stmts {
-		n, err := r.Do(ctx, s.ID, func(ctx context.Context) error {
+		n, err := r.do(ctx, s.ID, waitForHolders(pool, s.ID, []planner.Statement{s}, lockTimeout, r), func(ctx context.Context) error {
 			if s.Concurrent {
 				return execConcurrent(ctx, pool, s)
 			}
@@ -120,25 +160,7 @@ func Exec(ctx context.Context, pool *pgxpool.Pool, stmts []planner.Statement, lo
 // transaction on lock timeouts. skip, when it returns true inside the transaction, means
 // the work was already done (a retried activity) and nothing is run.
 func ExecTx(ctx context.Context, pool *pgxpool.Pool, id string, stmts []planner.Statement, lockTimeout time.Duration, r Retry, skip func(context.Context, pgx.Tx) (bool, error)) (int, error) {
-	return r.Do(ctx, id, func(ctx context.Context) error {
-		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			if err := setLockTimeout(ctx, tx, lockTimeout); err != nil {
-				return err
-			}
-			if skip != nil {
-				done, err := skip(ctx, tx)
-				if err != nil || done {
-					return err
-				}
-			}
-			for _, s := range stmts {
-				if _, err := tx.Exec(ctx, s.SQL); err != nil {
-					return fmt.Errorf("%s: %w", s.ID, err)
-				}
-			}
-			return nil
-		})
-	})
+	return runTx(ctx, pool, id, stmts, lockTimeout, r, skip, false)
 }
 
 // ExecOneTx runs the statements that can run in a transaction all in one, retried as a
@@ -175,27 +197,46 @@ var errRehearsal = errors.New("rehearsal: rolled back")
 // still roll back and before anyone is asked to approve. Concurrent statements, which
 // cannot run in a transaction, are left out. Lock timeouts are retried like any DDL.
 func Rehearse(ctx context.Context, pool *pgxpool.Pool, id string, stmts []planner.Statement, lockTimeout time.Duration, r Retry) (int, error) {
-	n, err := r.Do(ctx, id, func(ctx context.Context) error {
+	var inTx []planner.Statement
+	for _, s := range stmts {
+		if !s.Concurrent {
+			inTx = append(inTx, s)
+		}
+	}
+	return runTx(ctx, pool, id, inTx, lockTimeout, r, nil, true)
+}
+
+// runTx is the one loop of ExecTx and Rehearse: before each try it waits out any holder
+// that would make the try time out, then runs the statements in one transaction under
+// lockTimeout, committed, or rolled back when rollback is set.
+func runTx(ctx context.Context, pool *pgxpool.Pool, id string, stmts []planner.Statement, lockTimeout time.Duration, r Retry, skip func(context.Context, pgx.Tx) (bool, error), rollback bool) (int, error) {
+	r = r.forLockTimeout(lockTimeout)
+	return r.do(ctx, id, waitForHolders(pool, id, stmts, lockTimeout, r), func(ctx context.Context) error {
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 			if err := setLockTimeout(ctx, tx, lockTimeout); err != nil {
 				return err
 			}
-			for _, s := range stmts {
-				if s.Concurrent {
-					continue
+			if skip != nil {
+				done, err := skip(ctx, tx)
+				if err != nil || done {
+					return err
 				}
+			}
+			for _, s := range stmts {
 				if _, err := tx.Exec(ctx, s.SQL); err != nil {
 					return fmt.Errorf("%s: %w", s.ID, err)
 				}
 			}
-			return errRehearsal
+			if rollback {
+				return errRehearsal
+			}
+			return nil
 		})
-		if errors.Is(err, errRehearsal) {
+		if rollback && errors.Is(err, errRehearsal) {
 			return nil
 		}
 		return err
 	})
-	return n, err
 }
 
 // TriggerExists says whether the plan's sync trigger is on the table.

@@ -249,3 +249,20 @@ func TestThrottleQueryIsOneBooleanReadOnly(t *testing.T) {
 		assert.Contains(t, err.Error(), want, q)
 	}
 }
+
+func TestDoGivesUpWithinItsTotalTime(t *testing.T) {
+	r := pgexec.Retry{Initial: time.Millisecond, Max: 5 * time.Millisecond, Attempts: 1 << 20, Total: 200 * time.Millisecond}
+	began := time.Now()
+	tries := 0
+	_, err := r.Do(context.Background(), "ddl", func(context.Context) error {
+		tries++
+		return &pgconn.PgError{Code: "55P03"}
+	})
+	took := time.Since(began)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "ddl: gave up after")
+	assert.True(t, pgexec.IsLockTimeout(err))
+	assert.Less(t, took, 200*time.Millisecond+time.Second, "bounded by Total (generous margin)")
+	assert.GreaterOrEqual(t, took, 150*time.Millisecond, "it keeps trying until close to Total")
+	assert.Greater(t, tries, 10)
+}

@@ -64,6 +64,19 @@ func SliceHeartbeat(pa *workflowpb.PendingActivityInfo) *activities.SliceProgres
 	return &sp
 }
 
+// HeartbeatNote is what a DDL activity last heartbeated ("rehearse contract: waiting
+// for autovacuum on public.accounts (pid 42)"), or "" for other activities.
+func HeartbeatNote(pa *workflowpb.PendingActivityInfo) string {
+	if pa.GetActivityType().GetName() == "BackfillSlice" || pa.GetHeartbeatDetails() == nil {
+		return ""
+	}
+	var note string
+	if converter.GetDefaultDataConverter().FromPayloads(pa.GetHeartbeatDetails(), &note) != nil {
+		return ""
+	}
+	return note
+}
+
 // Record is what Temporal keeps of a migration's latest run, read without its worker.
 type Record struct {
 	WorkflowID string
@@ -101,6 +114,8 @@ type PendingActivity struct {
 	LastFailure   string
 	// Slice is the committed progress of a backfill slice, from its last heartbeat.
 	Slice *activities.SliceProgress
+	// Note is a DDL activity's last heartbeat: its step, and what it waits for.
+	Note string
 }
 
 // RecordOf reads a DescribeWorkflowExecution answer.
@@ -126,6 +141,7 @@ func RecordOf(resp *workflowservice.DescribeWorkflowExecutionResponse) Record {
 			Attempt:     pa.GetAttempt(),
 			LastFailure: pa.GetLastFailure().GetMessage(),
 			Slice:       SliceHeartbeat(pa),
+			Note:        HeartbeatNote(pa),
 		}
 		if t := pa.GetLastHeartbeatTime(); t != nil {
 			a.LastHeartbeat = t.AsTime()

@@ -378,3 +378,17 @@ func TestProgressTextShowsRateAndETAWhileRunning(t *testing.T) {
 		RowsDone: 250, RowsTotal: 1000, Percent: 25, RowsPerSec: 49.6, ETA: 15 * time.Second}})
 	assert.Equal(t, "`█████░░░░░░░░░░░░░░░`  *25.0%*\n250 / 1,000 rows · 50 rows/s · ETA 15s", s)
 }
+
+func TestStatusSaysWhatTheDDLWaitsFor(t *testing.T) {
+	bot := offlineBot(t, nil, Options{})
+	v := statusView{Name: "orders", QueryErr: context.DeadlineExceeded,
+		Record: &progress.Record{WorkflowID: "zdm-orders", Status: enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING,
+			Phase: "awaiting_approval", Table: "public.orders",
+			Activities: []progress.PendingActivity{
+				{Type: "Rehearse", State: "Started", Attempt: 1, Note: "rehearse contract: waiting for autovacuum on public.orders (pid 42)"},
+				{Type: "RunDDL", State: "Started", Attempt: 1, Note: "expand"},
+			}}}
+	j := blocksJSON(t, inChannel(statusText(v), bot.statusBlocks(v)...))
+	assert.Contains(t, j, "rehearse contract: waiting for autovacuum on public.orders (pid 42)")
+	assert.NotContains(t, j, "expand")
+}

@@ -268,6 +268,9 @@ func (b *Bot) statusBlocks(v statusView) []slack.Block {
 			if a.Attempt > 1 || a.LastFailure != "" {
 				blocks = append(blocks, context1(activityLine(a)))
 			}
+			if strings.Contains(a.Note, "waiting for") {
+				blocks = append(blocks, context1(":hourglass_flowing_sand: "+notify.Escape(notify.Truncate(a.Note, 300))))
+			}
 		}
 	}
 	if v.Stale() {

@@ -80,7 +80,7 @@ func (m *Migration) Check() error {
 		}
 	}
 	if lt := m.LockTimeout.D(); lt < 10*time.Millisecond || lt > time.Minute {
-		add(m.Errorf("lock_timeout", "use a duration from 10ms to 1m; 500ms keeps the application safe", "%s is out of range", lt))
+		add(m.Errorf("lock_timeout", "use a duration from 10ms to 1m; the default, 50ms, bounds how long the application queues behind a DDL statement, and zdm retries until it gets the lock", "%s is out of range", lt))
 	}
 
 	if a := m.RehearsalMaxAge.D(); a < 0 || (a > 0 && a < time.Minute) {
