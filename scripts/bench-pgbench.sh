@@ -263,6 +263,9 @@ run_zdm() {
 	t1=$(now)
 	sleep "$MARGIN"
 	aborted=$(load_stop "$dir" "$db")
+	# load_stop ran in a subshell, where pgbench is no child to wait for: wait here, so
+	# that its logs are whole before they are read.
+	wait "$PGB" 2>/dev/null || true
 	kill -TERM "$worker" 2>/dev/null || true
 	wait "$worker" 2>/dev/null || true
 	if ((rc != 0)) || ! grep -qi 'completed' "$dir/result.out"; then
@@ -327,6 +330,7 @@ JSON
 	t1=$(now)
 	sleep "$MARGIN"
 	aborted=$(load_stop "$dir" "$db")
+	wait "$PGB" 2>/dev/null || true # whole logs before they are read (see run_zdm)
 	[[ "$(abalance_type "$db")" == bigint ]] || {
 		tr '\r' '\n' <"$dir/pgroll.log" | tail -n 5 >&2
 		die "pgroll start --complete did not change abalance (log: $dir/pgroll.log)"
