@@ -77,6 +77,9 @@ type Backfill struct {
 	// ThrottleQuery is a query returning one boolean: while it is true, the backfill
 	// waits (e.g. "SELECT count(*) > 20 FROM pg_stat_activity WHERE state = 'active'").
 	ThrottleQuery string `yaml:"throttle_query" json:"throttle_query,omitempty"`
+	// MaxAppP99 is the application latency the backfill keeps under (governor.go):
+	// it shortens batches and pauses between them when the application waits on it.
+	MaxAppP99 AppLatencyLimit `yaml:"max_app_p99" json:"max_app_p99,omitempty"`
 }
 
 // Flags names the Unleash flags that switch the application between old and new columns.

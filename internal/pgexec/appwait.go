@@ -1,0 +1,98 @@
+package pgexec
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// AppWaits is what the application waited on a batch while it ran: the sessions whose
+// lock requests the batch's backend blocked. pg_locks is readable by any role, so this is
+// measured without touching the application and without pg_read_all_stats.
+type AppWaits struct {
+	// Longest is the longest wait seen on a lock the batch held.
+	Longest time.Duration
+	// Waiters is the most sessions seen waiting on the batch at once.
+	Waiters int
+	// Samples is how many times pg_locks was read during the batch.
+	Samples int
+	// Err is the first error reading pg_locks; the waits are then unknown.
+	Err error
+}
+
+// appWaitSQL reads the lock requests that wait on backend $1 now. The waiting requests are
+// taken first: pg_blocking_pids is asked only for them, not for every lock held. A session
+// that waits on another waiter (a queue on one row) is counted through the first one.
+const appWaitSQL = `WITH w AS MATERIALIZED (
+	SELECT pid, waitstart FROM pg_catalog.pg_locks WHERE NOT granted AND waitstart IS NOT NULL)
+SELECT coalesce(extract(epoch FROM max(clock_timestamp() - waitstart)), 0)::float8, count(DISTINCT pid)::int
+FROM w WHERE $1::int = ANY(pg_catalog.pg_blocking_pids(w.pid))`
+
+// DefaultWaitSampleEvery is how often pg_locks is read while a batch runs.
+const DefaultWaitSampleEvery = 25 * time.Millisecond
+
+// WaitSampler reads, on a connection of its own, who waits on a batch's backend while
+// the batch runs.
+type WaitSampler struct {
+	Pool  *pgxpool.Pool
+	Every time.Duration
+}
+
+// Watch starts sampling waits on backend pid; stop takes a last sample (the waits are
+// longest just before the batch commits), ends the sampling and returns what was seen.
+func (s *WaitSampler) Watch(ctx context.Context, pid uint32) (stop func() AppWaits) {
+	every := s.Every
+	if every <= 0 {
+		every = DefaultWaitSampleEvery
+	}
+	var res AppWaits
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	// A full pool must not hold the batch: stop gives up on the connection too.
+	acquireCtx, giveUp := context.WithCancel(ctx)
+	go func() {
+		defer close(done)
+		conn, err := s.Pool.Acquire(acquireCtx)
+		if err != nil {
+			res.Err = fmt.Errorf("read lock waits: %w", err)
+			return
+		}
+		defer conn.Release()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			last := false
+			select {
+			case <-ctx.Done():
+				return
+			case <-quit:
+				last = true
+			case <-t.C:
+			}
+			var secs float64
+			var n int
+			if err := conn.QueryRow(ctx, appWaitSQL, int32(pid)).Scan(&secs, &n); err != nil {
+				res.Err = fmt.Errorf("read lock waits: %w", err)
+				return
+			}
+			res.Samples++
+			res.Longest = max(res.Longest, time.Duration(secs*float64(time.Second)))
+			res.Waiters = max(res.Waiters, n)
+			if last {
+				return
+			}
+		}
+	}()
+	return func() AppWaits {
+		close(quit)
+		giveUp()
+		<-done
+		return res
+	}
+}
+
+// BatchWatch starts watching a batch whose transaction runs on backend pid; the returned
+// function ends the watch, just before the batch commits.
+type BatchWatch func(ctx context.Context, pid uint32) (stop func())
