@@ -200,6 +200,7 @@ func (r *run) progress(ctx workflow.Context) Progress {
 		Paused:       st.Paused,
 		PausedBy:     st.PausedBy,
 		Throttled:    st.Throttled,
+		Governor:     st.Governor,
 		Approvals:    append([]Approval{}, st.Approvals...),
 		LastError:    st.LastError,
 		LastRefusal:  st.LastRefusal,

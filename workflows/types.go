@@ -11,6 +11,7 @@ import (
 
 	"github.com/zdmhq/zdm/internal/plan"
 	"github.com/zdmhq/zdm/internal/spec"
+	"github.com/zdmhq/zdm/internal/wire"
 )
 
 // TaskQueue is where the zdm worker listens.
@@ -172,6 +173,8 @@ type State struct {
 	PausedBy       string               `json:"paused_by,omitempty"`
 	Throttled      string               `json:"throttled,omitempty"`
 	BatchSize      int                  `json:"batch_size,omitempty"` // adapted by target_batch_time
+	Governor       string               `json:"governor,omitempty"`
+	GovernorState  wire.GovernorState   `json:"governor_state,omitzero"`
 	LastError      string               `json:"last_error,omitempty"`
 	LastRefusal    string               `json:"last_refusal,omitempty"`
 	StartedAt      time.Time            `json:"started_at"`
@@ -204,6 +207,7 @@ type Progress struct {
 	PausedBy    string `json:"paused_by,omitempty"`
 	// Throttled says why the backfill holds (replication lag, the throttle query).
 	Throttled   string        `json:"throttled,omitempty"`
+	Governor    string        `json:"governor,omitempty"` // how max_app_p99 holds the backfill, e.g. "app latency: longest lock wait 34ms > 20ms; ..."
 	Approvals   []Approval    `json:"approvals"`
 	LastError   string        `json:"last_error,omitempty"`
 	LastRefusal string        `json:"last_refusal,omitempty"`

@@ -61,6 +61,14 @@ type Decision struct {
 	Holding string
 }
 
+// State is the controller's setting, carried from one slice of the backfill to the next.
+type State struct {
+	BatchTime time.Duration `json:"batch_time,omitempty"`
+	Pause     time.Duration `json:"pause,omitempty"`
+	// Over: the limit was breached and the batch time is not back at its ceiling.
+	Over bool `json:"over,omitempty"`
+}
+
 // calmBatches is how many batches in a row must stay under half the limit before the
 // controller gives any speed back.
 const calmBatches = 3
@@ -84,6 +92,21 @@ func New(cfg Config) *Controller {
 	cfg.MaxBatchTime = max(cfg.MaxBatchTime, cfg.MinBatchTime)
 	cfg.MaxPause = max(cfg.MaxPause, cfg.BasePause)
 	return &Controller{cfg: cfg, batchTime: max(cfg.MaxBatchTime/2, cfg.MinBatchTime), pause: cfg.BasePause}
+}
+
+// Resume continues from a state a previous controller left (a zero state changes
+// nothing), kept within this controller's bounds.
+func (c *Controller) Resume(s State) {
+	if s.BatchTime > 0 {
+		c.batchTime = min(max(s.BatchTime, c.cfg.MinBatchTime), c.cfg.MaxBatchTime)
+		c.pause = min(max(s.Pause, c.cfg.BasePause), c.cfg.MaxPause)
+		c.over = s.Over
+	}
+}
+
+// State is the setting to carry to the next controller.
+func (c *Controller) State() State {
+	return State{BatchTime: c.batchTime, Pause: c.pause, Over: c.over}
 }
 
 // Decision is the current decision without a new observation.
