@@ -83,15 +83,16 @@ type Controller struct {
 	over      bool
 }
 
-// New starts a controller at half the largest batch time: the first batches are short,
-// and it grows only while the application stays calm.
+// New starts a controller at the largest batch time: lock waits never exceed it, and
+// each batch costs a few round trips whatever its size, so shorter batches are chosen
+// only when the application is seen waiting longer than the limit.
 func New(cfg Config) *Controller {
 	if cfg.MinBatchTime <= 0 {
 		cfg.MinBatchTime = time.Millisecond
 	}
 	cfg.MaxBatchTime = max(cfg.MaxBatchTime, cfg.MinBatchTime)
 	cfg.MaxPause = max(cfg.MaxPause, cfg.BasePause)
-	return &Controller{cfg: cfg, batchTime: max(cfg.MaxBatchTime/2, cfg.MinBatchTime), pause: cfg.BasePause}
+	return &Controller{cfg: cfg, batchTime: cfg.MaxBatchTime, pause: cfg.BasePause}
 }
 
 // Resume continues from a state a previous controller left (a zero state changes

@@ -27,10 +27,10 @@ func TestDefaultsBoundBatchTimeByTheLimit(t *testing.T) {
 	assert.Equal(t, 20*ms, c.MaxBatchTime)
 }
 
-func TestStartsAtHalfTheCeilingAndHoldsNothing(t *testing.T) {
+func TestStartsAtTheCeilingAndHoldsNothing(t *testing.T) {
 	c := New(Defaults(20*ms, 0, 0))
 	d := c.Decision()
-	assert.Equal(t, 10*ms, d.BatchTime)
+	assert.Equal(t, 20*ms, d.BatchTime)
 	assert.Zero(t, d.Pause)
 	assert.Empty(t, d.Holding)
 }
@@ -38,10 +38,10 @@ func TestStartsAtHalfTheCeilingAndHoldsNothing(t *testing.T) {
 func TestShrinksInProportionToTheOvershootAtMostHalving(t *testing.T) {
 	c := New(Defaults(20*ms, 0, 0))
 	d := c.Observe(waited(25*ms, 2))
-	assert.Equal(t, 8*ms, d.BatchTime, "10ms * 20/25")
-	assert.Equal(t, "app latency: longest lock wait 25ms > 20ms (2 waiting); batches of 8ms", d.Holding)
+	assert.Equal(t, 16*ms, d.BatchTime, "20ms * 20/25")
+	assert.Equal(t, "app latency: longest lock wait 25ms > 20ms (2 waiting); batches of 16ms", d.Holding)
 	d = c.Observe(waited(400*ms, 1))
-	assert.Equal(t, 4*ms, d.BatchTime, "never more than halved per batch")
+	assert.Equal(t, 8*ms, d.BatchTime, "never more than halved per batch")
 }
 
 func TestPausesOnlyWhenTheSmallestBatchIsStillTooSlow(t *testing.T) {
@@ -131,4 +131,17 @@ func TestSettlesWithoutOscillating(t *testing.T) {
 	assert.GreaterOrEqual(t, lo, 5*ms, "and it does not collapse to the floor")
 	assert.LessOrEqual(t, hi-lo, 8*ms, "bounded swing")
 	assert.Zero(t, d.Pause, "a shrinking batch was enough; no pause")
+}
+
+func TestResumeContinuesWithinBounds(t *testing.T) {
+	c := New(Defaults(20*ms, 0, 0))
+	c.Resume(State{BatchTime: 7 * ms, Pause: 40 * ms, Over: true})
+	assert.Equal(t, State{BatchTime: 7 * ms, Pause: 40 * ms, Over: true}, c.State())
+	assert.NotEmpty(t, c.Decision().Holding)
+	c = New(Defaults(20*ms, 0, 0))
+	c.Resume(State{BatchTime: time.Hour, Pause: time.Hour})
+	assert.Equal(t, State{BatchTime: 20 * ms, Pause: 500 * ms}, c.State(), "a state from other settings is clamped")
+	c = New(Defaults(20*ms, 0, 0))
+	c.Resume(State{})
+	assert.Equal(t, State{BatchTime: 20 * ms}, c.State(), "a first slice starts fresh")
 }
