@@ -58,6 +58,7 @@ func (a *Activities) BackfillSlice(ctx context.Context, in SliceInput) (*SlicePr
 	retry := a.retry(ctx, t.Migration)
 	gov := a.newSliceGovernor(in) // nil when backfill.max_app_p99 is off
 	bf := &pgexec.Backfiller{Pool: a.DB, Target: t, Upper: in.Upper, Size: gov.startSize(in), Watch: gov.batchWatch()}
+	gov.start(ctx, a.DB, logger)
 	// Heartbeat even while one batch waits out lock retries, so that Temporal does not
 	// start a second attempt beside this one.
 	var mu sync.Mutex
@@ -108,7 +109,7 @@ func (a *Activities) BackfillSlice(ctx context.Context, in SliceInput) (*SlicePr
 		}
 		took := time.Since(batchStart)
 		a.metrics().BatchDone(t.Migration, b.Rows, took)
-		target, pause := gov.afterBatch(in)
+		target, pause := gov.afterBatch(ctx, a.DB, in)
 		bf.Adapt(b.Rows, took, target, spec.MaxBatchSize)
 		mu.Lock()
 		p.Cursor, p.Done = b.Cursor, b.Done

@@ -105,6 +105,9 @@ func (c *Controller) Resume(s State) {
 	}
 }
 
+// Config is the controller's configuration.
+func (c *Controller) Config() Config { return c.cfg }
+
 // State is the setting to carry to the next controller.
 func (c *Controller) State() State {
 	return State{BatchTime: c.batchTime, Pause: c.pause, Over: c.over}

@@ -91,3 +91,45 @@ func TestWaitSamplerSeesSessionsWaitingOnTheBatch(t *testing.T) {
 	assert.Greater(t, waits.Longest, appWait/2, "the last sample before commit sees most of the wait")
 	assert.LessOrEqual(t, waits.Longest, appWait+50*time.Millisecond, "never more than the application waited")
 }
+
+func TestP99EstimateFromTwoReadings(t *testing.T) {
+	// 100 calls of 2 ms then 100 calls: 90 of 1 ms and 10 of 11 ms (mean 2, sd 3).
+	before := pgexec.StatementTotals{Calls: 100, Sum: 200, SumSq: 400}
+	after := pgexec.StatementTotals{Calls: 200, Sum: 200 + 90 + 110, SumSq: 400 + 90 + 1210}
+	p99, n, ok := pgexec.P99Estimate(before, after)
+	require.True(t, ok)
+	assert.EqualValues(t, 100, n)
+	assert.InDelta(t, float64(2*time.Millisecond+6990*time.Microsecond), float64(p99), float64(time.Microsecond), "2 + 2.33 * 3 ms")
+
+	_, _, ok = pgexec.P99Estimate(before, pgexec.StatementTotals{Calls: 110, Sum: 220, SumSq: 440})
+	assert.False(t, ok, "ten calls are too few")
+	_, _, ok = pgexec.P99Estimate(before, pgexec.StatementTotals{Unavailable: true})
+	assert.False(t, ok)
+}
+
+// The totals count the application's statements on the table and leave zdm's out.
+func TestStatementTotalsCountTheTablesStatementsNotZdms(t *testing.T) {
+	pool := testPool(t)
+	ctx := context.Background()
+	first, err := pgexec.ReadStatementTotals(ctx, pool, "gov_accounts")
+	require.NoError(t, err)
+	if first.Unavailable {
+		t.Skip("pg_stat_statements is not installed in the test database")
+	}
+	_, err = pool.Exec(ctx, `CREATE TABLE gov_accounts (id int PRIMARY KEY, v int, _zdm_v bigint); INSERT INTO gov_accounts SELECT g, g FROM generate_series(1, 10) g`)
+	require.NoError(t, err)
+	before, err := pgexec.ReadStatementTotals(ctx, pool, "gov_accounts")
+	require.NoError(t, err)
+	for i := range 30 {
+		_, err = pool.Exec(ctx, `UPDATE gov_accounts SET v = v + 1 WHERE id = $1`, 1+i%10)
+		require.NoError(t, err)
+		_, err = pool.Exec(ctx, `UPDATE gov_accounts SET "_zdm_v" = v WHERE id = $1`, 1+i%10)
+		require.NoError(t, err)
+	}
+	after, err := pgexec.ReadStatementTotals(ctx, pool, "gov_accounts")
+	require.NoError(t, err)
+	assert.EqualValues(t, 30, after.Calls-before.Calls, "the application's 30 updates, not zdm's")
+	p99, _, ok := pgexec.P99Estimate(before, after)
+	require.True(t, ok)
+	assert.Positive(t, p99)
+}
