@@ -20,7 +20,7 @@ const governorStartBatch = 1000
 // The governor's sources, as progress names them.
 const (
 	waitSource = "longest lock wait"
-	pgssSource = "p99 estimate (pg_stat_statements: mean + 2.33 sd of the table's statements)"
+	pgssSource = "p99 estimate (pg_stat_statements, mean + 2.33 sd)"
 )
 
 // estimateEvery is how often pg_stat_statements is read: at 300 statements a second a
