@@ -11,7 +11,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/zdmhq/zdm/internal/pgexec"
-	"github.com/zdmhq/zdm/internal/spec"
 )
 
 // BackfillBounds reads the largest key now in the table. It runs after the sync trigger
@@ -110,7 +109,7 @@ func (a *Activities) BackfillSlice(ctx context.Context, in SliceInput) (*SlicePr
 		took := time.Since(batchStart)
 		a.metrics().BatchDone(t.Migration, b.Rows, took)
 		target, pause := gov.afterBatch(ctx, a.DB, in)
-		bf.Adapt(b.Rows, took, target, spec.MaxBatchSize)
+		bf.Adapt(b.Rows, took, target, gov.largest(in))
 		mu.Lock()
 		p.Cursor, p.Done = b.Cursor, b.Done
 		p.Rows += b.Rows

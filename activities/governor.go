@@ -10,6 +10,7 @@ import (
 
 	"github.com/zdmhq/zdm/internal/governor"
 	"github.com/zdmhq/zdm/internal/pgexec"
+	"github.com/zdmhq/zdm/internal/spec"
 )
 
 // governorStartBatch is the batch size a governed backfill starts from: about 5 ms of
@@ -99,6 +100,16 @@ func (g *sliceGovernor) startSize(in SliceInput) int {
 		return in.BatchSize
 	}
 	return min(in.BatchSize, governorStartBatch)
+}
+
+// largest is the largest batch size adapting may reach: the file's batch_size when only
+// the governor adapts (batch_size keeps its meaning of rows per transaction at most),
+// else spec.MaxBatchSize as target_batch_time always allowed.
+func (g *sliceGovernor) largest(in SliceInput) int {
+	if g == nil || in.TargetBatchTime > 0 || in.FileBatchSize <= 0 {
+		return spec.MaxBatchSize
+	}
+	return in.FileBatchSize
 }
 
 // batchWatch is the Backfiller's watch, nil without a governor.

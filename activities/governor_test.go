@@ -63,7 +63,7 @@ func TestGovernorShrinksBatchesUnderContention(t *testing.T) {
 	defer func() { close(stop); wg.Wait() }()
 
 	env, _ := actsEnv(pool)
-	in := SliceInput{Target: target, Upper: pgexec.Cursor{"5000"}, BatchSize: 10000, Budget: time.Minute,
+	in := SliceInput{Target: target, Upper: pgexec.Cursor{"5000"}, BatchSize: 10000, FileBatchSize: 10000, Budget: time.Minute,
 		MaxAppP99: 20 * time.Millisecond}
 	var p SliceProgress
 	for !p.Done {
@@ -90,4 +90,29 @@ func TestGovernorShrinksBatchesUnderContention(t *testing.T) {
 	var missed int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM t WHERE n IS DISTINCT FROM v`).Scan(&missed))
 	assert.Zero(t, missed, "every row backfilled")
+}
+
+// Without target_batch_time the governor only shortens batches: the file's batch_size
+// stays the most rows one transaction updates (and so the most a crash redoes).
+func TestGovernedBatchesNeverPassTheFilesBatchSize(t *testing.T) {
+	_, pool := testenv.DB(t, "zdm_acts")
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, `CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL, n bigint);
+		INSERT INTO t SELECT g, g, NULL FROM generate_series(1, 6000) g`)
+	require.NoError(t, err)
+	require.NoError(t, pgexec.EnsureState(ctx, pool))
+	_, err = pgexec.Claim(ctx, pool, "m", []string{"public.t"}, "run-1")
+	require.NoError(t, err)
+	target := pgexec.Target{Migration: "m", Schema: "public", Table: "t", Key: []planner.KeyColumn{{Name: "id", Type: "integer"}},
+		Set: `"n" = ("v")::bigint`, LockTimeout: time.Second}
+	env, _ := actsEnv(pool)
+	v, err := env.ExecuteActivity(nilActs.BackfillSlice, SliceInput{Target: target, Upper: pgexec.Cursor{"6000"}, BatchSize: 300,
+		FileBatchSize: 300, Budget: time.Minute, MaxAppP99: 20 * time.Millisecond})
+	require.NoError(t, err)
+	var p SliceProgress
+	require.NoError(t, v.Get(&p))
+	require.True(t, p.Done)
+	assert.Equal(t, 20, p.Batches, "batches of 300 rows, fast as they are")
+	assert.Equal(t, 300, p.BatchSize)
+	assert.Empty(t, p.Governor, "nothing waited: nothing holds the backfill")
 }

@@ -278,6 +278,7 @@ func (r *run) backfill(ctx workflow.Context, ch *channels) error {
 			TargetBatchTime: r.m.Backfill.TargetBatchTime.D(),
 			MaxAppP99:       r.m.Backfill.MaxAppP99.D(),
 			Governor:        r.st.GovernorState,
+			FileBatchSize:   r.m.Backfill.BatchSize,
 		}).Get(ctx, &s)
 		if err != nil {
 			return err

@@ -113,7 +113,7 @@ func TestHappyPathRunsEveryStepInOrderAndPassesBothGates(t *testing.T) {
 	require.Len(t, slices, 3)
 	for i, want := range []pgexec.Cursor{nil, {"10000"}, {"20000"}} {
 		in := slices[i].Input.(activities.SliceInput)
-		assert.Equal(t, activities.SliceInput{Target: target, Cursor: want, Upper: pgexec.Cursor{"30000"}, BatchSize: 5000, Budget: 5 * time.Second, MaxAppP99: spec.DefaultMaxAppP99}, in,
+		assert.Equal(t, activities.SliceInput{Target: target, Cursor: want, Upper: pgexec.Cursor{"30000"}, BatchSize: 5000, Budget: 5 * time.Second, MaxAppP99: spec.DefaultMaxAppP99, FileBatchSize: 5000}, in,
 			"slice %d starts where the previous one ended", i+1)
 	}
 	assert.Equal(t, activities.VerifyInput{Target: target, Upper: pgexec.Cursor{"30000"}}, db.only(t, "Verify").Input)

@@ -140,6 +140,9 @@ type SliceInput struct {
 	// keep the application's latency under it; Governor is where the last slice left it.
 	MaxAppP99 time.Duration `json:"max_app_p99,omitempty"`
 	Governor  GovernorState `json:"governor,omitzero"`
+	// FileBatchSize is the file's batch_size: without target_batch_time, the governor
+	// shortens batches below it and never lengthens them past it.
+	FileBatchSize int `json:"file_batch_size,omitempty"`
 }
 
 // GovernorState is the governor's setting carried from one slice to the next.
