@@ -24,6 +24,8 @@
 #   ZDM_BENCH_TOOLS    which to run ("zdm pgroll")
 #   ZDM_BENCH_ZDM_YAML  also zdm with these lines added to the migration file (one per line),
 #                      e.g. 'backfill: {max_app_p99: 10ms}': a trade-off point beside the default
+#   ZDM_BENCH_DEFAULT  0: leave out zdm's default run (e.g. only ZDM_BENCH_ZDM_YAML's, so that
+#                      each setting is measured first in its own run of the bench)
 #   ZDM_BENCH_DB_PREFIX  prefix of the bench's databases (zdm_bench_pgbench), so that two
 #                      benches on one PostgreSQL do not drop each other's copies
 #   ZDM_BENCH_REINIT   1: run pgbench -i again even when the template database exists
@@ -344,7 +346,7 @@ NOTES=()
 STARTED="$(date -u +%FT%TZ)"
 if [[ " $TOOLS " == *" zdm "* ]]; then
 	temporal_up
-	run_zdm default "zdm, default settings"
+	[[ "${ZDM_BENCH_DEFAULT:-1}" == 0 ]] || run_zdm default "zdm, default settings"
 	if [[ "$ZDM_BENCH_TUNED" == 1 ]]; then
 		run_zdm tuned 'zdm, `target_batch_time: 50ms`, `lock_timeout: 100ms`' \
 			'backfill: {target_batch_time: 50ms}' 'lock_timeout: 100ms'
