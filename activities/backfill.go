@@ -11,7 +11,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/zdmhq/zdm/internal/pgexec"
-	"github.com/zdmhq/zdm/internal/spec"
 	"github.com/zdmhq/zdm/internal/wire"
 )
 
@@ -57,7 +56,9 @@ func (a *Activities) BackfillSlice(ctx context.Context, in SliceInput) (*SlicePr
 		return p, nil
 	}
 	retry := a.retry(ctx, t.Migration)
-	bf := &pgexec.Backfiller{Pool: a.DB, Target: t, Upper: in.Upper, Size: in.BatchSize}
+	gov := a.newSliceGovernor(in) // nil when backfill.max_app_p99 is off
+	bf := &pgexec.Backfiller{Pool: a.DB, Target: t, Upper: in.Upper, Size: gov.startSize(in), Watch: gov.batchWatch()}
+	gov.start(ctx, a.DB, logger)
 	// Heartbeat even while one batch waits out lock retries, so that Temporal does not
 	// start a second attempt beside this one.
 	var mu sync.Mutex
@@ -108,7 +109,8 @@ func (a *Activities) BackfillSlice(ctx context.Context, in SliceInput) (*SlicePr
 		}
 		took := time.Since(batchStart)
 		a.metrics().BatchDone(t.Migration, b.Rows, took)
-		bf.Adapt(b.Rows, took, in.TargetBatchTime, spec.MaxBatchSize)
+		target, pause := gov.afterBatch(ctx, a.DB, in)
+		bf.Adapt(b.Rows, took, target, gov.largest(in))
 		mu.Lock()
 		p.Cursor, p.Done = b.Cursor, b.Done
 		p.Rows += b.Rows
@@ -116,13 +118,14 @@ func (a *Activities) BackfillSlice(ctx context.Context, in SliceInput) (*SlicePr
 		p.Batches++
 		p.Elapsed = time.Since(start)
 		p.BatchSize = bf.Size
+		gov.report(p)
 		snapshot := *p
 		mu.Unlock()
 		activity.RecordHeartbeat(ctx, snapshot)
 		if p.Done {
 			break
 		}
-		wait := in.Pause
+		wait := pause
 		if in.MaxRowsPerSecond > 0 {
 			if min := time.Duration(float64(b.Rows) / float64(in.MaxRowsPerSecond) * float64(time.Second)); min > took+wait {
 				wait = min - took

@@ -22,6 +22,12 @@
 #                      the local cluster's postgres role over the socket (run as root)
 #   ZDM_BENCH_TEMPORAL_PORT  the bench's own Temporal dev server (7299)
 #   ZDM_BENCH_TOOLS    which to run ("zdm pgroll")
+#   ZDM_BENCH_ZDM_YAML  also zdm with these lines added to the migration file (one per line),
+#                      e.g. 'backfill: {max_app_p99: 10ms}': a trade-off point beside the default
+#   ZDM_BENCH_DEFAULT  0: leave out zdm's default run (e.g. only ZDM_BENCH_ZDM_YAML's, so that
+#                      each setting is measured first in its own run of the bench)
+#   ZDM_BENCH_DB_PREFIX  prefix of the bench's databases (zdm_bench_pgbench), so that two
+#                      benches on one PostgreSQL do not drop each other's copies
 #   ZDM_BENCH_REINIT   1: run pgbench -i again even when the template database exists
 #
 # It runs its own Temporal dev server and zdm worker (the worker's DATABASE_URL must name
@@ -39,6 +45,7 @@ THREADS="${ZDM_BENCH_THREADS:-2}"
 WARMUP="${ZDM_BENCH_WARMUP:-10}"
 MARGIN="${ZDM_BENCH_MARGIN:-5}"
 TEMPORAL_PORT="${ZDM_BENCH_TEMPORAL_PORT:-7299}"
+DBP="${ZDM_BENCH_DB_PREFIX:-zdm_bench_pgbench}"
 PGROLL_VERSION=v0.14.0
 PGROLL="${ZDM_BENCH_PGROLL:-$ROOT/.stack/pgroll-$PGROLL_VERSION}"
 if [[ -z "${ZDM_BENCH_TUNED:-}" ]]; then
@@ -113,7 +120,7 @@ if [[ ! -x "$PGROLL" ]]; then
 fi
 
 # --- the table: pgbench -i once into a template, copied for each tool -----------------------
-TPL="zdm_bench_pgbench_s$SCALE"
+TPL="${DBP}_s$SCALE"
 MARK="pgbench -i -s $SCALE done"
 if [[ "${ZDM_BENCH_REINIT:-0}" == 1 || "$(admin -v db="$TPL" <<<"SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = :'db'")" != "$MARK" ]]; then
 	log "pgbench -i -s $SCALE into database $TPL ($(rows_label "$ROWS") accounts; kept as the template of later runs)"
@@ -231,7 +238,7 @@ temporal_up() {
 
 # run_zdm NAME LABEL [YAML LINES...]
 run_zdm() {
-	local name="$1" label="$2" db="zdm_bench_pgbench_$1" dir="$OUT/$1" url worker t0 t1 aborted rc=0
+	local name="$1" label="$2" db="${DBP}_$1" dir="$OUT/$1" url worker t0 t1 aborted rc=0
 	shift 2
 	mkdir -p "$dir"
 	url="$(db_url "$db")"
@@ -258,6 +265,9 @@ run_zdm() {
 	t1=$(now)
 	sleep "$MARGIN"
 	aborted=$(load_stop "$dir" "$db")
+	# load_stop ran in a subshell, where pgbench is no child to wait for: wait here, so
+	# that its logs are whole before they are read.
+	wait "$PGB" 2>/dev/null || true
 	kill -TERM "$worker" 2>/dev/null || true
 	wait "$worker" 2>/dev/null || true
 	if ((rc != 0)) || ! grep -qi 'completed' "$dir/result.out"; then
@@ -288,7 +298,7 @@ pgroll_run() {
 }
 
 run_pgroll() {
-	local label="pgroll $PGROLL_VERSION (start --complete)" db="zdm_bench_pgbench_pgroll" dir="$OUT/pgroll" url t0 t1 aborted
+	local label="pgroll $PGROLL_VERSION (start --complete)" db="${DBP}_pgroll" dir="$OUT/pgroll" url t0 t1 aborted
 	mkdir -p "$dir"
 	url="$(db_url "$db")"
 	cat >"$dir/abalance_bigint.json" <<'JSON'
@@ -322,6 +332,7 @@ JSON
 	t1=$(now)
 	sleep "$MARGIN"
 	aborted=$(load_stop "$dir" "$db")
+	wait "$PGB" 2>/dev/null || true # whole logs before they are read (see run_zdm)
 	[[ "$(abalance_type "$db")" == bigint ]] || {
 		tr '\r' '\n' <"$dir/pgroll.log" | tail -n 5 >&2
 		die "pgroll start --complete did not change abalance (log: $dir/pgroll.log)"
@@ -335,10 +346,14 @@ NOTES=()
 STARTED="$(date -u +%FT%TZ)"
 if [[ " $TOOLS " == *" zdm "* ]]; then
 	temporal_up
-	run_zdm default "zdm, default settings"
+	[[ "${ZDM_BENCH_DEFAULT:-1}" == 0 ]] || run_zdm default "zdm, default settings"
 	if [[ "$ZDM_BENCH_TUNED" == 1 ]]; then
 		run_zdm tuned 'zdm, `target_batch_time: 50ms`, `lock_timeout: 100ms`' \
 			'backfill: {target_batch_time: 50ms}' 'lock_timeout: 100ms'
+	fi
+	if [[ -n "${ZDM_BENCH_ZDM_YAML:-}" ]]; then
+		mapfile -t extra <<<"$ZDM_BENCH_ZDM_YAML"
+		run_zdm custom "zdm, \`${ZDM_BENCH_ZDM_YAML//$'\n'/\`, \`}\`" "${extra[@]}"
 	fi
 fi
 [[ " $TOOLS " == *" pgroll "* ]] && run_pgroll

@@ -201,6 +201,7 @@ func (r *run) progress(ctx workflow.Context) Progress {
 		PausedBy:     st.PausedBy,
 		Throttled:    st.Throttled,
 		Verification: st.Verification,
+		Governor:     st.Governor,
 		Approvals:    append([]Approval{}, st.Approvals...),
 		LastError:    st.LastError,
 		LastRefusal:  st.LastRefusal,

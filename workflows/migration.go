@@ -277,11 +277,15 @@ func (r *run) backfill(ctx workflow.Context, ch *channels) error {
 			Throttle: plan.Throttle{MaxReplicationLag: r.m.Backfill.MaxReplicationLag.D(),
 				Query: r.m.Backfill.ThrottleQuery},
 			TargetBatchTime: r.m.Backfill.TargetBatchTime.D(),
+			MaxAppP99:       r.m.Backfill.MaxAppP99.D(),
+			Governor:        r.st.GovernorState,
+			FileBatchSize:   r.m.Backfill.BatchSize,
 		}).Get(ctx, &s)
 		if err != nil {
 			return err
 		}
 		r.st.Cursor, r.st.RowsDone, r.st.Throttled = s.Cursor, s.RowsDone, s.Throttled
+		r.st.Governor, r.st.GovernorState = s.Governor, s.GovernorState
 		if s.BatchSize > 0 {
 			r.st.BatchSize = s.BatchSize
 		}
@@ -296,7 +300,7 @@ func (r *run) backfill(ctx workflow.Context, ch *channels) error {
 		}
 		if s.Done {
 			r.st.BackfillDone = true
-			r.st.Throttled = ""
+			r.st.Throttled, r.st.Governor = "", ""
 			r.st.RowsTotal = r.st.RowsDone
 			return nil
 		}

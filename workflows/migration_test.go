@@ -12,6 +12,7 @@ import (
 	"github.com/zdmhq/zdm/activities"
 	"github.com/zdmhq/zdm/internal/pgexec"
 	"github.com/zdmhq/zdm/internal/planner"
+	"github.com/zdmhq/zdm/internal/spec"
 	"github.com/zdmhq/zdm/internal/wire"
 	"github.com/zdmhq/zdm/workflows"
 )
@@ -113,7 +114,7 @@ func TestHappyPathRunsEveryStepInOrderAndPassesBothGates(t *testing.T) {
 	require.Len(t, slices, 3)
 	for i, want := range []pgexec.Cursor{nil, {"10000"}, {"20000"}} {
 		in := slices[i].Input.(activities.SliceInput)
-		assert.Equal(t, activities.SliceInput{Target: target, Cursor: want, Upper: pgexec.Cursor{"30000"}, BatchSize: 5000, Budget: 5 * time.Second}, in,
+		assert.Equal(t, activities.SliceInput{Target: target, Cursor: want, Upper: pgexec.Cursor{"30000"}, BatchSize: 5000, Budget: 5 * time.Second, MaxAppP99: spec.DefaultMaxAppP99, FileBatchSize: 5000}, in,
 			"slice %d starts where the previous one ended", i+1)
 	}
 	assert.Equal(t, activities.VerifyInput{Target: target, Upper: pgexec.Cursor{"30000"}, Mode: wire.VerifySampled, Trigger: p.Trigger},

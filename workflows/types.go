@@ -11,6 +11,7 @@ import (
 
 	"github.com/zdmhq/zdm/internal/plan"
 	"github.com/zdmhq/zdm/internal/spec"
+	"github.com/zdmhq/zdm/internal/wire"
 )
 
 // TaskQueue is where the zdm worker listens.
@@ -174,6 +175,8 @@ type State struct {
 	PausedBy       string               `json:"paused_by,omitempty"`
 	Throttled      string               `json:"throttled,omitempty"`
 	BatchSize      int                  `json:"batch_size,omitempty"` // adapted by target_batch_time
+	Governor       string               `json:"governor,omitempty"`
+	GovernorState  wire.GovernorState   `json:"governor_state,omitzero"`
 	LastError      string               `json:"last_error,omitempty"`
 	LastRefusal    string               `json:"last_refusal,omitempty"`
 	StartedAt      time.Time            `json:"started_at"`
@@ -214,6 +217,9 @@ type Progress struct {
 	FlagsOn      []string      `json:"flags_on,omitempty"`
 	StartedAt    time.Time     `json:"started_at"`
 	Elapsed      time.Duration `json:"elapsed"`
+	// Governor says how max_app_p99 holds the backfill, e.g. "app latency: longest lock
+	// wait 34ms > 20ms; ...".
+	Governor string `json:"governor,omitempty"`
 	// OldUsage: statements still naming what contract retires, from pg_stat_statements.
 	OldUsage *OldUsage `json:"old_usage,omitempty"`
 	// UndoUntil is when the undo window ends (zero without one, or once it ended).

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/zdmhq/zdm/activities"
+	"github.com/zdmhq/zdm/internal/governor"
 	"github.com/zdmhq/zdm/internal/pgexec"
 	"github.com/zdmhq/zdm/internal/planner"
 	"github.com/zdmhq/zdm/internal/spec"
@@ -156,6 +157,10 @@ func RenderPlan(w io.Writer, m *spec.Migration, p *planner.Plan) {
 	}
 	if d := m.Backfill.TargetBatchTime; d > 0 {
 		fmt.Fprintf(w, "   the batch size adapts so that a batch takes about %s\n", d.D())
+	}
+	if l := m.Backfill.MaxAppP99.D(); l > 0 {
+		fmt.Fprintf(w, "   governed: batches of at most %s, shorter and paused while the application waits longer than max_app_p99 %s (lock waits on the batch from pg_locks; a p99 estimate from pg_stat_statements when installed)\n",
+			governor.Defaults(l, m.Backfill.TargetBatchTime.D(), 0).MaxBatchTime, l)
 	}
 	if l := m.Backfill.MaxReplicationLag; l > 0 {
 		fmt.Fprintf(w, "   holds while a replica lags more than %s\n", l.D())

@@ -152,7 +152,7 @@ func (e *env) liveRows(ctx context.Context, c client.Client, name string, p *wor
 	if hb == nil {
 		return
 	}
-	p.Throttled = hb.Throttled
+	p.Throttled, p.Governor = hb.Throttled, hb.Governor
 	if hb.RowsDone <= p.RowsDone {
 		return
 	}

@@ -91,6 +91,9 @@ func LiveLine(p workflows.Progress, width int) string {
 	if p.Throttled != "" {
 		s += "  THROTTLED: " + p.Throttled
 	}
+	if p.Governor != "" {
+		s += "  GOVERNED: " + p.Governor
+	}
 	if p.AwaitingGate != "" {
 		s += "  awaiting gate " + p.AwaitingGate
 	}
@@ -276,6 +279,9 @@ func RenderStatus(v StatusView) string {
 	}
 	if p.Throttled != "" {
 		row("throttled", "%s (the backfill holds until it clears)", p.Throttled)
+	}
+	if p.Governor != "" {
+		row("governed", "%s (backfill.max_app_p99 slows the backfill)", p.Governor)
 	}
 	if len(p.FlagsOn) > 0 {
 		row("flags on", "%s", strings.Join(p.FlagsOn, ", "))

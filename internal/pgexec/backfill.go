@@ -132,12 +132,13 @@ type Batch struct {
 // transaction, and records the new cursor in zdm.migrations in the same transaction, so
 // that a crash redoes at most the batch that did not commit.
 func BackfillBatch(ctx context.Context, pool *pgxpool.Pool, t Target, lo, hi Cursor, size int) (Batch, error) {
-	return backfillBatch(ctx, pool, t, lo, hi, size, nil)
+	return backfillBatch(ctx, pool, t, lo, hi, size, nil, nil)
 }
 
 // backfillBatch is BackfillBatch with the batch's end already known (end != nil), which
-// saves the query that finds it.
-func backfillBatch(ctx context.Context, pool *pgxpool.Pool, t Target, lo, hi Cursor, size int, end Cursor) (Batch, error) {
+// saves the query that finds it; watch, when set, runs from the batch's start to just
+// before its commit with the batch's backend pid.
+func backfillBatch(ctx context.Context, pool *pgxpool.Pool, t Target, lo, hi Cursor, size int, end Cursor, watch BatchWatch) (Batch, error) {
 	var b Batch
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		// synchronous_commit off: a batch lost in a server crash rolls back with its
@@ -155,6 +156,9 @@ func backfillBatch(ctx context.Context, pool *pgxpool.Pool, t Target, lo, hi Cur
 			CASE WHEN $2 = 'replica' THEN set_config('session_replication_role', $2, true) END`,
 			fmt.Sprintf("%dms", t.LockTimeout.Milliseconds()), role); err != nil {
 			return fmt.Errorf("set up the batch's transaction: %w", err)
+		}
+		if watch != nil {
+			defer watch(ctx, tx.Conn().PgConn().PID())()
 		}
 		if end == nil {
 			var err error
@@ -223,6 +227,8 @@ type Backfiller struct {
 	Target Target
 	Upper  Cursor
 	Size   int
+	// Watch, when set, watches each batch while it holds its rows' locks.
+	Watch BatchWatch
 	// width is the key span expected to hold Size rows; 0 means ask the index.
 	width int64
 }
@@ -241,7 +247,7 @@ func (b *Backfiller) integerKey() bool {
 // Next runs the batch after lo.
 func (b *Backfiller) Next(ctx context.Context, lo Cursor) (Batch, error) {
 	end := b.guessEnd(lo)
-	batch, err := backfillBatch(ctx, b.Pool, b.Target, lo, b.Upper, b.Size, end)
+	batch, err := backfillBatch(ctx, b.Pool, b.Target, lo, b.Upper, b.Size, end, b.Watch)
 	if err == nil {
 		b.learn(lo, batch, end != nil)
 	}

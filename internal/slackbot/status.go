@@ -221,6 +221,9 @@ func (b *Bot) statusBlocks(v statusView) []slack.Block {
 		if p.Throttled != "" {
 			fields = append(fields, "*Throttled*\n:hourglass_flowing_sand: "+notify.Escape(p.Throttled))
 		}
+		if p.Governor != "" {
+			fields = append(fields, "*Governed*\n:snail: "+notify.Escape(p.Governor))
+		}
 		fields = append(fields, guardFields(p)...)
 		gates := "none"
 		if len(p.Gates) > 0 {

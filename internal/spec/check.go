@@ -114,6 +114,7 @@ func (m *Migration) Check() error {
 		add(err)
 	}
 	m.checkGuard(add)
+	m.checkGovernor(add)
 
 	seenGate := map[string]bool{}
 	for i, g := range m.Gates {

@@ -27,7 +27,7 @@ func knownKeys(pattern string) ([]string, bool) {
 	case "operations[]":
 		return OpKinds(), true
 	case "backfill":
-		return []string{"batch_size", "max_rows_per_second", "pause", "max_replication_lag", "throttle_query", "target_batch_time", "verify"}, true
+		return []string{"batch_size", "max_rows_per_second", "pause", "max_replication_lag", "throttle_query", "target_batch_time", "verify", "max_app_p99"}, true
 	case "flags":
 		return []string{"dual_write", "read_new", "app_refresh", "rollout", "soak"}, true
 	case "guard", "guard.queries[]":
@@ -95,6 +95,11 @@ func Parse(file string, data []byte) (*Migration, error) {
 		if err := d.UnmarshalText([]byte(strings.Trim(node.String(), `"'`))); err != nil {
 			errs = append(errs, m.Errorf(field, "write it like 500ms, 2s or 1m", "%s", err))
 			bad[field] = true
+		}
+	}
+	if _, ok := m.Source.Lines["backfill.max_app_p99"]; ok {
+		if e := governorFieldErrors(m, fieldNode(f, "backfill.max_app_p99")); e != nil {
+			errs, bad[e.Field] = append(errs, e), true
 		}
 	}
 	if len(bad) == 0 {
@@ -330,6 +335,7 @@ func (m *Migration) applyDefaults() {
 		m.Flags.AppRefresh = Duration(DefaultAppRefresh)
 	}
 	m.applyGuardDefaults()
+	m.applyGovernorDefaults()
 	if i := strings.IndexByte(m.Table, '.'); i < 0 && m.Table != "" {
 		m.Table = "public." + m.Table
 	}

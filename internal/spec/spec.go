@@ -80,6 +80,9 @@ type Backfill struct {
 	// Verify is how the backfill is verified: VerifySampled (the default) or
 	// VerifyEveryRow.
 	Verify string `yaml:"verify" json:"verify,omitempty"`
+	// MaxAppP99 is the application latency the backfill keeps under (governor.go):
+	// it shortens batches and pauses between them when the application waits on it.
+	MaxAppP99 AppLatencyLimit `yaml:"max_app_p99" json:"max_app_p99,omitempty"`
 }
 
 // Values of backfill.verify. Sampled relies on each batch proving its rows as it writes

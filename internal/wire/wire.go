@@ -7,6 +7,7 @@ package wire
 import (
 	"time"
 
+	"github.com/zdmhq/zdm/internal/governor"
 	"github.com/zdmhq/zdm/internal/plan"
 	"github.com/zdmhq/zdm/internal/spec"
 )
@@ -135,7 +136,17 @@ type SliceInput struct {
 	Throttle plan.Throttle `json:"throttle,omitzero"`
 	// TargetBatchTime, when set, adapts the batch size towards batches this long.
 	TargetBatchTime time.Duration `json:"target_batch_time,omitempty"`
+	// MaxAppP99, when set, lets the governor shorten batches and pause between them to
+	// keep the application's latency under it; Governor is where the last slice left it.
+	MaxAppP99 time.Duration `json:"max_app_p99,omitempty"`
+	Governor  GovernorState `json:"governor,omitzero"`
+	// FileBatchSize is the file's batch_size: without target_batch_time, the governor
+	// shortens batches below it and never lengthens them past it.
+	FileBatchSize int `json:"file_batch_size,omitempty"`
 }
+
+// GovernorState is the governor's setting carried from one slice to the next.
+type GovernorState = governor.State
 
 // SliceProgress is heartbeated after every batch and returned at the end of the slice.
 type SliceProgress struct {
@@ -151,6 +162,10 @@ type SliceProgress struct {
 	// BatchSize is the size the next batch would have (it changes with
 	// TargetBatchTime); the next slice starts from it.
 	BatchSize int `json:"batch_size,omitempty"`
+	// Governor says how the application's latency limit holds the backfill back, ""
+	// when it does not; GovernorState is where the next slice starts.
+	Governor      string        `json:"governor,omitempty"`
+	GovernorState GovernorState `json:"governor_state,omitzero"`
 }
 
 // VerifyInput asks for a check of the whole backfilled range.
