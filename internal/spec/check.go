@@ -68,6 +68,9 @@ func (m *Migration) Check() error {
 	if d := m.Backfill.TargetBatchTime.D(); d < 0 || d > 10*time.Second {
 		add(m.Errorf("backfill.target_batch_time", "use a duration such as 250ms (at most 10s), or leave it out", "%s is out of range", d))
 	}
+	if n := m.Backfill.Parallelism; n < 0 || n > MaxParallelism {
+		add(m.Errorf("backfill.parallelism", fmt.Sprintf("use a number from 1 (one cursor) to %d partitions backfilled at once", MaxParallelism), "%d is out of range", n))
+	}
 	if l := m.Backfill.MaxReplicationLag.D(); l < 0 {
 		add(m.Errorf("backfill.max_replication_lag", "use a duration such as 5s, or leave it out", "is negative"))
 	}

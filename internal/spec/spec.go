@@ -77,6 +77,9 @@ type Backfill struct {
 	// ThrottleQuery is a query returning one boolean: while it is true, the backfill
 	// waits (e.g. "SELECT count(*) > 20 FROM pg_stat_activity WHERE state = 'active'").
 	ThrottleQuery string `yaml:"throttle_query" json:"throttle_query,omitempty"`
+	// Parallelism splits the key range into this many partitions backfilled at once
+	// (1 to MaxParallelism; 0 or 1 is one cursor over the whole range).
+	Parallelism int `yaml:"parallelism" json:"parallelism,omitempty"`
 }
 
 // Flags names the Unleash flags that switch the application between old and new columns.
@@ -104,6 +107,7 @@ const (
 const (
 	DefaultBatchSize   = 10000
 	MaxBatchSize       = 1000000
+	MaxParallelism     = 16
 	DefaultLockTimeout = 500 * time.Millisecond
 	DefaultAppRefresh  = 15 * time.Second
 	// DefaultRehearsalMaxAge is how recent a rehearsal require_rehearsal accepts.
