@@ -1,0 +1,347 @@
+package pgexec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/zdmhq/zdm/internal/plan"
+	"github.com/zdmhq/zdm/internal/planner"
+)
+
+// Partition is one part of a partitioned backfill (package plan, which the workflow
+// shares).
+type Partition = plan.Partition
+
+// Where the partition bounds came from.
+const (
+	SplitHistogram = "histogram" // pg_stats.histogram_bounds of the key column
+	SplitSample    = "sample"    // a TABLESAMPLE of the keys
+	SplitEven      = "even"      // an even split of min..max of an integer key
+	SplitNone      = "none"      // too few keys to split: one partition
+)
+
+// sampleRows is about how many keys a sample reads per partition wanted: enough that a
+// quantile lands within a few percent of the rows where it should.
+const sampleRows = 2000
+
+const partitionsDDL = `
+CREATE TABLE IF NOT EXISTS zdm.backfill_partitions (
+	migration text NOT NULL,
+	part      int NOT NULL,
+	run_id    text NOT NULL,
+	lo        text[],
+	hi        text[] NOT NULL,
+	cursor    text[],
+	rows_done bigint NOT NULL DEFAULT 0,
+	batches   bigint NOT NULL DEFAULT 0,
+	done      boolean NOT NULL DEFAULT false,
+	PRIMARY KEY (migration, part)
+);
+COMMENT ON TABLE zdm.backfill_partitions IS 'zdm: one row per partition of a partitioned backfill; each partition''s cursor is committed with each of its batches';
+`
+
+// upgradePartitions creates zdm.backfill_partitions when it is missing: one query when
+// it exists, else one transaction under the same advisory lock as history's upgrade.
+func upgradePartitions(ctx context.Context, pool *pgxpool.Pool) error {
+	var exists bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass('zdm.backfill_partitions') IS NOT NULL`).Scan(&exists); err != nil || exists {
+		return err
+	}
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '5s'`); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(historyLock)); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, partitionsDDL)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("create zdm.backfill_partitions: %w", err)
+	}
+	return nil
+}
+
+// Split returns at most n-1 keys, strictly increasing and below upper, that cut the
+// range (nil, upper] into parts of about as many rows each, and where they came from.
+// A single-column key takes them from pg_stats when the table has been analyzed, else
+// from a sample of the keys; an integer key the sample cannot split is split evenly
+// between its smallest and largest values. Fewer keys come back when the table has too
+// few distinct keys.
+func Split(ctx context.Context, pool *pgxpool.Pool, t Target, upper Cursor, n int) ([]Cursor, string, error) {
+	if n <= 1 || upper == nil {
+		return nil, SplitNone, nil
+	}
+	if len(t.Key) == 1 {
+		hist, err := histogram(ctx, pool, t)
+		if err != nil {
+			return nil, "", err
+		}
+		if cuts, err := keysBelow(ctx, pool, t, Quantiles(hist, n), upper); err != nil {
+			return nil, "", err
+		} else if len(cuts) == n-1 {
+			return cuts, SplitHistogram, nil
+		}
+	}
+	sample, err := sampleKeys(ctx, pool, t, upper, n)
+	if err != nil {
+		return nil, "", err
+	}
+	cuts := Quantiles(sample, n)
+	if len(cuts) == n-1 {
+		return cuts, SplitSample, nil
+	}
+	if lo, ok := integerMin(ctx, pool, t); ok {
+		hi, _ := keyInt(upper)
+		if even := EvenSplit(lo, hi, n); len(even) > len(cuts) {
+			return even, SplitEven, nil
+		}
+	}
+	if len(cuts) == 0 {
+		return nil, SplitNone, nil
+	}
+	return cuts, SplitSample, nil
+}
+
+// Quantiles picks from sorted keys the n-1 that cut them into n runs of equal length,
+// dropping repeats, so that the cuts are strictly increasing.
+func Quantiles(sorted []Cursor, n int) []Cursor {
+	if n <= 1 || len(sorted) == 0 {
+		return nil
+	}
+	var cuts []Cursor
+	for i := 1; i < n; i++ {
+		c := sorted[i*len(sorted)/n]
+		if len(cuts) > 0 && cuts[len(cuts)-1].Equal(c) {
+			continue
+		}
+		cuts = append(cuts, c)
+	}
+	return cuts
+}
+
+// EvenSplit cuts lo..hi into n spans of equal width; it returns fewer cuts when the
+// span holds fewer than n values.
+func EvenSplit(lo, hi int64, n int) []Cursor {
+	if n <= 1 || hi <= lo {
+		return nil
+	}
+	// big.Int: hi-lo overflows int64 for keys near both ends of bigint.
+	span := new(big.Int).Sub(big.NewInt(hi), big.NewInt(lo))
+	var cuts []Cursor
+	prev := int64(0)
+	for i := 1; i < n; i++ {
+		step := new(big.Int).Mul(span, big.NewInt(int64(i)))
+		step.Quo(step, big.NewInt(int64(n)))
+		v := new(big.Int).Add(big.NewInt(lo), step).Int64()
+		if v >= hi || (len(cuts) > 0 && v <= prev) {
+			continue
+		}
+		cuts = append(cuts, Cursor{strconv.FormatInt(v, 10)})
+		prev = v
+	}
+	return cuts
+}
+
+// histogram reads the key column's histogram_bounds from pg_stats, sorted by the key's
+// own order (nil when the table was never analyzed).
+func histogram(ctx context.Context, pool *pgxpool.Pool, t Target) ([]Cursor, error) {
+	k := t.Key[0]
+	// The bounds are in the key type's order already; they are cast back to it and
+	// sorted there only to be sure. The array's text form is parsed by PostgreSQL.
+	sql := fmt.Sprintf(`SELECT b::text AS bound FROM (
+		SELECT unnest(histogram_bounds::text::%[1]s[]) AS b FROM pg_stats
+		WHERE schemaname = $1 AND tablename = $2 AND attname = $3) h ORDER BY b`, k.Type)
+	rows, err := pool.Query(ctx, sql, t.Schema, t.Table, k.Name)
+	if err != nil {
+		return nil, fmt.Errorf("read the histogram of %s.%s.%s: %w", t.Schema, t.Table, k.Name, err)
+	}
+	vals, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("read the histogram of %s.%s.%s: %w", t.Schema, t.Table, k.Name, err)
+	}
+	out := make([]Cursor, len(vals))
+	for i, v := range vals {
+		out[i] = Cursor{v}
+	}
+	return out, nil
+}
+
+// keysBelow keeps the cuts that lie strictly below upper (a histogram can be older than
+// the table's last rows, or newer).
+func keysBelow(ctx context.Context, pool *pgxpool.Pool, t Target, cuts []Cursor, upper Cursor) ([]Cursor, error) {
+	var kept []Cursor
+	for _, c := range cuts {
+		var below bool
+		sql := fmt.Sprintf("SELECT (%s) < (%s)", keyParams(t, 1), keyParams(t, 1+len(t.Key)))
+		args := make([]any, 0, 2*len(t.Key))
+		for _, v := range c {
+			args = append(args, v)
+		}
+		for _, v := range upper {
+			args = append(args, v)
+		}
+		if err := pool.QueryRow(ctx, sql, args...).Scan(&below); err != nil {
+			return nil, fmt.Errorf("compare a partition bound with the last key: %w", err)
+		}
+		if below {
+			kept = append(kept, c)
+		}
+	}
+	return kept, nil
+}
+
+// sampleKeys reads a sorted sample of the keys at or below upper: about sampleRows per
+// partition, by pages (TABLESAMPLE SYSTEM) when the table is large, all of them when it
+// is small.
+func sampleKeys(ctx context.Context, pool *pgxpool.Pool, t Target, upper Cursor, n int) ([]Cursor, error) {
+	var rows float64
+	// reltuples is -1 before the first VACUUM or ANALYZE; the pages then give a rough
+	// count (at least one row per 8 kB page is assumed to keep the sample small).
+	if err := pool.QueryRow(ctx, `SELECT CASE WHEN c.reltuples > 0 THEN c.reltuples
+		ELSE pg_relation_size(c.oid) / current_setting('block_size')::int * 50 END
+		FROM pg_class c WHERE c.oid = $1::regclass`, targetIdent(t)).Scan(&rows); err != nil {
+		return nil, fmt.Errorf("estimate the rows of %s.%s: %w", t.Schema, t.Table, err)
+	}
+	want := float64(sampleRows * n)
+	from := targetIdent(t)
+	if rows > 2*want {
+		from += fmt.Sprintf(" TABLESAMPLE SYSTEM (%g)", min(100, 100*want/rows))
+	}
+	where, args := rangeWhere(t, nil, upper)
+	q, err := pool.Query(ctx, fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", keyText(t), from, where, keyList(t)), args...)
+	if err != nil {
+		return nil, fmt.Errorf("sample the keys of %s.%s: %w", t.Schema, t.Table, err)
+	}
+	defer q.Close()
+	var out []Cursor
+	for q.Next() {
+		c, err := scanCursor(q, len(t.Key))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, q.Err()
+}
+
+// integerMin is the smallest key of a single integer key.
+func integerMin(ctx context.Context, pool *pgxpool.Pool, t Target) (int64, bool) {
+	if len(t.Key) != 1 {
+		return 0, false
+	}
+	switch t.Key[0].Type {
+	case "smallint", "integer", "bigint":
+	default:
+		return 0, false
+	}
+	var lo *int64
+	k := planner.Ident(t.Key[0].Name)
+	if err := pool.QueryRow(ctx, fmt.Sprintf("SELECT %s::bigint FROM %s ORDER BY %s LIMIT 1", k, targetIdent(t), k)).Scan(&lo); err != nil || lo == nil {
+		return 0, false
+	}
+	return *lo, true
+}
+
+// PreparePartitions returns the partitions of migration's backfill for run runID,
+// creating them from cuts (the interior bounds, see Split) the first time. It is
+// idempotent: a retried call, or a later run of the workflow, reads the partitions and
+// their committed cursors; partitions of an earlier run of the same name are replaced.
+func PreparePartitions(ctx context.Context, pool *pgxpool.Pool, migration, runID string, cuts []Cursor, upper Cursor) ([]Partition, error) {
+	var parts []Partition
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		// One preparer at a time per migration: the migration's row is its lock.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM zdm.migrations WHERE name = $1 FOR UPDATE`, migration); err != nil {
+			return err
+		}
+		var err error
+		if parts, err = readPartitions(ctx, tx, migration, runID); err != nil || len(parts) > 0 {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM zdm.backfill_partitions WHERE migration = $1`, migration); err != nil {
+			return err
+		}
+		bounds := append(append([]Cursor{nil}, cuts...), upper)
+		for i := 0; i+1 < len(bounds); i++ {
+			lo, hi := bounds[i], bounds[i+1]
+			var loArg []string
+			if lo != nil {
+				loArg = lo
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO zdm.backfill_partitions (migration, part, run_id, lo, hi, cursor) VALUES ($1, $2, $3, $4, $5, $4)`,
+				migration, i, runID, loArg, []string(hi)); err != nil {
+				return err
+			}
+			parts = append(parts, Partition{Part: i, Lo: lo, Hi: hi, Cursor: lo})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("prepare the backfill partitions of %s: %w", migration, err)
+	}
+	return parts, nil
+}
+
+// ReadPartition reads one partition of run runID with its committed cursor.
+func ReadPartition(ctx context.Context, pool *pgxpool.Pool, migration, runID string, part int) (Partition, error) {
+	var p Partition
+	var lo, cur []string
+	err := pool.QueryRow(ctx, `SELECT lo, hi, cursor, rows_done, batches, done FROM zdm.backfill_partitions
+		WHERE migration = $1 AND run_id = $2 AND part = $3`, migration, runID, part).Scan(&lo, &p.Hi, &cur, &p.RowsDone, &p.Batches, &p.Done)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, fmt.Errorf("partition %d of %s (run %s) is not in zdm.backfill_partitions: another run of the same migration replaced it", part, migration, runID)
+	}
+	if err != nil {
+		return p, fmt.Errorf("read partition %d of %s: %w", part, migration, err)
+	}
+	p.Part, p.Lo, p.Cursor = part, lo, cur
+	return p, nil
+}
+
+// ReadPartitions reads every partition of run runID, in order (none when the backfill
+// is not partitioned).
+func ReadPartitions(ctx context.Context, pool *pgxpool.Pool, migration, runID string) ([]Partition, error) {
+	return readPartitions(ctx, pool, migration, runID)
+}
+
+func readPartitions(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, migration, runID string) ([]Partition, error) {
+	rows, err := q.Query(ctx, `SELECT part, lo, hi, cursor, rows_done, batches, done FROM zdm.backfill_partitions
+		WHERE migration = $1 AND run_id = $2 ORDER BY part`, migration, runID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Partition, error) {
+		var p Partition
+		var lo, hi, cur []string
+		err := r.Scan(&p.Part, &lo, &hi, &cur, &p.RowsDone, &p.Batches, &p.Done)
+		p.Lo, p.Hi, p.Cursor = lo, hi, cur
+		return p, err
+	})
+}
+
+// PartitionCommit commits a batch's cursor to partition part of migration instead of to
+// zdm.migrations: only that partition's row is locked, so partitions do not wait for
+// each other. The cursor moves only from where the batch started.
+func PartitionCommit(migration string, part int) CursorCommit {
+	return func(ctx context.Context, tx pgx.Tx, from, to Cursor, rows int64, done bool) error {
+		var fromArg []string
+		if from != nil {
+			fromArg = from
+		}
+		tag, err := tx.Exec(ctx, `UPDATE zdm.backfill_partitions SET cursor = $3, rows_done = rows_done + $4, batches = batches + 1, done = $5
+			WHERE migration = $1 AND part = $2 AND cursor IS NOT DISTINCT FROM $6`, migration, part, []string(to), rows, done, fromArg)
+		if err == nil && tag.RowsAffected() != 1 {
+			err = ErrCursorMoved
+		}
+		return err
+	}
+}
