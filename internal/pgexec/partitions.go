@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/big"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -28,7 +29,11 @@ const (
 
 // sampleRows is about how many keys a sample reads per partition wanted: enough that a
 // quantile lands within a few percent of the rows where it should.
-const sampleRows = 2000
+const sampleRows = 20000
+
+// samplePages is the fewest pages a sample reads: keys come in runs of a page, so the
+// pages, more than the rows, set how close a quantile lands.
+const samplePages = 2000
 
 const partitionsDDL = `
 CREATE TABLE IF NOT EXISTS zdm.backfill_partitions (
@@ -90,11 +95,10 @@ func Split(ctx context.Context, pool *pgxpool.Pool, t Target, upper Cursor, n in
 			return cuts, SplitHistogram, nil
 		}
 	}
-	sample, err := sampleKeys(ctx, pool, t, upper, n)
+	cuts, err := sampleCuts(ctx, pool, t, upper, n)
 	if err != nil {
 		return nil, "", err
 	}
-	cuts := Quantiles(sample, n)
 	if len(cuts) == n-1 {
 		return cuts, SplitSample, nil
 	}
@@ -198,38 +202,49 @@ func keysBelow(ctx context.Context, pool *pgxpool.Pool, t Target, cuts []Cursor,
 	return kept, nil
 }
 
-// sampleKeys reads a sorted sample of the keys at or below upper: about sampleRows per
-// partition, by pages (TABLESAMPLE SYSTEM) when the table is large, all of them when it
-// is small.
-func sampleKeys(ctx context.Context, pool *pgxpool.Pool, t Target, upper Cursor, n int) ([]Cursor, error) {
-	var rows float64
+// sampleCuts samples the keys at or below upper and returns the n-1 that cut the
+// sample into n runs of equal length (fewer when it holds too few keys). The sample is
+// of whole pages (TABLESAMPLE SYSTEM), cheap on a large table: at least samplePages of
+// them and about sampleRows keys per partition, all of a small table; the quantiles
+// are taken by PostgreSQL, so only the cuts travel.
+func sampleCuts(ctx context.Context, pool *pgxpool.Pool, t Target, upper Cursor, n int) ([]Cursor, error) {
+	var rows, pages float64
 	// reltuples is -1 before the first VACUUM or ANALYZE; the pages then give a rough
-	// count (at least one row per 8 kB page is assumed to keep the sample small).
-	if err := pool.QueryRow(ctx, `SELECT CASE WHEN c.reltuples > 0 THEN c.reltuples
-		ELSE pg_relation_size(c.oid) / current_setting('block_size')::int * 50 END
-		FROM pg_class c WHERE c.oid = $1::regclass`, targetIdent(t)).Scan(&rows); err != nil {
+	// count (50 rows per 8 kB page).
+	if err := pool.QueryRow(ctx, `SELECT pg_relation_size(c.oid) / current_setting('block_size')::int,
+		CASE WHEN c.reltuples > 0 THEN c.reltuples ELSE pg_relation_size(c.oid) / current_setting('block_size')::int * 50 END
+		FROM pg_class c WHERE c.oid = $1::regclass`, targetIdent(t)).Scan(&pages, &rows); err != nil {
 		return nil, fmt.Errorf("estimate the rows of %s.%s: %w", t.Schema, t.Table, err)
 	}
-	want := float64(sampleRows * n)
 	from := targetIdent(t)
-	if rows > 2*want {
-		from += fmt.Sprintf(" TABLESAMPLE SYSTEM (%g)", min(100, 100*want/rows))
+	if pct := 100 * max(float64(sampleRows*n)/max(rows, 1), samplePages/max(pages, 1)); pct < 100 {
+		from += fmt.Sprintf(" TABLESAMPLE SYSTEM (%g)", pct)
 	}
 	where, args := rangeWhere(t, nil, upper)
-	q, err := pool.Query(ctx, fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", keyText(t), from, where, keyList(t)), args...)
+	args = append(args, n)
+	outer := make([]string, len(t.Key))
+	for i := range t.Key {
+		outer[i] = fmt.Sprintf("zdm_key_%d", i)
+	}
+	q, err := pool.Query(ctx, fmt.Sprintf(`SELECT %[1]s FROM (
+		SELECT %[2]s, row_number() OVER (ORDER BY %[3]s) - 1 AS zdm_rn, count(*) OVER () AS zdm_cnt FROM %[4]s WHERE %[5]s) s
+		WHERE zdm_rn IN (SELECT (i * zdm_cnt) / $%[6]d FROM generate_series(1, $%[6]d - 1) i) ORDER BY zdm_rn`,
+		strings.Join(outer, ", "), keyText(t), keyList(t), from, where, len(args)), args...)
 	if err != nil {
 		return nil, fmt.Errorf("sample the keys of %s.%s: %w", t.Schema, t.Table, err)
 	}
 	defer q.Close()
-	var out []Cursor
+	var cuts []Cursor
 	for q.Next() {
 		c, err := scanCursor(q, len(t.Key))
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, c)
+		if len(cuts) == 0 || !cuts[len(cuts)-1].Equal(c) {
+			cuts = append(cuts, c)
+		}
 	}
-	return out, q.Err()
+	return cuts, q.Err()
 }
 
 // integerMin is the smallest key of a single integer key.
