@@ -54,7 +54,7 @@ func (f *fakePartitions) install() {
 		}
 		return res, nil
 	})
-	f.env.OnActivity(acts.BackfillPartitionSlice, mock.Anything, mock.Anything).After(5*time.Second).Return(func(_ context.Context, in wire.PartitionSliceInput) (*wire.SliceProgress, error) {
+	f.env.OnActivity(acts.BackfillPartitionSlice, mock.Anything, mock.Anything).After(5 * time.Second).Return(func(_ context.Context, in wire.PartitionSliceInput) (*wire.SliceProgress, error) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.calls = append(f.calls, in)
