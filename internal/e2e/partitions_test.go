@@ -1,0 +1,90 @@
+package e2e
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+
+	"github.com/zdmhq/zdm/workflows"
+)
+
+// A backfill split into four partitions, shared by two workers on one task queue,
+// continued as new several times, while the application updates balances: every row is
+// backfilled once, the partitions each end done, and no application write is lost.
+func TestPartitionedBackfillAcrossWorkers(t *testing.T) {
+	t.Parallel()
+	dsn, pool := testDB(t)
+	srv := startDevServer(t)
+	queue := "zdm-e2e-" + randomSuffix()
+	inProcessWorker(t, srv.Client, queue, dsn, false)
+	inProcessWorker(t, srv.Client, queue, dsn, false)
+	const rows = 200_000
+	accountsTable(t, pool, rows)
+	sumBefore := scalar[int64](t, pool, `SELECT sum(abalance) FROM accounts`)
+
+	// The application: balance updates, each counted once it committed.
+	ctx, stopApp := context.WithCancel(context.Background())
+	var writes atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < 2; w++ {
+		wg.Add(1)
+		go func(seed uint64) {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(seed, 3))
+			for ctx.Err() == nil {
+				// Not ctx: a write cancelled after its commit would go uncounted.
+				if _, err := pool.Exec(context.Background(), `UPDATE accounts SET abalance = abalance + 1 WHERE aid = $1`, 1+r.Int64N(rows)); err == nil {
+					writes.Add(1)
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}(uint64(w + 1))
+	}
+	t.Cleanup(func() { stopApp(); wg.Wait() })
+
+	m := migration(t, `name: e2e-partitions
+table: accounts
+operations:
+  - change_type: {column: abalance, type: bigint}
+backfill: {batch_size: 2000, parallelism: 4}
+gates: [contract]
+`)
+	run := start(t, srv.Client, queue, m, workflows.Options{SliceBudget: 300 * time.Millisecond, SlicesPerRun: 10})
+	firstRun := srv.Client.GetWorkflow(context.Background(), run.GetID(), run.GetRunID())
+	p := waitForGate(t, srv.Client, m.Name, "contract", 3*time.Minute)
+	stopApp()
+	wg.Wait()
+	require.Greater(t, writes.Load(), int64(50), "the application wrote during the backfill")
+	assert.Equal(t, 4, p.Parallelism)
+	require.Len(t, p.Partitions, 4)
+	var sum int64
+	for _, part := range p.Partitions {
+		assert.True(t, part.Done, "partition %d", part.Part)
+		assert.Greater(t, part.RowsDone, int64(rows/8), "partition %d holds its share", part.Part)
+		sum += part.RowsDone
+	}
+	assert.EqualValues(t, rows, sum, "every row backfilled once across the partitions")
+	assert.EqualValues(t, rows, p.RowsDone)
+	assert.Zero(t, scalar[int64](t, pool, `SELECT count(*) FROM accounts WHERE _zdm_abalance IS DISTINCT FROM abalance::bigint`))
+	assert.EqualValues(t, 4, scalar[int64](t, pool, `SELECT count(*) FROM zdm.backfill_partitions WHERE migration = $1 AND done`, m.Name))
+	assert.Nil(t, scalar[[]string](t, pool, `SELECT cursor FROM zdm.migrations WHERE name = $1`, m.Name), "partitions leave the migration's row alone")
+
+	approve(t, srv.Client, m.Name, "contract")
+	res, err := result(t, run, 2*time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, workflows.PhaseCompleted, res.Status)
+	assert.Equal(t, "bigint", scalar[string](t, pool, `SELECT data_type FROM information_schema.columns WHERE table_name = 'accounts' AND column_name = 'abalance'`))
+	assert.Equal(t, sumBefore+writes.Load(), scalar[int64](t, pool, `SELECT sum(abalance)::bigint FROM accounts`), "no lost update")
+	d, err := srv.Client.DescribeWorkflowExecution(context.Background(), firstRun.GetID(), firstRun.GetRunID())
+	require.NoError(t, err)
+	assert.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW, d.WorkflowExecutionInfo.Status, "the backfill outlasted one run")
+	recordHistory(t, srv.Client, firstRun, "partitioned-first-run.json")
+	recordHistory(t, srv.Client, run, "partitioned-last-run.json")
+}
