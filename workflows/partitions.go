@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"fmt"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
@@ -175,4 +176,19 @@ func (r *run) partitionProgress() []PartitionProgress {
 		out[i] = PartitionProgress{Part: p.Part, RowsDone: p.RowsDone, Done: p.Done}
 	}
 	return out
+}
+
+// PartitionsSummary is a partitioned backfill in a few words, "4 partitions, 1 done",
+// for status, watch and Slack; "" with one cursor.
+func PartitionsSummary(p Progress) string {
+	if len(p.Partitions) == 0 {
+		return ""
+	}
+	done := 0
+	for _, part := range p.Partitions {
+		if part.Done {
+			done++
+		}
+	}
+	return fmt.Sprintf("%d partitions, %d done", len(p.Partitions), done)
 }

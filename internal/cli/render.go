@@ -238,6 +238,13 @@ func RenderStatus(v StatusView) string {
 		}
 		row("", "%s batches%s, %d lock timeouts retried", Thousands(p.Batches), size, p.LockRetries)
 	}
+	for i, l := range PartitionLines(*p) {
+		k := ""
+		if i == 0 {
+			k = "partitions"
+		}
+		row(k, "%s", l)
+	}
 	if !p.StartedAt.IsZero() {
 		row("started", "%s (elapsed %s)", p.StartedAt.Format(timeLayout), HumanDuration(p.Elapsed))
 	}
