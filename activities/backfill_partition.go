@@ -2,11 +2,13 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/zdmhq/zdm/internal/pgexec"
 	"github.com/zdmhq/zdm/internal/wire"
@@ -64,6 +66,9 @@ func (a *Activities) BackfillPartitionSlice(ctx context.Context, in PartitionSli
 		return nil, err
 	}
 	part, err := pgexec.ReadPartition(ctx, a.DB, t.Migration, in.RunID, in.Part)
+	if errors.Is(err, pgexec.ErrPartitionGone) {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTableBusy, err)
+	}
 	if err != nil {
 		return nil, classify(err)
 	}

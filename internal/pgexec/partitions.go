@@ -311,13 +311,29 @@ func ReadPartition(ctx context.Context, pool *pgxpool.Pool, migration, runID str
 	err := pool.QueryRow(ctx, `SELECT lo, hi, cursor, rows_done, batches, done FROM zdm.backfill_partitions
 		WHERE migration = $1 AND run_id = $2 AND part = $3`, migration, runID, part).Scan(&lo, &p.Hi, &cur, &p.RowsDone, &p.Batches, &p.Done)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return p, fmt.Errorf("partition %d of %s (run %s) is not in zdm.backfill_partitions: another run of the same migration replaced it", part, migration, runID)
+		return p, fmt.Errorf("partition %d of %s (run %s): %w", part, migration, runID, ErrPartitionGone)
 	}
 	if err != nil {
 		return p, fmt.Errorf("read partition %d of %s: %w", part, migration, err)
 	}
 	p.Part, p.Lo, p.Cursor = part, lo, cur
 	return p, nil
+}
+
+// ErrPartitionGone says that a partition is not in zdm.backfill_partitions for this run:
+// a later run of the same migration replaced the partitions.
+var ErrPartitionGone = errors.New("the partition is not in zdm.backfill_partitions: another run of the same migration replaced it; this one stops")
+
+// partitionTotals adds up the rows and batches the partitions of run runID committed
+// (zero when zdm.backfill_partitions does not exist yet).
+func partitionTotals(ctx context.Context, pool *pgxpool.Pool, migration, runID string) (rows, batches int64, err error) {
+	var exists bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass('zdm.backfill_partitions') IS NOT NULL`).Scan(&exists); err != nil || !exists {
+		return 0, 0, err
+	}
+	err = pool.QueryRow(ctx, `SELECT coalesce(sum(rows_done), 0)::bigint, coalesce(sum(batches), 0)::bigint FROM zdm.backfill_partitions
+		WHERE migration = $1 AND run_id = $2`, migration, runID).Scan(&rows, &batches)
+	return rows, batches, err
 }
 
 // ReadPartitions reads every partition of run runID, in order (none when the backfill

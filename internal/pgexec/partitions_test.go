@@ -298,6 +298,9 @@ func TestPartitionsBackfillInParallelUnderWrites(t *testing.T) {
 	var cursor []string
 	require.NoError(t, pool.QueryRow(ctx, `SELECT cursor FROM zdm.migrations WHERE name = 'm'`).Scan(&cursor))
 	assert.Nil(t, cursor, "partition batches leave the migration's own row alone")
+	st, err := pgexec.ReadProgress(ctx, pool, "m")
+	require.NoError(t, err)
+	assert.EqualValues(t, 200000, st.RowsDone, "progress read from the database sums the partitions")
 
 	// A new run of the same migration starts its partitions again.
 	fresh, err := pgexec.PreparePartitions(ctx, pool, "m", "run-2", []pgexec.Cursor{{"100"}}, upper)
