@@ -29,11 +29,11 @@ const (
 
 // sampleRows is about how many keys a sample reads per partition wanted: enough that a
 // quantile lands within a few percent of the rows where it should.
-const sampleRows = 20000
+var sampleRows = 20000
 
 // samplePages is the fewest pages a sample reads: keys come in runs of a page, so the
 // pages, more than the rows, set how close a quantile lands.
-const samplePages = 2000
+var samplePages = 2000.0
 
 const partitionsDDL = `
 CREATE TABLE IF NOT EXISTS zdm.backfill_partitions (

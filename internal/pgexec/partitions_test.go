@@ -95,7 +95,8 @@ func TestEvenSplit(t *testing.T) {
 func skewedTable(t *testing.T, pool *pgxpool.Pool) pgexec.Target {
 	t.Helper()
 	ctx := context.Background()
-	_, err := pool.Exec(ctx, `CREATE TABLE t (id bigint PRIMARY KEY, v int NOT NULL, n bigint, touched int NOT NULL DEFAULT 0);
+	// autovacuum off: an ANALYZE of its own would make the split's source a race.
+	_, err := pool.Exec(ctx, `CREATE TABLE t (id bigint PRIMARY KEY, v int NOT NULL, n bigint, touched int NOT NULL DEFAULT 0) WITH (autovacuum_enabled = false);
 		INSERT INTO t (id, v) SELECT g, g % 1000 FROM generate_series(1, 180000) g;
 		INSERT INTO t (id, v) SELECT 180001 + g * 81, g % 1000 FROM generate_series(0, 19999) g;
 		CREATE FUNCTION t_sync() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -155,7 +156,7 @@ func TestSplitMultiColumnKeyBySample(t *testing.T) {
 	pool := testPool(t)
 	ctx := context.Background()
 	// Tenant 1 holds 90% of the rows.
-	_, err := pool.Exec(ctx, `CREATE TABLE mt (tenant int, id int, v int, n bigint, PRIMARY KEY (tenant, id));
+	_, err := pool.Exec(ctx, `CREATE TABLE mt (tenant int, id int, v int, n bigint, PRIMARY KEY (tenant, id)) WITH (autovacuum_enabled = false);
 		INSERT INTO mt SELECT 1, g, g FROM generate_series(1, 90000) g;
 		INSERT INTO mt SELECT 2 + g % 9, g, g FROM generate_series(1, 10000) g; ANALYZE mt`)
 	require.NoError(t, err)
@@ -307,4 +308,30 @@ func TestPartitionsBackfillInParallelUnderWrites(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, fresh, 2)
 	assert.Zero(t, fresh[1].RowsDone)
+}
+
+// On a table larger than the sample, the sample reads some of its pages only
+// (TABLESAMPLE SYSTEM), and still balances skewed keys.
+func TestSplitBySampledPages(t *testing.T) {
+	pool := testPool(t)
+	ctx := context.Background()
+	target := skewedTable(t, pool)
+	_, err := pool.Exec(ctx, `VACUUM t`) // reltuples known, no histogram
+	require.NoError(t, err)
+	upper, err := pgexec.Upper(ctx, pool, target)
+	require.NoError(t, err)
+	pages := scalarInt(t, pool, `SELECT relpages FROM pg_class WHERE relname = 't'`)
+	defer pgexec.SetSampleSize(100, int(pages)/3)()
+
+	cuts, by, err := pgexec.Split(ctx, pool, target, upper, 4)
+	require.NoError(t, err)
+	assert.Equal(t, pgexec.SplitSample, by)
+	assertBalanced(t, share(tableKeys(t, pool), cuts), 4)
+}
+
+func scalarInt(t *testing.T, pool *pgxpool.Pool, sql string) int64 {
+	t.Helper()
+	var v int64
+	require.NoError(t, pool.QueryRow(context.Background(), sql).Scan(&v))
+	return v
 }
