@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/zdmhq/zdm/workflows"
 )
@@ -87,4 +88,37 @@ gates: [contract]
 	assert.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW, d.WorkflowExecutionInfo.Status, "the backfill outlasted one run")
 	recordHistory(t, srv.Client, firstRun, "partitioned-first-run.json")
 	recordHistory(t, srv.Client, run, "partitioned-last-run.json")
+}
+
+// Cancelling a partitioned backfill stops every partition's slice before the rollback
+// runs: the table is left as it was.
+func TestCancelPartitionedBackfillRollsBack(t *testing.T) {
+	t.Parallel()
+	dsn, pool := testDB(t)
+	srv := startDevServer(t)
+	queue := "zdm-e2e-" + randomSuffix()
+	inProcessWorker(t, srv.Client, queue, dsn, false)
+	const rows = 200_000
+	accountsTable(t, pool, rows)
+	before := schemaSnapshot(t, pool)
+	m := migration(t, `name: e2e-cancel-partitions
+table: accounts
+operations:
+  - change_type: {column: abalance, type: bigint}
+backfill: {batch_size: 2000, pause: 10ms, parallelism: 4}
+`)
+	run := start(t, srv.Client, queue, m, workflows.Options{SliceBudget: time.Second})
+	waitFor(t, time.Minute, "a third of the backfill", func() bool {
+		var n int64
+		_ = pool.QueryRow(context.Background(), `SELECT coalesce((SELECT sum(rows_done) FROM zdm.backfill_partitions WHERE migration = $1), 0)`, m.Name).Scan(&n)
+		return n > rows/3
+	})
+	require.NoError(t, srv.Client.CancelWorkflow(context.Background(), run.GetID(), ""))
+	_, err := result(t, run, time.Minute)
+	require.Error(t, err)
+	assert.True(t, temporal.IsCanceledError(err), "%v", err)
+	assert.Equal(t, before, schemaSnapshot(t, pool))
+	assert.Equal(t, "rolled_back", scalar[string](t, pool, `SELECT status FROM zdm.migrations WHERE name = $1`, m.Name))
+	assert.Less(t, scalar[int64](t, pool, `SELECT sum(rows_done)::bigint FROM zdm.backfill_partitions WHERE migration = $1`, m.Name), int64(rows),
+		"cancelled before the end")
 }
