@@ -19,3 +19,11 @@ func TestStatusShowsEachPartition(t *testing.T) {
 	p.Partitions = nil
 	assert.NotContains(t, RenderStatus(StatusView{Name: "m", Progress: &p}), "partitions")
 }
+
+func TestWatchLineCountsPartitionsWhileBackfilling(t *testing.T) {
+	p := workflows.Progress{Phase: workflows.PhaseBackfilling, RowsDone: 10, Parallelism: 2,
+		Partitions: []workflows.PartitionProgress{{Part: 0, RowsDone: 10, Done: true}, {Part: 1}}}
+	assert.Contains(t, LiveLine(p, 10), "  backfilling  2 partitions, 1 done")
+	p.Phase = workflows.PhaseVerifying
+	assert.NotContains(t, LiveLine(p, 10), "partitions")
+}

@@ -91,6 +91,9 @@ func LiveLine(p workflows.Progress, width int) string {
 	if p.Throttled != "" {
 		s += "  THROTTLED: " + p.Throttled
 	}
+	if parts := workflows.PartitionsSummary(p); parts != "" && p.Phase == workflows.PhaseBackfilling {
+		s += "  " + parts
+	}
 	if p.AwaitingGate != "" {
 		s += "  awaiting gate " + p.AwaitingGate
 	}
