@@ -157,13 +157,23 @@ func (r *run) sliceInput(target plan.Target, batchSize int) wire.SliceInput {
 	return wire.SliceInput{
 		Target:           target,
 		BatchSize:        batchSize,
-		MaxRowsPerSecond: r.m.Backfill.MaxRowsPerSecond,
+		MaxRowsPerSecond: r.partitionRate(),
 		Pause:            r.m.Backfill.Pause.D(),
 		Budget:           r.opts.SliceBudget,
 		Throttle: plan.Throttle{MaxReplicationLag: r.m.Backfill.MaxReplicationLag.D(),
 			Query: r.m.Backfill.ThrottleQuery},
 		TargetBatchTime: r.m.Backfill.TargetBatchTime.D(),
 	}
+}
+
+// partitionRate is each partition's share of max_rows_per_second, which bounds the
+// whole backfill (0: no limit).
+func (r *run) partitionRate() int {
+	limit := r.m.Backfill.MaxRowsPerSecond
+	if limit <= 0 || len(r.st.Partitions) == 0 {
+		return limit
+	}
+	return max(1, limit/len(r.st.Partitions))
 }
 
 // partitionProgress is the partitions as the progress query shows them.

@@ -117,6 +117,7 @@ func TestPartitionedBackfillRunsThePartitionsAtOnce(t *testing.T) {
 	// Four partitions of four 5s slices each take 20s, not 80s.
 	assert.Equal(t, start.Add(20*time.Second), parts.at[len(parts.at)-1])
 	assert.Equal(t, spec.DefaultBatchSize, parts.calls[0].Slice.BatchSize)
+	assert.Zero(t, parts.calls[0].Slice.MaxRowsPerSecond)
 
 	assert.Equal(t, 4, during.Parallelism)
 	require.Len(t, during.Partitions, 4)
@@ -191,6 +192,23 @@ func TestPartitionedBackfillContinuesAsNew(t *testing.T) {
 	var res workflows.Result
 	require.NoError(t, env2.GetWorkflowResult(&res))
 	assert.EqualValues(t, 40000, res.Progress.RowsDone)
+}
+
+// max_rows_per_second bounds the whole backfill: each partition gets its share.
+func TestPartitionedBackfillSharesTheRateLimit(t *testing.T) {
+	m := partitioned(t, 4)
+	m.Backfill.MaxRowsPerSecond = 1000
+	env := newEnv()
+	db := newFakeDB(env, m)
+	db.bounds.Upper = pgexec.Cursor{"40000"}
+	db.install()
+	parts := newFakePartitions(env, 4)
+	parts.install()
+	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
+	require.NoError(t, env.GetWorkflowError())
+	for _, c := range parts.calls {
+		assert.Equal(t, 250, c.Slice.MaxRowsPerSecond)
+	}
 }
 
 // A pause holds every partition after its running slice; resume starts them all again.

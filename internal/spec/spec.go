@@ -78,7 +78,8 @@ type Backfill struct {
 	// waits (e.g. "SELECT count(*) > 20 FROM pg_stat_activity WHERE state = 'active'").
 	ThrottleQuery string `yaml:"throttle_query" json:"throttle_query,omitempty"`
 	// Parallelism splits the key range into this many partitions backfilled at once
-	// (1 to MaxParallelism; 0 or 1 is one cursor over the whole range).
+	// (1 to MaxParallelism; 0 or 1 is one cursor over the whole range), each slice an
+	// activity any worker may run. MaxRowsPerSecond is shared among the partitions.
 	Parallelism int `yaml:"parallelism" json:"parallelism,omitempty"`
 }
 
