@@ -335,3 +335,42 @@ func scalarInt(t *testing.T, pool *pgxpool.Pool, sql string) int64 {
 	require.NoError(t, pool.QueryRow(context.Background(), sql).Scan(&v))
 	return v
 }
+
+// Keys that are not integers split from their histogram too, in the key type's own
+// order: text (the database's collation) and uuid.
+func TestSplitTextAndUUIDKeys(t *testing.T) {
+	pool := testPool(t)
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, `CREATE TABLE tk (k text PRIMARY KEY) WITH (autovacuum_enabled = false);
+		INSERT INTO tk SELECT 'key-' || lpad(g::text, 6, '0') FROM generate_series(1, 50000) g;
+		CREATE TABLE uk (k uuid PRIMARY KEY) WITH (autovacuum_enabled = false);
+		INSERT INTO uk SELECT gen_random_uuid() FROM generate_series(1, 50000);
+		ANALYZE tk; ANALYZE uk`)
+	require.NoError(t, err)
+	for _, c := range []struct{ table, typ string }{{"tk", "text"}, {"uk", "uuid"}} {
+		target := pgexec.Target{Migration: "m", Schema: "public", Table: c.table, Key: []planner.KeyColumn{{Name: "k", Type: c.typ}}}
+		upper, err := pgexec.Upper(ctx, pool, target)
+		require.NoError(t, err)
+		cuts, by, err := pgexec.Split(ctx, pool, target, upper, 4)
+		require.NoError(t, err)
+		assert.Equal(t, pgexec.SplitHistogram, by, c.table)
+		require.Len(t, cuts, 3, c.table)
+		prev := ""
+		for i := 0; i <= len(cuts); i++ {
+			q := fmt.Sprintf("SELECT count(*) FROM %s WHERE true", c.table)
+			var args []any
+			if prev != "" {
+				args = append(args, prev)
+				q += fmt.Sprintf(" AND k > $1::%s", c.typ)
+			}
+			if i < len(cuts) {
+				q += fmt.Sprintf(" AND k <= $%d::%s", len(args)+1, c.typ)
+				args = append(args, cuts[i][0])
+				prev = cuts[i][0]
+			}
+			var n float64
+			require.NoError(t, pool.QueryRow(ctx, q, args...).Scan(&n))
+			assert.InDelta(t, 0.25, n/50000, 0.05, "%s partition %d", c.table, i)
+		}
+	}
+}
