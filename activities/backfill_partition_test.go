@@ -21,7 +21,13 @@ func TestPartitionSliceKilledMidBatchResumes(t *testing.T) {
 	_, pool := testenv.DB(t, "zdm_acts")
 	ctx := context.Background()
 	_, err := pool.Exec(ctx, `CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL, n bigint, touched int NOT NULL DEFAULT 0);
-		INSERT INTO t (id, v) SELECT g, g FROM generate_series(1, 40000) g; ANALYZE t`)
+		INSERT INTO t (id, v) SELECT g, g FROM generate_series(1, 40000) g`)
+	require.NoError(t, err)
+	// ANALYZE once the insert is counted, so that the histogram does not look stale.
+	require.Eventually(t, func() bool {
+		return scalarOf[int64](t, pool, `SELECT coalesce(sum(n_tup_ins), 0)::bigint FROM pg_stat_user_tables WHERE relname = 't'`) >= 40000
+	}, 20*time.Second, 100*time.Millisecond)
+	_, err = pool.Exec(ctx, `ANALYZE t`)
 	require.NoError(t, err)
 	require.NoError(t, pgexec.EnsureState(ctx, pool))
 	_, err = pgexec.Claim(ctx, pool, "m", []string{"public.t"}, "run-1")

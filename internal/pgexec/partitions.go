@@ -155,9 +155,19 @@ func EvenSplit(lo, hi int64, n int) []Cursor {
 }
 
 // histogram reads the key column's histogram_bounds from pg_stats, sorted by the key's
-// own order (nil when the table was never analyzed).
+// own order (nil when the table was never analyzed, or much changed since).
 func histogram(ctx context.Context, pool *pgxpool.Pool, t Target) ([]Cursor, error) {
 	k := t.Key[0]
+	// A histogram from before a fifth of the table changed may cut where the rows no
+	// longer are: a sample is asked instead.
+	var stale bool
+	if err := pool.QueryRow(ctx, `SELECT coalesce(s.n_mod_since_analyze, 0) > 0.2 * greatest(c.reltuples, 1)
+		FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid = $1::regclass`, targetIdent(t)).Scan(&stale); err != nil {
+		return nil, fmt.Errorf("read the statistics of %s.%s: %w", t.Schema, t.Table, err)
+	}
+	if stale {
+		return nil, nil
+	}
 	// The bounds are in the key type's order already; they are cast back to it and
 	// sorted there only to be sure. The array's text form is parsed by PostgreSQL.
 	sql := fmt.Sprintf(`SELECT b::text AS bound FROM (

@@ -136,8 +136,7 @@ func TestSplitBalancesSkewedKeys(t *testing.T) {
 	assert.Equal(t, pgexec.SplitSample, by, "never analyzed: a sample")
 	assertBalanced(t, share(keys, cuts), 4)
 
-	_, err = pool.Exec(ctx, `ANALYZE t`)
-	require.NoError(t, err)
+	analyzeSettled(t, pool, "t", 200000)
 	cuts, by, err = pgexec.Split(ctx, pool, target, upper, 4)
 	require.NoError(t, err)
 	assert.Equal(t, pgexec.SplitHistogram, by)
@@ -344,9 +343,10 @@ func TestSplitTextAndUUIDKeys(t *testing.T) {
 	_, err := pool.Exec(ctx, `CREATE TABLE tk (k text PRIMARY KEY) WITH (autovacuum_enabled = false);
 		INSERT INTO tk SELECT 'key-' || lpad(g::text, 6, '0') FROM generate_series(1, 50000) g;
 		CREATE TABLE uk (k uuid PRIMARY KEY) WITH (autovacuum_enabled = false);
-		INSERT INTO uk SELECT gen_random_uuid() FROM generate_series(1, 50000);
-		ANALYZE tk; ANALYZE uk`)
+		INSERT INTO uk SELECT gen_random_uuid() FROM generate_series(1, 50000)`)
 	require.NoError(t, err)
+	analyzeSettled(t, pool, "tk", 50000)
+	analyzeSettled(t, pool, "uk", 50000)
 	for _, c := range []struct{ table, typ string }{{"tk", "text"}, {"uk", "uuid"}} {
 		target := pgexec.Target{Migration: "m", Schema: "public", Table: c.table, Key: []planner.KeyColumn{{Name: "k", Type: c.typ}}}
 		upper, err := pgexec.Upper(ctx, pool, target)
@@ -373,4 +373,38 @@ func TestSplitTextAndUUIDKeys(t *testing.T) {
 			assert.InDelta(t, 0.25, n/50000, 0.05, "%s partition %d", c.table, i)
 		}
 	}
+}
+
+// A histogram from before most rows came is not trusted: the split samples instead.
+func TestSplitSamplesWhenTheHistogramIsStale(t *testing.T) {
+	pool := testPool(t)
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, `CREATE TABLE t (id bigint PRIMARY KEY) WITH (autovacuum_enabled = false);
+		INSERT INTO t SELECT g FROM generate_series(1, 10000) g; ANALYZE t`)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `INSERT INTO t SELECT g FROM generate_series(10001, 200000) g`)
+	require.NoError(t, err)
+	// The activity statistics reach pg_stat_user_tables within a second or so.
+	require.Eventually(t, func() bool {
+		return scalarInt(t, pool, `SELECT coalesce(n_mod_since_analyze, 0) FROM pg_stat_user_tables WHERE relname = 't'`) >= 190000
+	}, 20*time.Second, 100*time.Millisecond)
+	target := pgexec.Target{Migration: "m", Schema: "public", Table: "t", Key: []planner.KeyColumn{{Name: "id", Type: "bigint"}}}
+	upper, err := pgexec.Upper(ctx, pool, target)
+	require.NoError(t, err)
+	cuts, by, err := pgexec.Split(ctx, pool, target, upper, 4)
+	require.NoError(t, err)
+	assert.Equal(t, pgexec.SplitSample, by)
+	assertBalanced(t, share(tableKeys(t, pool), cuts), 4)
+}
+
+// analyzeSettled analyzes table once the statistics count its rows inserted: a
+// backend's counts reach pg_stat_user_tables up to a second after its commit, and counts
+// arriving after the ANALYZE would make its histogram look stale.
+func analyzeSettled(t *testing.T, pool *pgxpool.Pool, table string, inserted int64) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		return scalarInt(t, pool, `SELECT coalesce(sum(n_tup_ins), 0)::bigint FROM pg_stat_user_tables WHERE relname = '`+table+`'`) >= inserted
+	}, 20*time.Second, 100*time.Millisecond)
+	_, err := pool.Exec(context.Background(), "ANALYZE "+table)
+	require.NoError(t, err)
 }
