@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -55,92 +54,10 @@ func (a *Activities) BackfillSlice(ctx context.Context, in SliceInput) (*SlicePr
 		p.Done = true
 		return p, nil
 	}
-	retry := a.retry(ctx, t.Migration)
-	gov := a.newSliceGovernor(in) // nil when backfill.max_app_p99 is off
-	bf := &pgexec.Backfiller{Pool: a.DB, Target: t, Upper: in.Upper, Size: gov.startSize(in), Watch: gov.batchWatch()}
-	gov.start(ctx, a.DB, logger)
-	// Heartbeat even while one batch waits out lock retries, so that Temporal does not
-	// start a second attempt beside this one.
-	var mu sync.Mutex
-	stop := keepAlive(ctx, 2*time.Second, func() any {
-		mu.Lock()
-		defer mu.Unlock()
-		return *p
-	})
-	defer stop()
-	start := time.Now()
-	stopping := activity.GetWorkerStopChannel(ctx)
-	var checked time.Time
-	for time.Since(start) < in.Budget {
-		// The throttle is asked at most once a second, not before every batch.
-		if in.Throttle.Enabled() && time.Since(checked) >= time.Second {
-			reason, err := pgexec.ThrottleReason(ctx, a.DB, in.Throttle)
-			if err != nil {
-				return nil, classify(err)
-			}
-			checked = time.Now()
-			mu.Lock()
-			p.Throttled = reason
-			p.Elapsed = time.Since(start)
-			snapshot := *p
-			mu.Unlock()
-			if reason != "" {
-				activity.RecordHeartbeat(ctx, snapshot)
-				select {
-				case <-stopping:
-					return p, nil
-				case <-ctx.Done():
-					return nil, ctx.Err()
-				case <-time.After(time.Second):
-				}
-				continue
-			}
-		}
-		batchStart := time.Now()
-		var b pgexec.Batch
-		n, err := retry.Do(ctx, "backfill batch", func(ctx context.Context) error {
-			var err error
-			b, err = bf.Next(ctx, p.Cursor)
-			return err
-		})
-		p.Retries += n
-		if err != nil {
-			return nil, classify(fmt.Errorf("backfill batch after %v: %w", p.Cursor, err))
-		}
-		took := time.Since(batchStart)
+	bf := &pgexec.Backfiller{Pool: a.DB, Target: t, Upper: in.Upper, Size: in.BatchSize}
+	return a.runBatches(ctx, batchLoop{in: in, bf: bf, onBatch: func(b pgexec.Batch, took time.Duration) {
 		a.metrics().BatchDone(t.Migration, b.Rows, took)
-		target, pause := gov.afterBatch(ctx, a.DB, in)
-		bf.Adapt(b.Rows, took, target, gov.largest(in))
-		mu.Lock()
-		p.Cursor, p.Done = b.Cursor, b.Done
-		p.Rows += b.Rows
-		p.RowsDone += b.Rows
-		p.Batches++
-		p.Elapsed = time.Since(start)
-		p.BatchSize = bf.Size
-		gov.report(p)
-		snapshot := *p
-		mu.Unlock()
-		activity.RecordHeartbeat(ctx, snapshot)
-		if p.Done {
-			break
-		}
-		wait := pause
-		if in.MaxRowsPerSecond > 0 {
-			if min := time.Duration(float64(b.Rows) / float64(in.MaxRowsPerSecond) * float64(time.Second)); min > took+wait {
-				wait = min - took
-			}
-		}
-		select {
-		case <-stopping:
-			logger.Info("worker stopping; backfill slice ends after its last committed batch", "migration", t.Migration)
-			return p, nil
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(wait):
-		}
-	}
-	return p, nil
+	}}, p)
 }
 
 // Verify pages through the backfilled range and counts mismatched rows. Any mismatch is a

@@ -24,10 +24,12 @@
 #   ZDM_BENCH_TOOLS    which to run ("zdm pgroll")
 #   ZDM_BENCH_ZDM_YAML  also zdm with these lines added to the migration file (one per line),
 #                      e.g. 'backfill: {max_app_p99: 10ms}': a trade-off point beside the default
-#   ZDM_BENCH_DEFAULT  0: leave out zdm's default run (e.g. only ZDM_BENCH_ZDM_YAML's, so that
+#   ZDM_BENCH_DEFAULT  0: leave out zdm's default runs (every ZDM_BENCH_PARALLELISM) (e.g. only ZDM_BENCH_ZDM_YAML's, so that
 #                      each setting is measured first in its own run of the bench)
 #   ZDM_BENCH_DB_PREFIX  prefix of the bench's databases (zdm_bench_pgbench), so that two
 #                      benches on one PostgreSQL do not drop each other's copies
+#   ZDM_BENCH_PARALLELISM  zdm's backfill partitions, one run per value on a fresh copy
+#                      ("1 2 4"; 1 is the default file, without backfill.parallelism)
 #   ZDM_BENCH_REINIT   1: run pgbench -i again even when the template database exists
 #
 # It runs its own Temporal dev server and zdm worker (the worker's DATABASE_URL must name
@@ -53,6 +55,7 @@ if [[ -z "${ZDM_BENCH_TUNED:-}" ]]; then
 fi
 ROWS=$((SCALE * 100000))
 TOOLS="${ZDM_BENCH_TOOLS:-zdm pgroll}"
+PARALLELISM="${ZDM_BENCH_PARALLELISM:-1 2 4}"
 OUT="$ROOT/.stack/bench-pgbench"
 TXT="$ROOT/.stack/bench-pgbench.txt"
 
@@ -346,7 +349,15 @@ NOTES=()
 STARTED="$(date -u +%FT%TZ)"
 if [[ " $TOOLS " == *" zdm "* ]]; then
 	temporal_up
-	[[ "${ZDM_BENCH_DEFAULT:-1}" == 0 ]] || run_zdm default "zdm, default settings"
+	for n in $PARALLELISM; do
+		[[ "${ZDM_BENCH_DEFAULT:-1}" == 0 ]] && break
+		[[ "$n" =~ ^[0-9]+$ ]] && ((n >= 1 && n <= 16)) || die "ZDM_BENCH_PARALLELISM: $n is not a number of partitions from 1 to 16"
+		if ((n == 1)); then
+			run_zdm default "zdm, default settings (1 partition)"
+		else
+			run_zdm "p$n" "zdm, default settings, $n partitions" "backfill: {parallelism: $n}"
+		fi
+	done
 	if [[ "$ZDM_BENCH_TUNED" == 1 ]]; then
 		run_zdm tuned 'zdm, `target_batch_time: 50ms`, `lock_timeout: 100ms`' \
 			'backfill: {target_batch_time: 50ms}' 'lock_timeout: 100ms'
@@ -369,7 +380,7 @@ fi
 	echo
 	echo "failed: pgbench's failed markers in the window plus clients aborted by an error before the load was stopped;"
 	echo "lost: accounts whose abalance differs from the sum of their pgbench_history deltas (all 0 and empty at the start)."
-	echo "zdm at 1, 2 and 4 partitions: not measured, zdm has no partitioned backfill yet (issue 10, section 2)."
+	echo "zdm, N partition(s): default settings but backfill.parallelism N (ZDM_BENCH_PARALLELISM=\"$PARALLELISM\")."
 	((${#NOTES[@]} == 0)) || printf '%s\n' "${NOTES[@]}"
 	echo
 	echo "Temporal's share of zdm's wall time, from each workflow's history:"

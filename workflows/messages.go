@@ -211,6 +211,8 @@ func (r *run) progress(ctx workflow.Context) Progress {
 		OldUsage:     st.OldUsage.view(),
 		UndoUntil:    r.undoUntil(),
 		Guard:        r.guardProgress(),
+		Parallelism:  r.m.Backfill.Parallelism,
+		Partitions:   r.partitionProgress(),
 	}
 	if st.RowsTotal > 0 {
 		p.Percent = min(100, 100*float64(st.RowsDone)/float64(st.RowsTotal))

@@ -187,6 +187,8 @@ type State struct {
 	Undo *UndoState `json:"undo,omitempty"`
 	// Guard is where a guarded switch's rollout and guard are (see guard.go).
 	Guard *GuardState `json:"guard,omitempty"`
+	// Partitions of a partitioned backfill (partitions.go); nil with one cursor.
+	Partitions []PartitionState `json:"partitions,omitempty"`
 }
 
 // Progress is the answer to the progress query.
@@ -226,6 +228,10 @@ type Progress struct {
 	UndoUntil time.Time `json:"undo_until,omitzero"`
 	// Guard is the guarded switch's rollout step, last figures and breaches.
 	Guard *GuardState `json:"guard,omitempty"`
+	// Parallelism is the partitions the backfill runs at once; Partitions their rows
+	// done and whether each is done (none with one cursor).
+	Parallelism int                 `json:"parallelism,omitempty"`
+	Partitions  []PartitionProgress `json:"partitions,omitempty"`
 }
 
 // Result is what a finished migration returns.

@@ -94,6 +94,9 @@ func LiveLine(p workflows.Progress, width int) string {
 	if p.Governor != "" {
 		s += "  GOVERNED: " + p.Governor
 	}
+	if parts := workflows.PartitionsSummary(p); parts != "" && p.Phase == workflows.PhaseBackfilling {
+		s += "  " + parts
+	}
 	if p.AwaitingGate != "" {
 		s += "  awaiting gate " + p.AwaitingGate
 	}
@@ -242,6 +245,13 @@ func RenderStatus(v StatusView) string {
 			size = " of " + Thousands(int64(p.BatchSize)) + " rows"
 		}
 		row("", "%s batches%s, %d lock timeouts retried", Thousands(p.Batches), size, p.LockRetries)
+	}
+	for i, l := range PartitionLines(*p) {
+		k := ""
+		if i == 0 {
+			k = "partitions"
+		}
+		row(k, "%s", l)
 	}
 	if !p.StartedAt.IsZero() {
 		row("started", "%s (elapsed %s)", p.StartedAt.Format(timeLayout), HumanDuration(p.Elapsed))

@@ -39,6 +39,10 @@ type Registry struct {
 
 	mu      sync.Mutex
 	current map[string]string // migration -> phase whose gauge is 1
+
+	// Per partition (partitions.go).
+	partOnce              sync.Once
+	partRows, partBatches *prometheus.CounterVec
 }
 
 var _ activities.Metrics = (*Registry)(nil)

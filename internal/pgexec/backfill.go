@@ -132,13 +132,18 @@ type Batch struct {
 // transaction, and records the new cursor in zdm.migrations in the same transaction, so
 // that a crash redoes at most the batch that did not commit.
 func BackfillBatch(ctx context.Context, pool *pgxpool.Pool, t Target, lo, hi Cursor, size int) (Batch, error) {
-	return backfillBatch(ctx, pool, t, lo, hi, size, nil, nil)
+	return backfillBatch(ctx, pool, t, lo, hi, size, nil, nil, nil)
 }
+
+// CursorCommit records, in the batch's transaction, that the rows after from up to to
+// are done; it returns ErrCursorMoved when the cursor is no longer at from.
+type CursorCommit func(ctx context.Context, tx pgx.Tx, from, to Cursor, rows int64, done bool) error
 
 // backfillBatch is BackfillBatch with the batch's end already known (end != nil), which
 // saves the query that finds it; watch, when set, runs from the batch's start to just
-// before its commit with the batch's backend pid.
-func backfillBatch(ctx context.Context, pool *pgxpool.Pool, t Target, lo, hi Cursor, size int, end Cursor, watch BatchWatch) (Batch, error) {
+// before its commit with the batch's backend pid; commit, when set, records the cursor
+// instead of zdm.migrations.
+func backfillBatch(ctx context.Context, pool *pgxpool.Pool, t Target, lo, hi Cursor, size int, end Cursor, watch BatchWatch, commit CursorCommit) (Batch, error) {
 	var b Batch
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		// synchronous_commit off: a batch lost in a server crash rolls back with its
@@ -171,6 +176,9 @@ func backfillBatch(ctx context.Context, pool *pgxpool.Pool, t Target, lo, hi Cur
 			return err
 		}
 		b = Batch{Cursor: end, Rows: rows, Done: end.Equal(hi)}
+		if commit != nil {
+			return commit(ctx, tx, lo, end, b.Rows, b.Done)
+		}
 		// The cursor moves only from where this batch started: an attempt that lost
 		// the race to a retry of itself rolls back instead of counting twice.
 		var from []string
@@ -229,6 +237,9 @@ type Backfiller struct {
 	Size   int
 	// Watch, when set, watches each batch while it holds its rows' locks.
 	Watch BatchWatch
+	// Commit, when set, records each batch's cursor instead of zdm.migrations (a
+	// partition's, see PartitionCommit).
+	Commit CursorCommit
 	// width is the key span expected to hold Size rows; 0 means ask the index.
 	width int64
 }
@@ -247,7 +258,7 @@ func (b *Backfiller) integerKey() bool {
 // Next runs the batch after lo.
 func (b *Backfiller) Next(ctx context.Context, lo Cursor) (Batch, error) {
 	end := b.guessEnd(lo)
-	batch, err := backfillBatch(ctx, b.Pool, b.Target, lo, b.Upper, b.Size, end, b.Watch)
+	batch, err := backfillBatch(ctx, b.Pool, b.Target, lo, b.Upper, b.Size, end, b.Watch, b.Commit)
 	if err == nil {
 		b.learn(lo, batch, end != nil)
 	}

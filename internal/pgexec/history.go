@@ -54,6 +54,9 @@ const historyLock = 0x7a646d68 // "zdmh"
 // under a lock_timeout, because ALTER TABLE waits for running backfill batches (which
 // update zdm.migrations) and would hold up the next ones behind it.
 func upgradeState(ctx context.Context, pool *pgxpool.Pool) error {
+	if err := upgradePartitions(ctx, pool); err != nil {
+		return err
+	}
 	if ok, err := historyReady(ctx, pool); err != nil {
 		return err
 	} else if ok {

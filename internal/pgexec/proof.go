@@ -75,13 +75,16 @@ func upgradeProof(ctx context.Context, pool *pgxpool.Pool) error {
 }
 
 // ProvenRows reads how many rows the migration's backfill wrote and how many of them its
-// batches proved as they wrote them.
+// batches proved as they wrote them. Partitions (zdm.backfill_partitions) came after
+// batch proofs, so every row a partition's batch wrote is proven.
 func ProvenRows(ctx context.Context, pool *pgxpool.Pool, migration string) (done, proven int64, err error) {
-	err = pool.QueryRow(ctx, `SELECT rows_done, proven_rows FROM zdm.migrations WHERE name = $1`, migration).Scan(&done, &proven)
+	var runID string
+	err = pool.QueryRow(ctx, `SELECT rows_done, proven_rows, run_id FROM zdm.migrations WHERE name = $1`, migration).Scan(&done, &proven, &runID)
 	if err != nil {
-		err = fmt.Errorf("read the proven rows of %s: %w", migration, err)
+		return 0, 0, fmt.Errorf("read the proven rows of %s: %w", migration, err)
 	}
-	return done, proven, err
+	parts, _, err := partitionTotals(ctx, pool, migration, runID)
+	return done + parts, proven + parts, err
 }
 
 // TriggerFires says whether trigger is on the table and enabled for ordinary sessions.

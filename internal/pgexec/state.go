@@ -139,7 +139,10 @@ func ReadProgress(ctx context.Context, pool *pgxpool.Pool, name string) (Progres
 		return p, fmt.Errorf("read progress of %s: %w", name, err)
 	}
 	p.Cursor = cur
-	return p, nil
+	// A partitioned backfill commits its rows to its partitions' rows, not this one.
+	rows, batches, err := partitionTotals(ctx, pool, name, p.RunID)
+	p.RowsDone, p.Batches = p.RowsDone+rows, p.Batches+batches
+	return p, err
 }
 
 // Release marks the migration finished with status. With runID set, only a claim of that

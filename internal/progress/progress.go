@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/zdmhq/zdm/activities"
+	"github.com/zdmhq/zdm/internal/wire"
 	"github.com/zdmhq/zdm/workflows"
 )
 
@@ -52,9 +53,15 @@ func Keyword(sa *commonpb.SearchAttributes, key temporal.SearchAttributeKeyKeywo
 }
 
 // SliceHeartbeat is the last progress a pending backfill slice heartbeated, or nil when
-// the activity is not a backfill slice or has not heartbeated yet.
+// the activity is not a backfill slice or has not heartbeated yet. A partition's slice
+// heartbeats its partition's progress alone.
 func SliceHeartbeat(pa *workflowpb.PendingActivityInfo) *activities.SliceProgress {
-	if pa.GetActivityType().GetName() != "BackfillSlice" || pa.GetHeartbeatDetails() == nil {
+	switch pa.GetActivityType().GetName() {
+	case wire.BackfillSlice, wire.BackfillPartitionSlice:
+	default:
+		return nil
+	}
+	if pa.GetHeartbeatDetails() == nil {
 		return nil
 	}
 	var sp activities.SliceProgress
@@ -95,10 +102,11 @@ func (r Record) Running() bool { return r.Status == enumspb.WORKFLOW_EXECUTION_S
 // StatusName is Temporal's name of the status: Running, Completed, Failed...
 func (r Record) StatusName() string { return r.Status.String() }
 
-// Backfill is the latest heartbeat of a pending backfill slice, if there is one.
+// Backfill is the latest heartbeat of a pending backfill slice, if there is one (a
+// partition's slice counts one partition only: it is listed among the activities).
 func (r Record) Backfill() (*activities.SliceProgress, time.Time) {
 	for _, a := range r.Activities {
-		if a.Slice != nil {
+		if a.Slice != nil && a.Type == wire.BackfillSlice {
 			return a.Slice, a.LastHeartbeat
 		}
 	}

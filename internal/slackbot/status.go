@@ -326,6 +326,9 @@ func progressText(v statusView) string {
 	if p.Batches > 0 || p.LockRetries > 0 {
 		s += fmt.Sprintf("\n%s batches · %d lock timeouts retried", notify.Count(p.Batches), p.LockRetries)
 	}
+	if parts := workflows.PartitionsSummary(*p); parts != "" {
+		s += "\n" + parts
+	}
 	return s
 }
 

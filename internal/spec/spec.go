@@ -83,6 +83,10 @@ type Backfill struct {
 	// MaxAppP99 is the application latency the backfill keeps under (governor.go):
 	// it shortens batches and pauses between them when the application waits on it.
 	MaxAppP99 AppLatencyLimit `yaml:"max_app_p99" json:"max_app_p99,omitempty"`
+	// Parallelism splits the key range into this many partitions backfilled at once
+	// (1 to MaxParallelism; 0 or 1 is one cursor over the whole range), each slice an
+	// activity any worker may run. MaxRowsPerSecond is shared among the partitions.
+	Parallelism int `yaml:"parallelism" json:"parallelism,omitempty"`
 }
 
 // Values of backfill.verify. Sampled relies on each batch proving its rows as it writes
@@ -118,6 +122,7 @@ const (
 const (
 	DefaultBatchSize = 10000
 	MaxBatchSize     = 1000000
+	MaxParallelism   = 16
 	// DefaultLockTimeout bounds how long the application's queries on a table queue
 	// behind a DDL statement waiting for its lock; tries are retried with backoff and
 	// made only when no holder would outlast them (internal/pgexec, lockwait.go).

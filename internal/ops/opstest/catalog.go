@@ -13,8 +13,8 @@ import (
 // name in public) and what hangs off it, one fact a line, in a stable text form: two
 // snapshots are equal exactly when nothing about the table changed, and their diff says
 // what did. Columns come in attnum order; every other section is sorted. Objects in
-// schema zdm other than its bookkeeping table zdm.migrations are listed too, so that a
-// sync function left behind shows.
+// schema zdm other than its bookkeeping tables (zdm.migrations, zdm.history,
+// zdm.backfill_partitions) are listed too, so that a sync function left behind shows.
 func Snapshot(ctx context.Context, pool Querier, table string) (string, error) {
 	sch, name := splitTable(table)
 	var oid uint32
@@ -27,7 +27,7 @@ func Snapshot(ctx context.Context, pool Querier, table string) (string, error) {
 	for _, s := range sections {
 		// The parameters are typed once up front, so a section may use any of them.
 		rows, err := pool.Query(ctx, "WITH zdm_snapshot_args AS (SELECT $1::oid, $2::text, $3::text), "+
-			"zdm_bookkeeping(b) AS (SELECT c FROM unnest(ARRAY[to_regclass('zdm.migrations'), to_regclass('zdm.history')]) c WHERE c IS NOT NULL) "+
+			"zdm_bookkeeping(b) AS (SELECT c FROM unnest(ARRAY[to_regclass('zdm.migrations'), to_regclass('zdm.history'), to_regclass('zdm.backfill_partitions')]) c WHERE c IS NOT NULL) "+
 			"SELECT * FROM ("+s.sql+") q", oid, sch, name)
 		if err != nil {
 			return "", fmt.Errorf("snapshot of %s.%s, %s: %w", sch, name, s.name, err)

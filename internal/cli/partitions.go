@@ -1,0 +1,25 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/zdmhq/zdm/workflows"
+)
+
+// PartitionLines are the rows of a partitioned backfill in zdm status: the summary,
+// then each partition's rows done and whether it is done. None with one cursor.
+func PartitionLines(p workflows.Progress) []string {
+	sum := workflows.PartitionsSummary(p)
+	if sum == "" {
+		return nil
+	}
+	lines := []string{sum}
+	for _, part := range p.Partitions {
+		state := "running"
+		if part.Done {
+			state = "done"
+		}
+		lines = append(lines, fmt.Sprintf("  #%d  %s rows  %s", part.Part, Thousands(part.RowsDone), state))
+	}
+	return lines
+}
