@@ -81,6 +81,17 @@ func (f *fakePartitions) slicesOf(part int) int {
 	return n
 }
 
+// partitionedEnv is a test environment whose fake database holds keys up to upper and
+// whose fake partitions number n; the partitions' activities are registered by
+// parts.install().
+func partitionedEnv(m spec.Migration, n int, upper string) (*testsuite.TestWorkflowEnvironment, *fakeDB, *fakePartitions) {
+	env := newEnv()
+	db := newFakeDB(env, m)
+	db.bounds.Upper = pgexec.Cursor{upper}
+	db.install()
+	return env, db, newFakePartitions(env, n)
+}
+
 func partitioned(t *testing.T, n int) spec.Migration {
 	m := parse(t, noFlagsYAML)
 	m.Backfill.Parallelism = n
@@ -89,11 +100,7 @@ func partitioned(t *testing.T, n int) spec.Migration {
 
 func TestPartitionedBackfillRunsThePartitionsAtOnce(t *testing.T) {
 	m := partitioned(t, 4)
-	env := newEnv()
-	db := newFakeDB(env, m)
-	db.bounds.Upper = pgexec.Cursor{"40000"}
-	db.install()
-	parts := newFakePartitions(env, 4)
+	env, db, parts := partitionedEnv(m, 4, "40000")
 	parts.install()
 	var during workflows.Progress
 	env.RegisterDelayedCallback(func() {
@@ -143,11 +150,7 @@ func TestPartitionedBackfillRunsThePartitionsAtOnce(t *testing.T) {
 func TestPartitionedBackfillContinuesAsNew(t *testing.T) {
 	m := partitioned(t, 4)
 	opts := workflows.Options{SlicesPerRun: 6}
-	env := newEnv()
-	db := newFakeDB(env, m)
-	db.bounds.Upper = pgexec.Cursor{"40000"}
-	db.install()
-	parts := newFakePartitions(env, 4)
+	env, _, parts := partitionedEnv(m, 4, "40000")
 	parts.install()
 
 	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m, Options: opts})
@@ -198,11 +201,7 @@ func TestPartitionedBackfillContinuesAsNew(t *testing.T) {
 func TestPartitionedBackfillSharesTheRateLimit(t *testing.T) {
 	m := partitioned(t, 4)
 	m.Backfill.MaxRowsPerSecond = 1000
-	env := newEnv()
-	db := newFakeDB(env, m)
-	db.bounds.Upper = pgexec.Cursor{"40000"}
-	db.install()
-	parts := newFakePartitions(env, 4)
+	env, _, parts := partitionedEnv(m, 4, "40000")
 	parts.install()
 	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: m})
 	require.NoError(t, env.GetWorkflowError())
@@ -214,11 +213,7 @@ func TestPartitionedBackfillSharesTheRateLimit(t *testing.T) {
 // A pause holds every partition after its running slice; resume starts them all again.
 func TestPartitionedBackfillPauses(t *testing.T) {
 	m := partitioned(t, 3)
-	env := newEnv()
-	db := newFakeDB(env, m)
-	db.bounds.Upper = pgexec.Cursor{"30000"}
-	db.install()
-	parts := newFakePartitions(env, 3)
+	env, _, parts := partitionedEnv(m, 3, "30000")
 	parts.install()
 	var whilePaused int
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalPause, map[string]any{"by": "bob"}) }, 2*time.Second)
@@ -240,11 +235,7 @@ func TestPartitionedBackfillPauses(t *testing.T) {
 // One partition failing for good cancels the others and rolls the migration back.
 func TestPartitionedBackfillFailureRollsBack(t *testing.T) {
 	m := partitioned(t, 4)
-	env := newEnv()
-	db := newFakeDB(env, m)
-	db.bounds.Upper = pgexec.Cursor{"40000"}
-	db.install()
-	parts := newFakePartitions(env, 4)
+	env, db, parts := partitionedEnv(m, 4, "40000")
 	parts.failPart = 2
 	parts.install()
 

@@ -51,27 +51,10 @@ CREATE TABLE IF NOT EXISTS zdm.backfill_partitions (
 COMMENT ON TABLE zdm.backfill_partitions IS 'zdm: one row per partition of a partitioned backfill; each partition''s cursor is committed with each of its batches';
 `
 
-// upgradePartitions creates zdm.backfill_partitions when it is missing: one query when
-// it exists, else one transaction under the same advisory lock as history's upgrade.
+// upgradePartitions creates zdm.backfill_partitions when it is missing.
 func upgradePartitions(ctx context.Context, pool *pgxpool.Pool) error {
-	var exists bool
-	if err := pool.QueryRow(ctx, `SELECT to_regclass('zdm.backfill_partitions') IS NOT NULL`).Scan(&exists); err != nil || exists {
-		return err
-	}
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '5s'`); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(historyLock)); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, partitionsDDL)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("create zdm.backfill_partitions: %w", err)
-	}
-	return nil
+	return upgradeOnce(ctx, pool, "create zdm.backfill_partitions",
+		`SELECT to_regclass('zdm.backfill_partitions') IS NOT NULL`, partitionsDDL)
 }
 
 // Split returns at most n-1 keys, strictly increasing and below upper, that cut the

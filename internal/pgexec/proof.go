@@ -53,9 +53,17 @@ SELECT count(*), count(*) FILTER (WHERE zdm_bad), coalesce((array_agg(row(%s)::t
 const proofDDL = `ALTER TABLE zdm.migrations ADD COLUMN IF NOT EXISTS proven_rows bigint NOT NULL DEFAULT 0`
 
 func upgradeProof(ctx context.Context, pool *pgxpool.Pool) error {
+	return upgradeOnce(ctx, pool, "upgrade zdm's schema for batch proofs (zdm.migrations.proven_rows)",
+		`SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'zdm.migrations'::regclass AND attname = 'proven_rows' AND NOT attisdropped)`,
+		proofDDL)
+}
+
+// upgradeOnce runs ddl unless present (one boolean query) says it ran: one query when
+// it did, else one transaction under the advisory lock of history's upgrade, so that
+// workers starting together do not race.
+func upgradeOnce(ctx context.Context, pool *pgxpool.Pool, what, present, ddl string) error {
 	var ok bool
-	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'zdm.migrations'::regclass
-		AND attname = 'proven_rows' AND NOT attisdropped)`).Scan(&ok); err != nil || ok {
+	if err := pool.QueryRow(ctx, present).Scan(&ok); err != nil || ok {
 		return err
 	}
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
@@ -65,11 +73,11 @@ func upgradeProof(ctx context.Context, pool *pgxpool.Pool) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(historyLock)); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, proofDDL)
+		_, err := tx.Exec(ctx, ddl)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("upgrade zdm's schema for batch proofs (zdm.migrations.proven_rows): %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }
