@@ -18,10 +18,12 @@ import (
 // ANALYZE, autovacuum's included (PostgreSQL cancels autovacuum only for a waiter that
 // passes deadlock_timeout, 1s by default, which a short lock_timeout never reaches), a
 // prepared transaction, or a transaction that has already been open longer than
-// lock_timeout. The holder's query text is never read: it may hold the application's data. Before each try zdm
-// looks at the table's lock holders and, while such a holder is there, waits without
-// asking for the lock. It never cancels the holder and never changes the table's
-// settings.
+// lock_timeout. The holder's query text is never read: it may hold the application's
+// data. Before each try zdm looks at the table's lock holders and, while such a holder is
+// there, waits without asking for the lock. It signals no session and never changes the
+// table's settings. An autovacuum is the one holder zdm does not simply wait out: it asks
+// for a lock the application's statements do not queue behind, for long enough that
+// PostgreSQL cancels the autovacuum, as it would for any DDL (preempt.go).
 
 // Holder is a session holding a lock that a statement of zdm's would wait for.
 type Holder struct {
@@ -347,6 +349,7 @@ func waitForHolders(pool *pgxpool.Pool, id string, stmts []planner.Statement, lo
 	}
 	look := &holderLook{}
 	poll := lockWaitPoll(lockTimeout)
+	preempted := map[int32]bool{}
 	return func(ctx context.Context, deadline time.Time) error {
 		began := time.Now()
 		var last *Holder
@@ -354,6 +357,17 @@ func waitForHolders(pool *pgxpool.Pool, id string, stmts []planner.Statement, lo
 			h, err := look.doomed(ctx, pool, targets, lockTimeout)
 			if err != nil || h == nil {
 				return err
+			}
+			if h.Autovacuum && !preempted[h.PID] {
+				// Once per autovacuum: one that outlives the request runs to prevent
+				// wraparound, and is waited for.
+				preempted[h.PID] = true
+				if r.OnWait != nil {
+					r.OnWait(id, *h, time.Since(began))
+				}
+				if gone, err := preemptAutovacuum(ctx, pool, h.Table); err != nil || gone {
+					return err
+				}
 			}
 			if last == nil || last.PID != h.PID || last.Table != h.Table {
 				if r.OnWait != nil {

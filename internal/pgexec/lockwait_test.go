@@ -22,6 +22,19 @@ import (
 // there, with every later query on the table queued behind it.
 func ungrantedWatch(t *testing.T, dsn, table string) (stop func() (seen, samples int)) {
 	t.Helper()
+	return lockRequestWatch(t, dsn, table, "")
+}
+
+// accessExclusiveWatch is ungrantedWatch for ACCESS EXCLUSIVE requests alone.
+func accessExclusiveWatch(t *testing.T, dsn, table string) (stop func() (seen, samples int)) {
+	t.Helper()
+	return lockRequestWatch(t, dsn, table, "AccessExclusiveLock")
+}
+
+// lockRequestWatch samples pg_locks for ungranted requests on table (of mode, or any
+// when it is empty) until stop.
+func lockRequestWatch(t *testing.T, dsn, table, mode string) (stop func() (seen, samples int)) {
+	t.Helper()
 	conn, err := pgx.Connect(context.Background(), dsn)
 	require.NoError(t, err)
 	done := make(chan struct{})
@@ -38,7 +51,8 @@ func ungrantedWatch(t *testing.T, dsn, table string) (stop func() (seen, samples
 			}
 			var n int
 			if err := conn.QueryRow(context.Background(),
-				`SELECT count(*) FROM pg_locks WHERE locktype = 'relation' AND relation = to_regclass($1) AND NOT granted`, table).Scan(&n); err == nil {
+				`SELECT count(*) FROM pg_locks WHERE locktype = 'relation' AND relation = to_regclass($1) AND NOT granted
+				AND ($2 = '' OR mode = $2)`, table, mode).Scan(&n); err == nil {
 				samples++
 				if n > 0 {
 					seen++
