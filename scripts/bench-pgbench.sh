@@ -204,7 +204,7 @@ ROWS_OUT=()
 record() {
 	local label="$1" dir="$2" db="$3" t0="$4" t1="$5" aborted="$6" committed failed skipped p50 p99 max acc mism hist typ out
 	out=$("$OUT/report" latency "$t0" "$t1" "$dir"/pgbench_log.*)
-	read -r committed failed skipped p50 p99 max <<<"$out"
+	read -r committed failed skipped p50 p99 max stall <<<"$out"
 	out=$("$OUT/report" balances "$(db_url "$db")")
 	read -r acc mism hist <<<"$out"
 	typ=$(abalance_type "$db")
@@ -216,7 +216,7 @@ record() {
 		NOTES+=("$label: $aborted pgbench clients aborted by an error during the run:"
 			"$(grep 'aborted' "$dir/pgbench.err.before-stop" | sed -E 's/^.*(ERROR|FATAL): +/  /' | sort | uniq -c)")
 	fi
-	ROWS_OUT+=("| $(rows_label "$ROWS") | $label | $(secs "$t0" "$t1") s | $p50 / $p99 / $max ms | $committed | $((failed + aborted)) / $mism |")
+	ROWS_OUT+=("| $(rows_label "$ROWS") | $label | $(secs "$t0" "$t1") s | $p50 / $p99 / $max ms | $stall ms | $committed | $((failed + aborted)) / $mism |")
 	log "$label: from $t0 to $t1: ${ROWS_OUT[-1]}"
 }
 
@@ -374,11 +374,12 @@ fi
 	echo "pgbench_accounts.abalance int -> bigint, $(rows_label "$ROWS") rows (pgbench scale $SCALE); pgbench -R $RATE -c $CLIENTS -j $THREADS (tpcb-like);"
 	echo "latency of the transactions that ended while the migration ran (pgbench -l; with -R it counts from each transaction's scheduled start)"
 	echo
-	echo "| rows | tool | wall | app p50 / p99 / max | transactions | failed / lost |"
-	echo "|---|---|---|---|---|---|"
+	echo "| rows | tool | wall | app p50 / p99 / max | longest stall | transactions | failed / lost |"
+	echo "|---|---|---|---|---|---|---|"
 	printf '%s\n' "${ROWS_OUT[@]}"
 	echo
 	echo "failed: pgbench's failed markers in the window plus clients aborted by an error before the load was stopped;"
+	echo "longest stall: the longest stretch of the migration in which no transaction ended (a transaction held up until the load stops is in no percentile)."
 	echo "lost: accounts whose abalance differs from the sum of their pgbench_history deltas (all 0 and empty at the start)."
 	echo "zdm, N partition(s): default settings but backfill.parallelism N (ZDM_BENCH_PARALLELISM=\"$PARALLELISM\")."
 	((${#NOTES[@]} == 0)) || printf '%s\n' "${NOTES[@]}"

@@ -70,16 +70,23 @@ type Stats struct {
 	Failed        int           // failed, serialization or deadlock markers
 	Skipped       int           // skipped markers (only with --latency-limit)
 	P50, P99, Max time.Duration // over the committed ones
+	// Stall is the longest stretch of the window in which no transaction ended (from its
+	// start to the first end, between ends, from the last end to its end). A transaction
+	// held up until the load is stopped never ends, so its latency is in no percentile:
+	// the stall shows it (at 300 transactions per second a stretch of a few ms is normal).
+	Stall time.Duration
 }
 
 // Window gives the statistics of the transactions that ended in [from, to].
 func Window(txns []Txn, from, to time.Time) Stats {
 	var s Stats
 	var lat []time.Duration
+	var ends []time.Time
 	for _, t := range txns {
 		if t.End.Before(from) || t.End.After(to) {
 			continue
 		}
+		ends = append(ends, t.End)
 		switch t.Status {
 		case "":
 			lat = append(lat, t.Latency)
@@ -88,6 +95,12 @@ func Window(txns []Txn, from, to time.Time) Stats {
 		default:
 			s.Failed++
 		}
+	}
+	slices.SortFunc(ends, func(a, b time.Time) int { return a.Compare(b) })
+	last := from
+	for _, e := range append(ends, to) {
+		s.Stall = max(s.Stall, e.Sub(last))
+		last = e
 	}
 	s.Committed = len(lat)
 	if len(lat) == 0 {

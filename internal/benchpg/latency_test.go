@@ -29,16 +29,18 @@ func TestParseLogAndWindow(t *testing.T) {
 
 	// Ended in [1700000000.5, 1700000002.5]: 3000 µs, failed, 500000 µs, 1000 µs, skipped.
 	s := Window(txns, time.Unix(1700000000, 5e8), time.Unix(1700000002, 5e8))
+	// The longest stretch with no end: 1700000001.4 to 1700000002.0.
 	assert.Equal(t, Stats{Committed: 3, Failed: 1, Skipped: 1,
-		P50: 3 * time.Millisecond, P99: 500 * time.Millisecond, Max: 500 * time.Millisecond}, s)
+		P50: 3 * time.Millisecond, P99: 500 * time.Millisecond, Max: 500 * time.Millisecond, Stall: 600 * time.Millisecond}, s)
 
 	// Everything: p50 by nearest rank is the 3rd of 1, 2, 3, 9, 500 ms.
 	s = Window(txns, time.Unix(0, 0), time.Unix(1800000000, 0))
 	assert.Equal(t, Stats{Committed: 5, Failed: 1, Skipped: 1,
-		P50: 3 * time.Millisecond, P99: 500 * time.Millisecond, Max: 500 * time.Millisecond}, s)
+		P50: 3 * time.Millisecond, P99: 500 * time.Millisecond, Max: 500 * time.Millisecond,
+		Stall: time.Unix(1700000000, 1e8).Sub(time.Unix(0, 0))}, s)
 
-	// Nothing in the window.
-	assert.Equal(t, Stats{}, Window(txns, time.Unix(1, 0), time.Unix(2, 0)))
+	// Nothing in the window: all of it is a stall.
+	assert.Equal(t, Stats{Stall: time.Second}, Window(txns, time.Unix(1, 0), time.Unix(2, 0)))
 }
 
 func TestParseLogRejectsShortLines(t *testing.T) {

@@ -60,7 +60,7 @@ func run(args []string) error {
 			all = append(all, txns...)
 		}
 		s := benchpg.Window(all, from, to)
-		fmt.Printf("%d %d %d %s %s %s\n", s.Committed, s.Failed, s.Skipped, ms(s.P50), ms(s.P99), ms(s.Max))
+		fmt.Printf("%d %d %d %s %s %s %s\n", s.Committed, s.Failed, s.Skipped, ms(s.P50), ms(s.P99), ms(s.Max), ms(s.Stall))
 		return nil
 	case args[0] == "balances" && len(args) == 2:
 		conn, err := pgx.Connect(ctx, args[1])
