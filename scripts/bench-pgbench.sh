@@ -150,22 +150,30 @@ log "$TPL: $accounts accounts, every balance 0, pgbench_history empty"
 
 # fresh_db NAME: a copy of the template, checkpointed.
 fresh_db() {
+	drop_db "$1" || die "database $1 is left from an earlier run and this role cannot drop it while autovacuum works in it (fix: wait for autovacuum, or drop it as a superuser: DROP DATABASE $1 WITH (FORCE))"
 	admin -v db="$1" -v tpl="$TPL" <<'SQL'
-SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', :'db') \gexec
 SELECT format('CREATE DATABASE %I TEMPLATE %I STRATEGY FILE_COPY', :'db', :'tpl') \gexec
 SQL
 	psql "$(db_url "$1")" -XAtq -c 'CHECKPOINT' 2>/dev/null || log "(no CHECKPOINT: the role lacks pg_checkpoint)"
 }
 
-# drop_db NAME: a copy is dropped once used; a session that this role cannot end (an
-# autovacuum worker after the big rewrite, say) only delays it, and at worst it is left.
+# drop_db NAME: a copy is dropped once used, and before it is made again. WITH (FORCE)
+# cannot end an autovacuum worker (after the big rewrite, say) for a role without
+# pg_signal_backend: run as root, the local cluster's postgres role drops it (as pgroll's
+# runs do); else it is tried for 30 s and, at worst, left.
 drop_db() {
-	local i
+	local i port
 	for i in $(seq 10); do
 		admin -v db="$1" <<<"SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', :'db') \gexec" 2>/dev/null && return 0
+		if [[ "$(id -u)" == 0 && -z "${ZDM_BENCH_PGROLL_URL:-}" ]]; then
+			port=$(pg_lsclusters -h | awk -v v="${ZDM_PG_VERSION:-15}" -v c="${ZDM_PG_CLUSTER:-main}" '$1==v && $2==c {print $3}')
+			runuser -u postgres -- psql -XAtq -h /var/run/postgresql -p "${port:-5432}" -d postgres -v db="$1" \
+				<<<"SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', :'db') \gexec" 2>/dev/null && return 0
+		fi
 		sleep 3
 	done
 	log "WARNING: could not drop database $1 (drop it by hand)"
+	return 1
 }
 
 # --- the load -------------------------------------------------------------------------------
@@ -281,7 +289,7 @@ run_zdm() {
 	TEMPORAL_ADDRESS="$TEMPORAL_ADDR" "$OUT/report" history "zdm-bench-pgbench-$name" "$ROWS" >"$dir/history.txt"
 	sed "s/^/  /" "$dir/history.txt" >&2
 	SHARES+=("$label:" "$(cat "$dir/history.txt")")
-	drop_db "$db"
+	drop_db "$db" || true
 }
 
 # --- pgroll ---------------------------------------------------------------------------------
@@ -341,7 +349,7 @@ JSON
 		die "pgroll start --complete did not change abalance (log: $dir/pgroll.log)"
 	}
 	record "$label" "$dir" "$db" "$t0" "$t1" "$aborted"
-	drop_db "$db"
+	drop_db "$db" || true
 }
 
 SHARES=()
