@@ -98,6 +98,14 @@ func readClaims(ctx context.Context, pool *pgxpool.Pool, name string) ([]claim, 
 	if err != nil {
 		return nil, fmt.Errorf("read zdm.migrations: %w", err)
 	}
+	// A partitioned backfill counts its rows in its partitions, not in zdm.migrations.
+	for i, c := range out {
+		rows, _, err := pgexec.PartitionTotals(ctx, pool, c.Name, c.RunID)
+		if err != nil {
+			return nil, fmt.Errorf("read zdm.backfill_partitions: %w", err)
+		}
+		out[i].RowsDone += rows
+	}
 	return out, nil
 }
 

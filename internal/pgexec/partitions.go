@@ -317,9 +317,9 @@ func ReadPartition(ctx context.Context, pool *pgxpool.Pool, migration, runID str
 // a later run of the same migration replaced the partitions.
 var ErrPartitionGone = errors.New("the partition is not in zdm.backfill_partitions: another run of the same migration replaced it; this one stops")
 
-// partitionTotals adds up the rows and batches the partitions of run runID committed
+// PartitionTotals adds up the rows and batches the partitions of run runID committed
 // (zero when zdm.backfill_partitions does not exist yet).
-func partitionTotals(ctx context.Context, pool *pgxpool.Pool, migration, runID string) (rows, batches int64, err error) {
+func PartitionTotals(ctx context.Context, pool *pgxpool.Pool, migration, runID string) (rows, batches int64, err error) {
 	var exists bool
 	if err := pool.QueryRow(ctx, `SELECT to_regclass('zdm.backfill_partitions') IS NOT NULL`).Scan(&exists); err != nil || !exists {
 		return 0, 0, err

@@ -91,7 +91,7 @@ func ProvenRows(ctx context.Context, pool *pgxpool.Pool, migration string) (done
 	if err != nil {
 		return 0, 0, fmt.Errorf("read the proven rows of %s: %w", migration, err)
 	}
-	parts, _, err := partitionTotals(ctx, pool, migration, runID)
+	parts, _, err := PartitionTotals(ctx, pool, migration, runID)
 	return done + parts, proven + parts, err
 }
 

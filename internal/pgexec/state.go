@@ -140,7 +140,7 @@ func ReadProgress(ctx context.Context, pool *pgxpool.Pool, name string) (Progres
 	}
 	p.Cursor = cur
 	// A partitioned backfill commits its rows to its partitions' rows, not this one.
-	rows, batches, err := partitionTotals(ctx, pool, name, p.RunID)
+	rows, batches, err := PartitionTotals(ctx, pool, name, p.RunID)
 	p.RowsDone, p.Batches = p.RowsDone+rows, p.Batches+batches
 	return p, err
 }
