@@ -21,7 +21,9 @@
 #                      which needs one); its database is replaced by the bench's. Default:
 #                      the local cluster's postgres role over the socket (run as root)
 #   ZDM_BENCH_TEMPORAL_PORT  the bench's own Temporal dev server (7299)
-#   ZDM_BENCH_TOOLS    which to run ("zdm pgroll")
+#   ZDM_BENCH_TOOLS    which to run ("baseline zdm pgroll"); baseline: the same load on a
+#                      fresh copy with no migration, ZDM_BENCH_BASELINE seconds (60): the
+#                      application's latency this machine gives without any migration
 #   ZDM_BENCH_ZDM_YAML  also zdm with these lines added to the migration file (one per line),
 #                      e.g. 'backfill: {max_app_p99: 10ms}': a trade-off point beside the default
 #   ZDM_BENCH_DEFAULT  0: leave out zdm's default runs (every ZDM_BENCH_PARALLELISM) (e.g. only ZDM_BENCH_ZDM_YAML's, so that
@@ -54,7 +56,8 @@ if [[ -z "${ZDM_BENCH_TUNED:-}" ]]; then
 	if ((SCALE <= 10)); then ZDM_BENCH_TUNED=1; else ZDM_BENCH_TUNED=0; fi
 fi
 ROWS=$((SCALE * 100000))
-TOOLS="${ZDM_BENCH_TOOLS:-zdm pgroll}"
+TOOLS="${ZDM_BENCH_TOOLS:-baseline zdm pgroll}"
+BASELINE="${ZDM_BENCH_BASELINE:-60}"
 PARALLELISM="${ZDM_BENCH_PARALLELISM:-1 2 4}"
 OUT="$ROOT/.stack/bench-pgbench"
 TXT="$ROOT/.stack/bench-pgbench.txt"
@@ -208,9 +211,10 @@ abalance_type() {
 }
 
 ROWS_OUT=()
-# record LABEL DIR DB T0 T1 ABORTED: one line of the table.
+# record LABEL DIR DB T0 T1 ABORTED [TYPE]: one line of the table; abalance must be TYPE
+# (bigint) at the end.
 record() {
-	local label="$1" dir="$2" db="$3" t0="$4" t1="$5" aborted="$6" committed failed skipped p50 p99 max acc mism hist typ out
+	local label="$1" dir="$2" db="$3" t0="$4" t1="$5" aborted="$6" want="${7:-bigint}" committed failed skipped p50 p99 max acc mism hist typ out
 	out=$("$OUT/report" latency "$t0" "$t1" "$dir"/pgbench_log.*)
 	read -r committed failed skipped p50 p99 max stall <<<"$out"
 	out=$("$OUT/report" balances "$(db_url "$db")")
@@ -219,7 +223,7 @@ record() {
 	local summary
 	summary=$(grep -E 'number of (failed|transactions actually processed)' "$dir/pgbench.out" | tr '\n' ';' || true)
 	log "$label: $committed transactions ended during the migration, $failed failed, $skipped skipped, $aborted clients aborted before the end; abalance is now $typ; $hist history rows, $mism of $acc balances differ from their history; pgbench: ${summary:-no summary}"
-	[[ "$typ" == bigint ]] || die "$label left abalance as $typ (logs in $dir)"
+	[[ "$typ" == "$want" ]] || die "$label left abalance as $typ, not $want (logs in $dir)"
 	if ((aborted > 0)); then
 		NOTES+=("$label: $aborted pgbench clients aborted by an error during the run:"
 			"$(grep 'aborted' "$dir/pgbench.err.before-stop" | sed -E 's/^.*(ERROR|FATAL): +/  /' | sort | uniq -c)")
@@ -352,9 +356,32 @@ JSON
 	drop_db "$db" || true
 }
 
+# --- no migration -----------------------------------------------------------------------------
+# The same load on a fresh copy for BASELINE seconds, nothing else: what the application's
+# latency is on this machine before any tool adds to it.
+run_baseline() {
+	local label="no migration (the load alone, $BASELINE s)" db="${DBP}_baseline" dir="$OUT/baseline" url t0 t1 aborted
+	[[ "$BASELINE" =~ ^[0-9]+$ && "$BASELINE" -ge 5 ]] || die "ZDM_BENCH_BASELINE=$BASELINE: want a whole number of seconds >= 5"
+	mkdir -p "$dir"
+	url="$(db_url "$db")"
+	log "$label: fresh copy $db, $WARMUP s of load, then $BASELINE s measured"
+	fresh_db "$db"
+	load_start "$dir" "$url"
+	sleep "$WARMUP"
+	t0=$(now)
+	sleep "$BASELINE"
+	t1=$(now)
+	sleep "$MARGIN"
+	aborted=$(load_stop "$dir" "$db")
+	wait "$PGB" 2>/dev/null || true # whole logs before they are read (see run_zdm)
+	record "$label" "$dir" "$db" "$t0" "$t1" "$aborted" integer
+	drop_db "$db" || true
+}
+
 SHARES=()
 NOTES=()
 STARTED="$(date -u +%FT%TZ)"
+[[ " $TOOLS " == *" baseline "* ]] && run_baseline
 if [[ " $TOOLS " == *" zdm "* ]]; then
 	temporal_up
 	for n in $PARALLELISM; do
@@ -386,6 +413,7 @@ fi
 	echo "|---|---|---|---|---|---|---|"
 	printf '%s\n' "${ROWS_OUT[@]}"
 	echo
+	echo "no migration: the same load on a fresh copy of the table, nothing else running: the floor any tool's figures sit on."
 	echo "failed: pgbench's failed markers in the window plus clients aborted by an error before the load was stopped;"
 	echo "longest stall: the longest stretch of the migration in which no transaction ended (a transaction held up until the load stops is in no percentile)."
 	echo "lost: accounts whose abalance differs from the sum of their pgbench_history deltas (all 0 and empty at the start)."
