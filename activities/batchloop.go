@@ -29,7 +29,7 @@ func (a *Activities) runBatches(ctx context.Context, l batchLoop, p *SliceProgre
 	retry := a.retry(ctx, t.Migration)
 	gov := a.newSliceGovernor(in) // nil when backfill.max_app_p99 is off
 	bf.Size, bf.Watch = gov.startSize(in), gov.batchWatch()
-	gov.start(ctx, a.DB, logger)
+	defer gov.start(ctx, a.DB, logger)()
 	// Heartbeat even while one batch waits out lock retries, so that Temporal does not
 	// start a second attempt beside this one.
 	var mu sync.Mutex

@@ -20,9 +20,13 @@ const governorStartBatch = 1000
 
 // The governor's sources, as progress names them.
 const (
-	waitSource = "longest lock wait"
-	pgssSource = "p99 estimate (pg_stat_statements, mean + 2.33 sd)"
+	waitSource  = "longest lock wait"
+	pgssSource  = "p99 estimate (pg_stat_statements, mean + 2.33 sd)"
+	probeSource = "probe p99 (a row read and a commit)"
 )
+
+// minProbes is how many probes a window needs before its p99 counts.
+const minProbes = 5
 
 // estimateEvery is how often pg_stat_statements is read: at 300 statements a second a
 // second holds enough calls for an estimate.
@@ -35,6 +39,7 @@ const estimateEvery = time.Second
 type sliceGovernor struct {
 	ctl     *governor.Controller
 	sampler *pgexec.WaitSampler
+	prober  *pgexec.Prober
 
 	mu    sync.Mutex
 	waits pgexec.AppWaits
@@ -44,6 +49,8 @@ type sliceGovernor struct {
 	table    string
 	pgss     bool
 	totals   pgexec.StatementTotals
+	windowAt time.Time
+	// estimate is the last window's: the probes' p99 or pg_stat_statements', the larger.
 	estimate time.Duration
 }
 
@@ -53,29 +60,53 @@ func (a *Activities) newSliceGovernor(in SliceInput) *sliceGovernor {
 	}
 	c := governor.New(governor.Defaults(in.MaxAppP99, in.TargetBatchTime, in.Pause))
 	c.Resume(in.Governor)
-	return &sliceGovernor{ctl: c, sampler: &pgexec.WaitSampler{Pool: a.DB}, last: c.Decision(), table: in.Target.Table}
+	return &sliceGovernor{ctl: c, sampler: &pgexec.WaitSampler{Pool: a.DB}, prober: &pgexec.Prober{Pool: a.DB, Target: in.Target},
+		last: c.Decision(), table: in.Target.Table}
 }
 
-// start reads pg_stat_statements once, to know whether it can serve, and says in the
-// log which sources the governor reads.
-func (g *sliceGovernor) start(ctx context.Context, pool *pgxpool.Pool, logger log.Logger) {
+// start reads pg_stat_statements once, to know whether it can serve, starts the probes
+// and says in the log which sources the governor reads. The returned stop ends the
+// probes.
+func (g *sliceGovernor) start(ctx context.Context, pool *pgxpool.Pool, logger log.Logger) (stop func()) {
 	if g == nil {
-		return
+		return func() {}
 	}
+	g.prober.Start(ctx)
+	g.windowAt = time.Now()
 	t, err := pgexec.ReadStatementTotals(ctx, pool, g.table)
 	g.pgss, g.totals = err == nil && !t.Unavailable, t
-	sources := waitSource + " (pg_locks)"
+	sources := waitSource + " (pg_locks); " + probeSource
 	if g.pgss {
 		sources += "; " + pgssSource
 	} else if err != nil {
 		logger.Info("governor: pg_stat_statements unreadable; lock waits only", "error", err)
 	}
 	logger.Info("governor on", "max_app_p99", g.ctl.Config().Limit, "sources", sources)
+	return g.prober.Stop
 }
 
-// estimateNow returns a fresh p99 estimate when a window of estimateEvery has closed.
-func (g *sliceGovernor) estimateNow(ctx context.Context, pool *pgxpool.Pool) (time.Duration, bool) {
-	if !g.pgss || time.Since(g.totals.ReadAt) < estimateEvery {
+// estimateNow returns, once a window of estimateEvery has closed, the larger of the
+// window's estimates: the probes' p99 and pg_stat_statements' p99 estimate.
+func (g *sliceGovernor) estimateNow(ctx context.Context, pool *pgxpool.Pool) (est time.Duration, source string, fresh bool) {
+	if time.Since(g.windowAt) < estimateEvery {
+		return 0, "", false
+	}
+	g.windowAt = time.Now()
+	if w := g.prober.Take(); w.N >= minProbes {
+		est, source, fresh = w.P99, probeSource, true
+	}
+	if p99, ok := g.pgssNow(ctx, pool); ok && p99 > est {
+		est, source, fresh = p99, pgssSource, true
+	}
+	if fresh {
+		g.estimate = est
+	}
+	return est, source, fresh
+}
+
+// pgssNow returns pg_stat_statements' p99 estimate over the calls since its last reading.
+func (g *sliceGovernor) pgssNow(ctx context.Context, pool *pgxpool.Pool) (time.Duration, bool) {
+	if !g.pgss {
 		return 0, false
 	}
 	t, err := pgexec.ReadStatementTotals(ctx, pool, g.table)
@@ -88,9 +119,6 @@ func (g *sliceGovernor) estimateNow(ctx context.Context, pool *pgxpool.Pool) (ti
 	}
 	p99, _, ok := pgexec.P99Estimate(g.totals, t)
 	g.totals = t
-	if ok {
-		g.estimate = p99
-	}
 	return p99, ok
 }
 
@@ -131,8 +159,8 @@ func (g *sliceGovernor) batchWatch() pgexec.BatchWatch {
 // afterBatch feeds the governor what the last batch caused and returns the target time
 // for the next batch and the pause before it.
 //
-// The lock waits are the batch's own; the pg_stat_statements estimate covers the last
-// second. A fresh estimate over the lock wait is what the governor sees; between
+// The lock waits are the batch's own; the estimates (probes, pg_stat_statements) cover
+// the last second. A fresh estimate over the lock wait is what the governor sees; between
 // estimates, a last estimate over half the limit keeps it from growing on lock waits
 // alone (it neither shrinks again on a stale figure).
 func (g *sliceGovernor) afterBatch(ctx context.Context, pool *pgxpool.Pool, in SliceInput) (target, pause time.Duration) {
@@ -147,8 +175,8 @@ func (g *sliceGovernor) afterBatch(ctx context.Context, pool *pgxpool.Pool, in S
 		Latency: w.Longest, Waiters: w.Waiters, Source: waitSource,
 		Valid: w.Err == nil && w.Samples > 0,
 	}
-	if est, fresh := g.estimateNow(ctx, pool); fresh && est > obs.Latency {
-		obs = governor.Observation{Latency: est, Source: pgssSource, Valid: true}
+	if est, source, fresh := g.estimateNow(ctx, pool); fresh && est > obs.Latency {
+		obs = governor.Observation{Latency: est, Source: source, Valid: true}
 	} else if !fresh && g.estimate > g.ctl.Config().Limit/2 && g.estimate > obs.Latency {
 		return g.last.BatchTime, g.last.Pause
 	}
