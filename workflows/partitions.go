@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"fmt"
-	"time"
 
 	"go.temporal.io/sdk/workflow"
 
@@ -32,7 +31,7 @@ type PartitionProgress struct {
 }
 
 // parallelism is the partitions the file asks for (1 when it asks for none).
-func (r *run) parallelism() int { return max(1, r.m.Backfill.Parallelism) }
+func (r *run) parallelism() int { return r.m.Backfill.Parallelism.Partitions() }
 
 // backfillPartitioned splits the range into partitions (once: an activity creates
 // them, or reads them back with their committed cursors) and runs one loop of slices per
@@ -58,6 +57,9 @@ func (r *run) backfillPartitioned(ctx workflow.Context, ch *channels) error {
 		workflow.GetLogger(ctx).Info("backfill partitioned", "partitions", len(res.Partitions), "split_by", res.SplitBy)
 	}
 
+	// With parallelism: auto, at most the governor's number of slices run at once.
+	auto := r.autoParallelism()
+
 	// The first failure cancels the other partitions' slices; they are waited for, so
 	// that no batch is still running when a rollback starts.
 	pctx, cancel := workflow.WithCancel(ctx)
@@ -79,11 +81,15 @@ func (r *run) backfillPartitioned(ctx workflow.Context, ch *channels) error {
 						return
 					}
 				}
+				if !auto.acquire(gctx, func() bool { return stop || failed != nil }) {
+					return
+				}
 				var s wire.SliceProgress
 				err := workflow.ExecuteActivity(r.sliceOptions(gctx), wire.BackfillPartitionSlice, wire.PartitionSliceInput{
-					Slice: r.sliceInput(target, part), Part: part.Part, RunID: runID,
+					Slice: r.sliceInput(target, part), Part: part.Part, RunID: runID, Parallelism: auto.limit(),
 				}).Get(gctx, &s)
 				if err != nil {
+					auto.release(gctx, part.Part, nil)
 					if failed == nil {
 						failed = err
 						cancel()
@@ -104,7 +110,8 @@ func (r *run) backfillPartitioned(ctx workflow.Context, ch *channels) error {
 				r.st.LockRetries += s.Retries
 				// Partitions run side by side: the backfill's active time is about their
 				// time over the partitions.
-				r.st.BackfillActive += s.Elapsed / time.Duration(len(r.st.Partitions))
+				r.st.BackfillActive += s.Elapsed / auto.activeShare(len(r.st.Partitions))
+				auto.release(gctx, part.Part, &s)
 				r.sumPartitions()
 				r.st.SlicesThisRun++
 				if r.st.SlicesThisRun >= r.opts.SlicesPerRun || workflow.GetInfo(gctx).GetContinueAsNewSuggested() {
@@ -150,6 +157,9 @@ func (r *run) sumPartitions() {
 		}
 	}
 	r.st.RowsDone, r.st.RecentRate, r.st.Throttled, r.st.Governor = rows, rate, throttled, governed
+	if r.m.Backfill.Parallelism.Auto() {
+		r.st.RecentRate = r.autoRecentRate()
+	}
 	if r.st.RowsDone > r.st.RowsTotal {
 		r.st.RowsTotal = r.st.RowsDone
 	}
@@ -211,5 +221,5 @@ func PartitionsSummary(p Progress) string {
 			done++
 		}
 	}
-	return fmt.Sprintf("%d partitions, %d done", len(p.Partitions), done)
+	return fmt.Sprintf("%d partitions, %d done", len(p.Partitions), done) + autoSummary(p)
 }
