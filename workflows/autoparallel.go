@@ -46,7 +46,7 @@ func (a *autoParallel) limit() int {
 // nothing, when quit says the partition's loop is to end (a failure elsewhere, the run's
 // slices spent) or the workflow is cancelled. A paused backfill gives no place: a slice
 // waiting for one when the pause came does not start until resume.
-func (a *autoParallel) acquire(ctx workflow.Context, quit func() bool) bool {
+func (a *autoParallel) acquire(ctx workflow.Context, part *PartitionState, quit func() bool) bool {
 	if a == nil {
 		return true
 	}
@@ -57,6 +57,7 @@ func (a *autoParallel) acquire(ctx workflow.Context, quit func() bool) bool {
 		return false
 	}
 	a.running++
+	part.running = true
 	return true
 }
 
@@ -74,11 +75,12 @@ func (a *autoParallel) activeShare(partitions int) time.Duration {
 // slice reports (s is nil for a failed slice, which moves nothing). A slice held back
 // by a throttle (replication lag, the throttle query) raises nothing either: the
 // database asked for less, not more.
-func (a *autoParallel) release(ctx workflow.Context, part int, s *wire.SliceProgress) {
+func (a *autoParallel) release(ctx workflow.Context, part *PartitionState, s *wire.SliceProgress) {
 	if a == nil {
 		return
 	}
 	a.running--
+	part.running = false
 	if s == nil {
 		return
 	}
@@ -92,7 +94,7 @@ func (a *autoParallel) release(ctx workflow.Context, part int, s *wire.SliceProg
 	a.clamp()
 	if k := a.r.st.AutoParallelism; k != before {
 		workflow.GetLogger(ctx).Info("backfill parallelism changed", "from", before, "to", k,
-			"after_partition", part, "over_limit", s.GovernorState.Over)
+			"after_partition", part.Part, "over_limit", s.GovernorState.Over)
 	}
 }
 
@@ -147,4 +149,10 @@ func autoSummary(p Progress) string {
 		return ""
 	}
 	return fmt.Sprintf(", parallelism %d (auto)", p.Parallelism)
+}
+
+// waiting says whether a partition of an auto backfill waits for a place: not done, and
+// no slice of it running.
+func (r *run) waiting(p PartitionState) bool {
+	return r.m.Backfill.Parallelism.Auto() && !p.Done && !p.running
 }

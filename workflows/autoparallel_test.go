@@ -279,9 +279,17 @@ func TestAutoParallelismGrowsOnCalmSlices(t *testing.T) {
 	assert.True(t, early.ParallelismAuto)
 	assert.Equal(t, 1, early.Parallelism)
 	assert.Equal(t, "4 partitions, 0 done, parallelism 1 (auto)", workflows.PartitionsSummary(early))
+	require.Len(t, early.Partitions, 4)
+	assert.False(t, early.Partitions[0].Waiting, "the first partition runs")
+	for _, p := range early.Partitions[1:] {
+		assert.True(t, p.Waiting, "partition %d waits for a place", p.Part)
+	}
 	assert.True(t, later.ParallelismAuto)
 	assert.Equal(t, 4, later.Parallelism)
 	assert.Contains(t, workflows.PartitionsSummary(later), "parallelism 4 (auto)")
+	for _, p := range later.Partitions {
+		assert.False(t, p.Waiting, "all four run at 17s")
+	}
 
 	var res workflows.Result
 	require.NoError(t, env.GetWorkflowResult(&res))

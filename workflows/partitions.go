@@ -21,6 +21,8 @@ type PartitionState struct {
 	// Governor is where the partition's latency governor stood after its last slice.
 	Governor      string             `json:"governor,omitempty"`
 	GovernorState wire.GovernorState `json:"governor_state,omitzero"`
+	// running: a slice of it runs now (kept with parallelism: auto only, autoparallel.go).
+	running bool
 }
 
 // PartitionProgress is one partition in the progress query.
@@ -28,6 +30,8 @@ type PartitionProgress struct {
 	Part     int   `json:"part"`
 	RowsDone int64 `json:"rows_done"`
 	Done     bool  `json:"done"`
+	// Waiting: with parallelism: auto, the partition waits for a place to run.
+	Waiting bool `json:"waiting,omitempty"`
 }
 
 // parallelism is the partitions the file asks for (1 when it asks for none).
@@ -81,7 +85,7 @@ func (r *run) backfillPartitioned(ctx workflow.Context, ch *channels) error {
 						return
 					}
 				}
-				if !auto.acquire(gctx, func() bool { return stop || failed != nil }) {
+				if !auto.acquire(gctx, part, func() bool { return stop || failed != nil }) {
 					return
 				}
 				var s wire.SliceProgress
@@ -89,7 +93,7 @@ func (r *run) backfillPartitioned(ctx workflow.Context, ch *channels) error {
 					Slice: r.sliceInput(target, part), Part: part.Part, RunID: runID, Parallelism: auto.limit(),
 				}).Get(gctx, &s)
 				if err != nil {
-					auto.release(gctx, part.Part, nil)
+					auto.release(gctx, part, nil)
 					if failed == nil {
 						failed = err
 						cancel()
@@ -111,7 +115,7 @@ func (r *run) backfillPartitioned(ctx workflow.Context, ch *channels) error {
 				// Partitions run side by side: the backfill's active time is about their
 				// time over the partitions.
 				r.st.BackfillActive += s.Elapsed / auto.activeShare(len(r.st.Partitions))
-				auto.release(gctx, part.Part, &s)
+				auto.release(gctx, part, &s)
 				r.sumPartitions()
 				r.st.SlicesThisRun++
 				if r.st.SlicesThisRun >= r.opts.SlicesPerRun || workflow.GetInfo(gctx).GetContinueAsNewSuggested() {
@@ -204,7 +208,7 @@ func (r *run) partitionProgress() []PartitionProgress {
 	}
 	out := make([]PartitionProgress, len(r.st.Partitions))
 	for i, p := range r.st.Partitions {
-		out[i] = PartitionProgress{Part: p.Part, RowsDone: p.RowsDone, Done: p.Done}
+		out[i] = PartitionProgress{Part: p.Part, RowsDone: p.RowsDone, Done: p.Done, Waiting: r.waiting(p)}
 	}
 	return out
 }
