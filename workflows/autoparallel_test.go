@@ -426,3 +426,21 @@ func TestAutoParallelismFailureRollsBack(t *testing.T) {
 		assert.False(t, s.At.After(failedAt), "no slice starts after the failure (partition %d at %s)", s.Part, s.At)
 	}
 }
+
+// Cancelling an auto backfill: the running slices are cancelled and waited for, the
+// partitions waiting for a place start nothing, and the migration rolls back.
+func TestAutoParallelismCancelRollsBack(t *testing.T) {
+	env, db, f := autoEnv(t, calm)
+	env.RegisterDelayedCallback(env.CancelWorkflow, 7*time.Second)
+	env.ExecuteWorkflow(workflows.MigrationWorkflow, workflows.MigrationInput{Migration: autoMigration(t)})
+
+	require.True(t, env.IsWorkflowCompleted())
+	err := env.GetWorkflowError()
+	require.Error(t, err)
+	assert.True(t, temporal.IsCanceledError(err), "%v", err)
+	labels := db.labels()
+	assert.Equal(t, "Finish rolled_back", labels[len(labels)-1])
+	assert.NotContains(t, labels, "Verify")
+	f.check(t)
+	assert.Len(t, f.starts, 3, "one slice at 0s, two at 5s, none after the cancel at 7s")
+}
