@@ -65,6 +65,7 @@ func (a *Activities) BackfillPartitionSlice(ctx context.Context, in PartitionSli
 	if err := a.onRecordedDatabase(ctx, t.Database); err != nil {
 		return nil, err
 	}
+	a.reportParallelism(t.Migration, in.Parallelism)
 	part, err := pgexec.ReadPartition(ctx, a.DB, t.Migration, in.RunID, in.Part)
 	if errors.Is(err, pgexec.ErrPartitionGone) {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTableBusy, err)

@@ -211,9 +211,10 @@ func (r *run) progress(ctx workflow.Context) Progress {
 		OldUsage:     st.OldUsage.view(),
 		UndoUntil:    r.undoUntil(),
 		Guard:        r.guardProgress(),
-		Parallelism:  r.m.Backfill.Parallelism,
+		Parallelism:  r.progressParallelism(),
 		Partitions:   r.partitionProgress(),
 	}
+	p.ParallelismAuto = r.m.Backfill.Parallelism.Auto()
 	if st.RowsTotal > 0 {
 		p.Percent = min(100, 100*float64(st.RowsDone)/float64(st.RowsTotal))
 	}

@@ -259,6 +259,9 @@ func (r *run) backfill(ctx workflow.Context, ch *channels) error {
 		}
 		r.st.Upper, r.st.Cursor, r.st.RowsDone, r.st.BoundsKnown = b.Upper, b.Cursor, b.RowsDone, true
 	}
+	if r.m.Backfill.Parallelism.Auto() && workflow.GetVersion(ctx, "auto-parallelism", workflow.DefaultVersion, 1) == 1 {
+		return r.backfillPartitioned(ctx, ch) // the governor decides how many at once (autoparallel.go)
+	}
 	// Parallelism 1 asks for no version marker: its history stays what it was.
 	if r.m.Backfill.Parallelism > 1 && workflow.GetVersion(ctx, "partitioned-backfill", workflow.DefaultVersion, 1) == 1 {
 		return r.backfillPartitioned(ctx, ch)

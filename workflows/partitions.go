@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"fmt"
-	"time"
 
 	"go.temporal.io/sdk/workflow"
 
@@ -22,6 +21,8 @@ type PartitionState struct {
 	// Governor is where the partition's latency governor stood after its last slice.
 	Governor      string             `json:"governor,omitempty"`
 	GovernorState wire.GovernorState `json:"governor_state,omitzero"`
+	// running: a slice of it runs now (kept with parallelism: auto only, autoparallel.go).
+	running bool
 }
 
 // PartitionProgress is one partition in the progress query.
@@ -29,10 +30,12 @@ type PartitionProgress struct {
 	Part     int   `json:"part"`
 	RowsDone int64 `json:"rows_done"`
 	Done     bool  `json:"done"`
+	// Waiting: with parallelism: auto, the partition waits for a place to run.
+	Waiting bool `json:"waiting,omitempty"`
 }
 
 // parallelism is the partitions the file asks for (1 when it asks for none).
-func (r *run) parallelism() int { return max(1, r.m.Backfill.Parallelism) }
+func (r *run) parallelism() int { return r.m.Backfill.Parallelism.Partitions() }
 
 // backfillPartitioned splits the range into partitions (once: an activity creates
 // them, or reads them back with their committed cursors) and runs one loop of slices per
@@ -58,6 +61,9 @@ func (r *run) backfillPartitioned(ctx workflow.Context, ch *channels) error {
 		workflow.GetLogger(ctx).Info("backfill partitioned", "partitions", len(res.Partitions), "split_by", res.SplitBy)
 	}
 
+	// With parallelism: auto, at most the governor's number of slices run at once.
+	auto := r.autoParallelism()
+
 	// The first failure cancels the other partitions' slices; they are waited for, so
 	// that no batch is still running when a rollback starts.
 	pctx, cancel := workflow.WithCancel(ctx)
@@ -79,11 +85,15 @@ func (r *run) backfillPartitioned(ctx workflow.Context, ch *channels) error {
 						return
 					}
 				}
+				if !auto.acquire(gctx, part, func() bool { return stop || failed != nil }) {
+					return
+				}
 				var s wire.SliceProgress
 				err := workflow.ExecuteActivity(r.sliceOptions(gctx), wire.BackfillPartitionSlice, wire.PartitionSliceInput{
-					Slice: r.sliceInput(target, part), Part: part.Part, RunID: runID,
+					Slice: r.sliceInput(target, part), Part: part.Part, RunID: runID, Parallelism: auto.limit(),
 				}).Get(gctx, &s)
 				if err != nil {
+					auto.release(gctx, part, nil)
 					if failed == nil {
 						failed = err
 						cancel()
@@ -104,7 +114,8 @@ func (r *run) backfillPartitioned(ctx workflow.Context, ch *channels) error {
 				r.st.LockRetries += s.Retries
 				// Partitions run side by side: the backfill's active time is about their
 				// time over the partitions.
-				r.st.BackfillActive += s.Elapsed / time.Duration(len(r.st.Partitions))
+				r.st.BackfillActive += s.Elapsed / auto.activeShare(len(r.st.Partitions))
+				auto.release(gctx, part, &s)
 				r.sumPartitions()
 				r.st.SlicesThisRun++
 				if r.st.SlicesThisRun >= r.opts.SlicesPerRun || workflow.GetInfo(gctx).GetContinueAsNewSuggested() {
@@ -150,6 +161,9 @@ func (r *run) sumPartitions() {
 		}
 	}
 	r.st.RowsDone, r.st.RecentRate, r.st.Throttled, r.st.Governor = rows, rate, throttled, governed
+	if r.m.Backfill.Parallelism.Auto() {
+		r.st.RecentRate = r.autoRecentRate()
+	}
 	if r.st.RowsDone > r.st.RowsTotal {
 		r.st.RowsTotal = r.st.RowsDone
 	}
@@ -194,7 +208,7 @@ func (r *run) partitionProgress() []PartitionProgress {
 	}
 	out := make([]PartitionProgress, len(r.st.Partitions))
 	for i, p := range r.st.Partitions {
-		out[i] = PartitionProgress{Part: p.Part, RowsDone: p.RowsDone, Done: p.Done}
+		out[i] = PartitionProgress{Part: p.Part, RowsDone: p.RowsDone, Done: p.Done, Waiting: r.waiting(p)}
 	}
 	return out
 }
@@ -211,5 +225,5 @@ func PartitionsSummary(p Progress) string {
 			done++
 		}
 	}
-	return fmt.Sprintf("%d partitions, %d done", len(p.Partitions), done)
+	return fmt.Sprintf("%d partitions, %d done", len(p.Partitions), done) + autoSummary(p)
 }

@@ -94,7 +94,7 @@ func partitionedEnv(m spec.Migration, n int, upper string) (*testsuite.TestWorkf
 
 func partitioned(t *testing.T, n int) spec.Migration {
 	m := parse(t, noFlagsYAML)
-	m.Backfill.Parallelism = n
+	m.Backfill.Parallelism = spec.Parallelism(n)
 	return m
 }
 

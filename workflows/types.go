@@ -189,6 +189,9 @@ type State struct {
 	Guard *GuardState `json:"guard,omitempty"`
 	// Partitions of a partitioned backfill (partitions.go); nil with one cursor.
 	Partitions []PartitionState `json:"partitions,omitempty"`
+	// AutoParallelism is how many partitions of a parallelism: auto backfill may run at
+	// once now (autoparallel.go); 0 otherwise.
+	AutoParallelism int `json:"auto_parallelism,omitempty"`
 }
 
 // Progress is the answer to the progress query.
@@ -232,6 +235,9 @@ type Progress struct {
 	// done and whether each is done (none with one cursor).
 	Parallelism int                 `json:"parallelism,omitempty"`
 	Partitions  []PartitionProgress `json:"partitions,omitempty"`
+	// ParallelismAuto: the file says parallelism: auto, and Parallelism is how many
+	// partitions the latency governor lets run at once now.
+	ParallelismAuto bool `json:"parallelism_auto,omitempty"`
 }
 
 // Result is what a finished migration returns.

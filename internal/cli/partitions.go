@@ -18,6 +18,8 @@ func PartitionLines(p workflows.Progress) []string {
 		state := "running"
 		if part.Done {
 			state = "done"
+		} else if part.Waiting {
+			state = "waiting" // parallelism: auto runs fewer at once
 		}
 		lines = append(lines, fmt.Sprintf("  #%d  %s rows  %s", part.Part, Thousands(part.RowsDone), state))
 	}

@@ -43,6 +43,10 @@ type Registry struct {
 	// Per partition (partitions.go).
 	partOnce              sync.Once
 	partRows, partBatches *prometheus.CounterVec
+
+	// parallelism: auto (parallelism.go).
+	parOnce     sync.Once
+	parallelism *prometheus.GaugeVec
 }
 
 var _ activities.Metrics = (*Registry)(nil)

@@ -71,9 +71,7 @@ func (m *Migration) Check() error {
 	if v := m.Backfill.Verify; v != "" && v != VerifySampled && v != VerifyEveryRow {
 		add(m.Errorf("backfill.verify", "use sampled (each batch proves its rows; the default) or every_row (read them all again)", "%q is not a verification mode", v))
 	}
-	if n := m.Backfill.Parallelism; n < 0 || n > MaxParallelism {
-		add(m.Errorf("backfill.parallelism", fmt.Sprintf("use a number from 1 (one cursor) to %d partitions backfilled at once", MaxParallelism), "%d is out of range", n))
-	}
+	m.checkParallelism(add)
 	if l := m.Backfill.MaxReplicationLag.D(); l < 0 {
 		add(m.Errorf("backfill.max_replication_lag", "use a duration such as 5s, or leave it out", "is negative"))
 	}

@@ -12,7 +12,7 @@ import (
 func TestParseParallelism(t *testing.T) {
 	m, err := spec.Parse("m.yaml", []byte("name: a\ntable: t\noperations:\n  - rename_column: {column: a, to: b}\nbackfill: {parallelism: 4}\n"))
 	require.NoError(t, err)
-	assert.Equal(t, 4, m.Backfill.Parallelism)
+	assert.Equal(t, spec.Parallelism(4), m.Backfill.Parallelism)
 
 	m, err = spec.Parse("m.yaml", []byte("name: a\ntable: t\noperations:\n  - rename_column: {column: a, to: b}\n"))
 	require.NoError(t, err)

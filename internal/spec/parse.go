@@ -102,6 +102,11 @@ func Parse(file string, data []byte) (*Migration, error) {
 			errs, bad[e.Field] = append(errs, e), true
 		}
 	}
+	if _, ok := m.Source.Lines["backfill.parallelism"]; ok {
+		if e := parallelismFieldErrors(m, fieldNode(f, "backfill.parallelism")); e != nil {
+			errs, bad[e.Field] = append(errs, e), true
+		}
+	}
 	if len(bad) == 0 {
 		if err := yaml.NodeToValue(f.Docs[0].Body, m); err != nil {
 			errs = append(errs, yamlError(file, err))

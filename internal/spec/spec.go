@@ -86,7 +86,8 @@ type Backfill struct {
 	// Parallelism splits the key range into this many partitions backfilled at once
 	// (1 to MaxParallelism; 0 or 1 is one cursor over the whole range), each slice an
 	// activity any worker may run. MaxRowsPerSecond is shared among the partitions.
-	Parallelism int `yaml:"parallelism" json:"parallelism,omitempty"`
+	// `auto` lets the latency governor choose how many run at once (parallelism.go).
+	Parallelism Parallelism `yaml:"parallelism" json:"parallelism,omitempty"`
 }
 
 // Values of backfill.verify. Sampled relies on each batch proving its rows as it writes

@@ -32,4 +32,7 @@ type PartitionSliceInput struct {
 	Slice SliceInput `json:"slice"`
 	Part  int        `json:"part"`
 	RunID string     `json:"run_id"`
+	// Parallelism, with parallelism: auto, is how many partitions the governor let run
+	// at once when this slice started (for the worker's metrics); 0 otherwise.
+	Parallelism int `json:"parallelism,omitempty"`
 }
