@@ -98,16 +98,7 @@ func (f *autoFake) install() {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.prepared++
-		res := &wire.PartitionsResult{SplitBy: "histogram"}
-		for i := 0; i < in.Parallelism; i++ {
-			p := plan.Partition{Part: i, Hi: plan.Cursor{fmt.Sprint((i + 1) * 10000)}}
-			if i > 0 {
-				p.Lo = plan.Cursor{fmt.Sprint(i * 10000)}
-			}
-			p.Cursor = p.Lo
-			res.Partitions = append(res.Partitions, p)
-		}
-		return res, nil
+		return evenSplit(in), nil
 	})
 	f.env.OnActivity(acts.BackfillPartitionSlice, mock.Anything, mock.Anything).After(5 * time.Second).Return(func(ctx context.Context, in wire.PartitionSliceInput) (*wire.SliceProgress, error) {
 		f.mu.Lock()

@@ -38,21 +38,27 @@ func newFakePartitions(env *testsuite.TestWorkflowEnvironment, n int) *fakeParti
 	return &fakePartitions{env: env, n: n, done: map[int]int{}, failPart: -1}
 }
 
+// evenSplit is the split the mocked BackfillPartitions returns: partitions of 10,000
+// keys each.
+func evenSplit(in wire.PartitionsInput) *wire.PartitionsResult {
+	res := &wire.PartitionsResult{SplitBy: "histogram"}
+	for i := 0; i < in.Parallelism; i++ {
+		p := plan.Partition{Part: i, Hi: plan.Cursor{fmt.Sprint((i + 1) * 10000)}}
+		if i > 0 {
+			p.Lo = plan.Cursor{fmt.Sprint(i * 10000)}
+		}
+		p.Cursor = p.Lo
+		res.Partitions = append(res.Partitions, p)
+	}
+	return res
+}
+
 func (f *fakePartitions) install() {
 	f.env.OnActivity(acts.BackfillPartitions, mock.Anything, mock.Anything).Return(func(_ context.Context, in wire.PartitionsInput) (*wire.PartitionsResult, error) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.prepared++
-		res := &wire.PartitionsResult{SplitBy: "histogram"}
-		for i := 0; i < in.Parallelism; i++ {
-			p := plan.Partition{Part: i, Hi: plan.Cursor{fmt.Sprint((i + 1) * 10000)}}
-			if i > 0 {
-				p.Lo = plan.Cursor{fmt.Sprint(i * 10000)}
-			}
-			p.Cursor = p.Lo
-			res.Partitions = append(res.Partitions, p)
-		}
-		return res, nil
+		return evenSplit(in), nil
 	})
 	f.env.OnActivity(acts.BackfillPartitionSlice, mock.Anything, mock.Anything).After(5 * time.Second).Return(func(_ context.Context, in wire.PartitionSliceInput) (*wire.SliceProgress, error) {
 		f.mu.Lock()
