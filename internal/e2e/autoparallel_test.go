@@ -2,12 +2,9 @@ package e2e
 
 import (
 	"context"
-	"math/rand/v2"
 	"net/http/httptest"
 	"regexp"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,22 +55,7 @@ func TestAutoParallelBackfill(t *testing.T) {
 	accountsTable(t, pool, rows)
 	sumBefore := scalar[int64](t, pool, `SELECT sum(abalance) FROM accounts`)
 
-	ctx, stopApp := context.WithCancel(context.Background())
-	var writes atomic.Int64
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		r := rand.New(rand.NewPCG(7, 3))
-		for ctx.Err() == nil {
-			// Not ctx: a write cancelled after its commit would go uncounted.
-			if _, err := pool.Exec(context.Background(), `UPDATE accounts SET abalance = abalance + 1 WHERE aid = $1`, 1+r.Int64N(rows)); err == nil {
-				writes.Add(1)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}()
-	t.Cleanup(func() { stopApp(); wg.Wait() })
+	app := startBalanceWriters(t, pool, rows, 1)
 
 	m := migration(t, `name: e2e-auto-parallel
 table: accounts
@@ -108,11 +90,10 @@ gates: [contract]
 		}
 		return p.AwaitingGate == "contract"
 	})
-	stopApp()
-	wg.Wait()
+	writes := app.Stop()
 	t.Logf("%d progress answers while backfilling; at most %d partitions at once", samples, most)
 	require.Positive(t, samples, "the backfill was seen running")
-	require.Greater(t, writes.Load(), int64(50), "the application wrote during the backfill")
+	require.Greater(t, writes, int64(50), "the application wrote during the backfill")
 
 	require.Len(t, p.Partitions, spec.AutoParallelismMax)
 	var sum int64
@@ -138,7 +119,7 @@ gates: [contract]
 	res, err := result(t, run, 2*time.Minute)
 	require.NoError(t, err)
 	assert.Equal(t, workflows.PhaseCompleted, res.Status)
-	assert.Equal(t, sumBefore+writes.Load(), scalar[int64](t, pool, `SELECT sum(abalance)::bigint FROM accounts`), "no lost update")
+	assert.Equal(t, sumBefore+writes, scalar[int64](t, pool, `SELECT sum(abalance)::bigint FROM accounts`), "no lost update")
 	d, err := srv.Client.DescribeWorkflowExecution(context.Background(), firstRun.GetID(), firstRun.GetRunID())
 	require.NoError(t, err)
 	assert.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW, d.WorkflowExecutionInfo.Status, "the backfill outlasted one run")

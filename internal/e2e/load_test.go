@@ -66,3 +66,41 @@ func (l *load) report(t *testing.T) {
 }
 
 type atomicInt64 = atomic.Int64
+
+// balanceWriters is the application of the backfill tests: n goroutines adding 1 to
+// random balances of the accounts table (aid 1..rows), each write counted once it
+// committed, until Stop.
+type balanceWriters struct {
+	writes atomic.Int64
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func startBalanceWriters(t *testing.T, pool *pgxpool.Pool, rows int64, n int) *balanceWriters {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &balanceWriters{cancel: cancel}
+	for w := 0; w < n; w++ {
+		b.wg.Add(1)
+		go func(seed uint64) {
+			defer b.wg.Done()
+			r := rand.New(rand.NewPCG(seed, 3))
+			for ctx.Err() == nil {
+				// Not ctx: a write cancelled after its commit would go uncounted.
+				if _, err := pool.Exec(context.Background(), `UPDATE accounts SET abalance = abalance + 1 WHERE aid = $1`, 1+r.Int64N(rows)); err == nil {
+					b.writes.Add(1)
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}(uint64(w + 1))
+	}
+	t.Cleanup(func() { b.Stop() })
+	return b
+}
+
+// Stop ends the writes and returns how many committed.
+func (b *balanceWriters) Stop() int64 {
+	b.cancel()
+	b.wg.Wait()
+	return b.writes.Load()
+}

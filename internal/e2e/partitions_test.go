@@ -3,9 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,24 +29,7 @@ func TestPartitionedBackfillAcrossWorkers(t *testing.T) {
 	sumBefore := scalar[int64](t, pool, `SELECT sum(abalance) FROM accounts`)
 
 	// The application: balance updates, each counted once it committed.
-	ctx, stopApp := context.WithCancel(context.Background())
-	var writes atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < 2; w++ {
-		wg.Add(1)
-		go func(seed uint64) {
-			defer wg.Done()
-			r := rand.New(rand.NewPCG(seed, 3))
-			for ctx.Err() == nil {
-				// Not ctx: a write cancelled after its commit would go uncounted.
-				if _, err := pool.Exec(context.Background(), `UPDATE accounts SET abalance = abalance + 1 WHERE aid = $1`, 1+r.Int64N(rows)); err == nil {
-					writes.Add(1)
-				}
-				time.Sleep(time.Millisecond)
-			}
-		}(uint64(w + 1))
-	}
-	t.Cleanup(func() { stopApp(); wg.Wait() })
+	app := startBalanceWriters(t, pool, rows, 2)
 
 	m := migration(t, `name: e2e-partitions
 table: accounts
@@ -61,9 +41,8 @@ gates: [contract]
 	run := start(t, srv.Client, queue, m, workflows.Options{SliceBudget: 300 * time.Millisecond, SlicesPerRun: 10})
 	firstRun := srv.Client.GetWorkflow(context.Background(), run.GetID(), run.GetRunID())
 	p := waitForGate(t, srv.Client, m.Name, "contract", 3*time.Minute)
-	stopApp()
-	wg.Wait()
-	require.Greater(t, writes.Load(), int64(50), "the application wrote during the backfill")
+	writes := app.Stop()
+	require.Greater(t, writes, int64(50), "the application wrote during the backfill")
 	assert.Equal(t, 4, p.Parallelism)
 	require.Len(t, p.Partitions, 4)
 	var sum int64
@@ -83,7 +62,7 @@ gates: [contract]
 	require.NoError(t, err)
 	assert.Equal(t, workflows.PhaseCompleted, res.Status)
 	assert.Equal(t, "bigint", scalar[string](t, pool, `SELECT data_type FROM information_schema.columns WHERE table_name = 'accounts' AND column_name = 'abalance'`))
-	assert.Equal(t, sumBefore+writes.Load(), scalar[int64](t, pool, `SELECT sum(abalance)::bigint FROM accounts`), "no lost update")
+	assert.Equal(t, sumBefore+writes, scalar[int64](t, pool, `SELECT sum(abalance)::bigint FROM accounts`), "no lost update")
 	d, err := srv.Client.DescribeWorkflowExecution(context.Background(), firstRun.GetID(), firstRun.GetRunID())
 	require.NoError(t, err)
 	assert.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW, d.WorkflowExecutionInfo.Status, "the backfill outlasted one run")
