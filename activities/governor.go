@@ -40,6 +40,7 @@ type sliceGovernor struct {
 	ctl     *governor.Controller
 	sampler *pgexec.WaitSampler
 	prober  *pgexec.Prober
+	prom    *promLatency // nil without backfill.latency_query
 
 	mu    sync.Mutex
 	waits pgexec.AppWaits
@@ -61,7 +62,7 @@ func (a *Activities) newSliceGovernor(in SliceInput) *sliceGovernor {
 	c := governor.New(governor.Defaults(in.MaxAppP99, in.TargetBatchTime, in.Pause))
 	c.Resume(in.Governor)
 	return &sliceGovernor{ctl: c, sampler: &pgexec.WaitSampler{Pool: a.DB}, prober: &pgexec.Prober{Pool: a.DB, Target: in.Target},
-		last: c.Decision(), table: in.Target.Table}
+		prom: newPromLatency(in), last: c.Decision(), table: in.Target.Table}
 }
 
 // start reads pg_stat_statements once, to know whether it can serve, starts the probes
@@ -76,6 +77,10 @@ func (g *sliceGovernor) start(ctx context.Context, pool *pgxpool.Pool, logger lo
 	t, err := pgexec.ReadStatementTotals(ctx, pool, g.table)
 	g.pgss, g.totals = err == nil && !t.Unavailable, t
 	sources := waitSource + " (pg_locks); " + probeSource
+	if g.prom != nil {
+		g.prom.logger = logger
+		sources += "; " + promSource
+	}
 	if g.pgss {
 		sources += "; " + pgssSource
 	} else if err != nil {
@@ -85,8 +90,9 @@ func (g *sliceGovernor) start(ctx context.Context, pool *pgxpool.Pool, logger lo
 	return g.prober.Stop
 }
 
-// estimateNow returns, once a window of estimateEvery has closed, the larger of the
-// window's estimates: the probes' p99 and pg_stat_statements' p99 estimate.
+// estimateNow returns, once a window of estimateEvery has closed, the largest of the
+// window's estimates: the probes' p99, pg_stat_statements' p99 estimate and the
+// application's own figure from latency_query.
 func (g *sliceGovernor) estimateNow(ctx context.Context, pool *pgxpool.Pool) (est time.Duration, source string, fresh bool) {
 	if time.Since(g.windowAt) < estimateEvery {
 		return 0, "", false
@@ -97,6 +103,9 @@ func (g *sliceGovernor) estimateNow(ctx context.Context, pool *pgxpool.Pool) (es
 	}
 	if p99, ok := g.pgssNow(ctx, pool); ok && p99 > est {
 		est, source, fresh = p99, pgssSource, true
+	}
+	if l, ok := g.prom.read(ctx); ok && l > est {
+		est, source, fresh = l, promSource, true
 	}
 	if fresh {
 		g.estimate = est

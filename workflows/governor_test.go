@@ -2,6 +2,7 @@ package workflows_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,5 +65,33 @@ func TestGovernorOffSendsNoLimit(t *testing.T) {
 	runToEnd(t, env, workflows.MigrationInput{Migration: m})
 	for _, s := range db.calls("BackfillSlice") {
 		assert.Zero(t, s.Input.(activities.SliceInput).MaxAppP99)
+	}
+}
+
+// backfill.latency_query travels to every slice with the guard's Prometheus server; a
+// file without one sends neither (TestGovernorOffSendsNoLimit's file has none).
+func TestLatencyQueryReachesEverySlice(t *testing.T) {
+	yaml := strings.Replace(guardedYAML, "backfill: {batch_size: 5000}", "backfill: {batch_size: 5000, latency_query: 'max(app_p99_seconds)'}", 1)
+	m, env, db := guardedEnv(t, yaml)
+	newFakeGuard(db, 0, 0, 0)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalApprove, approve("contract", "bob")) }, 500*time.Second)
+	runToEnd(t, env, workflows.MigrationInput{Migration: m})
+	slices := db.calls("BackfillSlice")
+	require.NotEmpty(t, slices)
+	for _, s := range slices {
+		in := s.Input.(activities.SliceInput)
+		assert.Equal(t, "max(app_p99_seconds)", in.LatencyQuery)
+		assert.Equal(t, "http://prometheus:9090", in.PrometheusURL)
+	}
+
+	env2 := newEnv()
+	m2 := parse(t, noFlagsYAML)
+	db2 := newFakeDB(env2, m2)
+	db2.install()
+	runToEnd(t, env2, workflows.MigrationInput{Migration: m2})
+	for _, s := range db2.calls("BackfillSlice") {
+		in := s.Input.(activities.SliceInput)
+		assert.Empty(t, in.LatencyQuery)
+		assert.Empty(t, in.PrometheusURL)
 	}
 }

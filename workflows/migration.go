@@ -287,6 +287,8 @@ func (r *run) backfill(ctx workflow.Context, ch *channels) error {
 			MaxAppP99:       r.m.Backfill.MaxAppP99.D(),
 			Governor:        r.st.GovernorState,
 			FileBatchSize:   r.m.Backfill.BatchSize,
+			LatencyQuery:    r.m.Backfill.LatencyQuery,
+			PrometheusURL:   r.prometheusURL(),
 		}).Get(ctx, &s)
 		if err != nil {
 			return err

@@ -188,6 +188,8 @@ func (r *run) sliceInput(target plan.Target, part *PartitionState) wire.SliceInp
 		MaxAppP99:       r.m.Backfill.MaxAppP99.D(),
 		Governor:        part.GovernorState,
 		FileBatchSize:   r.m.Backfill.BatchSize,
+		LatencyQuery:    r.m.Backfill.LatencyQuery,
+		PrometheusURL:   r.prometheusURL(),
 	}
 }
 

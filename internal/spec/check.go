@@ -116,6 +116,7 @@ func (m *Migration) Check() error {
 	}
 	m.checkGuard(add)
 	m.checkGovernor(add)
+	m.checkLatencyQuery(add)
 
 	seenGate := map[string]bool{}
 	for i, g := range m.Gates {

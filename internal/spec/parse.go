@@ -27,7 +27,7 @@ func knownKeys(pattern string) ([]string, bool) {
 	case "operations[]":
 		return OpKinds(), true
 	case "backfill":
-		return []string{"batch_size", "max_rows_per_second", "pause", "max_replication_lag", "throttle_query", "target_batch_time", "verify", "max_app_p99", "parallelism"}, true
+		return []string{"batch_size", "max_rows_per_second", "pause", "max_replication_lag", "throttle_query", "target_batch_time", "verify", "max_app_p99", "parallelism", "latency_query"}, true
 	case "flags":
 		return []string{"dual_write", "read_new", "app_refresh", "rollout", "soak"}, true
 	case "guard", "guard.queries[]":

@@ -83,6 +83,10 @@ type Backfill struct {
 	// MaxAppP99 is the application latency the backfill keeps under (governor.go):
 	// it shortens batches and pauses between them when the application waits on it.
 	MaxAppP99 AppLatencyLimit `yaml:"max_app_p99" json:"max_app_p99,omitempty"`
+	// LatencyQuery is a PromQL query giving the application's own latency in seconds
+	// (its p99, say), read once a second from guard.prometheus_url as one more source of
+	// the governor (latency_query.go).
+	LatencyQuery string `yaml:"latency_query" json:"latency_query,omitempty"`
 	// Parallelism splits the key range into this many partitions backfilled at once
 	// (1 to MaxParallelism; 0 or 1 is one cursor over the whole range), each slice an
 	// activity any worker may run. MaxRowsPerSecond is shared among the partitions.

@@ -140,6 +140,10 @@ type SliceInput struct {
 	// keep the application's latency under it; Governor is where the last slice left it.
 	MaxAppP99 time.Duration `json:"max_app_p99,omitempty"`
 	Governor  GovernorState `json:"governor,omitzero"`
+	// LatencyQuery, when set, is one more source of the governor: a PromQL query of the
+	// application's latency in seconds, asked of PrometheusURL (the guard's server).
+	LatencyQuery  string `json:"latency_query,omitempty"`
+	PrometheusURL string `json:"prometheus_url,omitempty"`
 	// FileBatchSize is the file's batch_size: without target_batch_time, the governor
 	// shortens batches below it and never lengthens them past it.
 	FileBatchSize int `json:"file_batch_size,omitempty"`
