@@ -35,7 +35,7 @@ func TestGovernorReadsTheApplicationsLatencyFromPrometheus(t *testing.T) {
 	_, pool := testenv.DB(t, "zdm_acts")
 	ctx := context.Background()
 	_, err := pool.Exec(ctx, `CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL, n bigint);
-		INSERT INTO t SELECT g, g, NULL FROM generate_series(1, 200000) g`)
+		INSERT INTO t SELECT g, g, NULL FROM generate_series(1, 400000) g`)
 	require.NoError(t, err)
 	require.NoError(t, pgexec.EnsureState(ctx, pool))
 	_, err = pgexec.Claim(ctx, pool, "m", []string{"public.t"}, "run-1")
@@ -44,7 +44,7 @@ func TestGovernorReadsTheApplicationsLatencyFromPrometheus(t *testing.T) {
 		Set: `"n" = "v"::bigint`, LockTimeout: 10 * time.Second}
 
 	env, _ := actsEnv(pool)
-	in := SliceInput{Target: target, Upper: pgexec.Cursor{"200000"}, BatchSize: 100, FileBatchSize: 100, Budget: 3 * time.Second,
+	in := SliceInput{Target: target, Upper: pgexec.Cursor{"400000"}, BatchSize: 100, FileBatchSize: 100, Budget: 5 * time.Second,
 		MaxAppP99: 20 * time.Millisecond, LatencyQuery: query, PrometheusURL: url}
 	var p SliceProgress
 	v, err := env.ExecuteActivity(nilActs.BackfillSlice, in)
