@@ -36,7 +36,8 @@ import (
 // ZDM_BENCH_ROWLOCKS_CLIENTS (8) application clients offer ZDM_BENCH_ROWLOCKS_TPS (400)
 // transactions a second in all, Poisson arrivals, each an UPDATE of one random row held
 // ZDM_BENCH_ROWLOCKS_HOLD_MS (3) ms (pg_sleep) before its commit. Two loads: "hotspot",
-// 90% of the writes on 10,000 keys in the middle of the table, which the backfill crosses,
+// 90% of the writes on ZDM_BENCH_ROWLOCKS_HOT_KEYS (10,000) keys in the middle of the
+// table, which the backfill crosses,
 // and "uniform". Variants, one after another on the same table with b reset to NULL and
 // the table vacuumed before each (their order rotates from one -count repetition to the
 // next):
@@ -70,6 +71,7 @@ func BenchmarkRowLocks(b *testing.B) {
 		clients: envInt(b, "ZDM_BENCH_ROWLOCKS_CLIENTS", 8),
 		tps:     envInt(b, "ZDM_BENCH_ROWLOCKS_TPS", 400),
 		hold:    time.Duration(envInt(b, "ZDM_BENCH_ROWLOCKS_HOLD_MS", 3)) * time.Millisecond,
+		hotKeys: int64(envInt(b, "ZDM_BENCH_ROWLOCKS_HOT_KEYS", 10_000)),
 	}
 	ctx := context.Background()
 	mustExec(b, pool, "CREATE TABLE rowlocks (id bigint PRIMARY KEY, a int NOT NULL, b bigint)")
@@ -95,7 +97,8 @@ func BenchmarkRowLocks(b *testing.B) {
 	}
 	shift := int(rowLockRuns.Add(1)-1) % len(variants)
 	variants = append(variants[shift:], variants[:shift]...)
-	b.Logf("%d rows, batches of %d, %d clients at %d tps holding each row %s; order %v", cfg.rows, cfg.batch, cfg.clients, cfg.tps, cfg.hold, variantNames(variants))
+	b.Logf("%d rows, batches of %d, %d clients at %d tps holding each row %s, hot spot %d keys; order %v",
+		cfg.rows, cfg.batch, cfg.clients, cfg.tps, cfg.hold, cfg.hotKeys, variantNames(variants))
 
 	var lastBackfill time.Duration
 	for _, load := range []string{"hotspot", "uniform"} {
@@ -123,6 +126,7 @@ type rowLockConfig struct {
 	rows                int64
 	batch, clients, tps int
 	hold                time.Duration
+	hotKeys             int64
 	target              pgexec.Target
 }
 
@@ -205,6 +209,8 @@ func runRowLockVariant(b *testing.B, pool *pgxpool.Pool, cfg rowLockConfig, load
 	if v.run != nil {
 		b.ReportMetric(msOf(w.appWait), "app_wait_on_batch_max_ms")
 		b.ReportMetric(wall.Seconds(), "backfill_s")
+		slices.Sort(w.durations)
+		b.ReportMetric(msOf(benchpg.Percentile(w.durations, 50)), "batch_p50_ms")
 		b.ReportMetric(msOf(w.longestBatch), "batch_max_ms")
 		b.ReportMetric(float64(w.batches), "batches")
 		b.ReportMetric(float64(w.waited), "batches_waited")
@@ -215,9 +221,9 @@ func runRowLockVariant(b *testing.B, pool *pgxpool.Pool, cfg rowLockConfig, load
 		b.ReportMetric(float64(did.redone), "rows_redone")
 		b.ReportMetric(float64(did.rounds), "final_rounds")
 	}
-	b.Logf("%s/%s: %s; app p50 %s p99 %s max %s, app UPDATE p99 %s max %s, app wait on a batch %s; batches %d (longest %s, %d seen waiting, %d lock timeouts); skipped %d, redone %d in %d rounds; %d txns, %d failed",
+	b.Logf("%s/%s: %s; app p50 %s p99 %s max %s, app UPDATE p99 %s max %s, app wait on a batch %s; batches %d (p50 %s, longest %s, %d seen waiting, %d lock timeouts); skipped %d, redone %d in %d rounds; %d txns, %d failed",
 		load, v.name, wall.Round(time.Millisecond), ms(s.P50), ms(s.P99), ms(s.Max), ms(updateP99), ms(longestUpdate), ms(w.appWait),
-		w.batches, ms(w.longestBatch), w.waited, did.lockTimeouts, did.skipped, did.redone, did.rounds, s.Committed, s.Failed)
+		w.batches, ms(benchpg.Percentile(w.durations, 50)), ms(w.longestBatch), w.waited, did.lockTimeouts, did.skipped, did.redone, did.rounds, s.Committed, s.Failed)
 	return rowLockResult{backfill: wall}
 }
 
@@ -251,8 +257,9 @@ func startAppLoad(b *testing.B, cfg rowLockConfig, load string) *appLoad {
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	require.NoError(b, err)
 	l := &appLoad{cancel: cancel, pool: pool}
-	const hotKeys, hotShare = 10_000, 0.9
-	hotFrom := cfg.rows/2 - hotKeys/2
+	const hotShare = 0.9
+	hotKeys := min(max(cfg.hotKeys, 1), cfg.rows)
+	hotFrom := 1 + cfg.rows/2 - hotKeys/2
 	perClient := float64(cfg.tps) / float64(cfg.clients)
 	hold := cfg.hold.Seconds()
 	for c := 0; c < cfg.clients; c++ {
@@ -319,6 +326,7 @@ type batchWatcher struct {
 	pool         *pgxpool.Pool
 	appWait      time.Duration
 	longestBatch time.Duration
+	durations    []time.Duration
 	batches      int
 	waited       int
 }
@@ -360,7 +368,9 @@ func (w *batchWatcher) watch(ctx context.Context, pid uint32) (stop func()) {
 		waited := <-done
 		seen := stopApp()
 		w.appWait = max(w.appWait, seen.Longest)
-		w.longestBatch = max(w.longestBatch, time.Since(began))
+		took := time.Since(began)
+		w.longestBatch = max(w.longestBatch, took)
+		w.durations = append(w.durations, took)
 		w.batches++
 		if waited {
 			w.waited++
