@@ -8,7 +8,6 @@ import (
 	"os"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,9 +55,11 @@ import (
 // statement of the application (its wait on a row lock: the batch's or another
 // client's), the longest wait on a batch's lock seen in pg_locks (pgexec.WaitSampler,
 // every 5ms), the backfill's wall time and its longest batch, the batches seen waiting on
-// a lock (sampled every 2ms: a lower bound), the batches retried after a lock timeout, and
+// a lock and the longest such wait (pg_locks sampled every 2ms: lower bounds), the batches retried after a lock timeout, and
 // for c_skip the rows skipped and redone. It needs ZDM_INTEGRATION=1 (and DATABASE_URL);
-// make bench runs it with ZDM_BENCH_ROWLOCKS=1.
+// make bench runs it with ZDM_BENCH_ROWLOCKS=1. ZDM_BENCH_ROWLOCKS_REPS=3 runs every
+// variant three times, interleaved (-count would run each variant's repetitions back to
+// back, on whatever else the machine is doing at that moment).
 func BenchmarkRowLocks(b *testing.B) {
 	if os.Getenv("ZDM_INTEGRATION") != "1" {
 		b.Skip("integration benchmark: set ZDM_INTEGRATION=1 (and DATABASE_URL)")
@@ -95,16 +96,18 @@ func BenchmarkRowLocks(b *testing.B) {
 		{"b_ordered", runOrderedExperiment},
 		{"c_skip", runSkipLockedExperiment},
 	}
-	shift := int(rowLockRuns.Add(1)-1) % len(variants)
-	variants = append(variants[shift:], variants[:shift]...)
-	b.Logf("%d rows, batches of %d, %d clients at %d tps holding each row %s, hot spot %d keys; order %v",
-		cfg.rows, cfg.batch, cfg.clients, cfg.tps, cfg.hold, cfg.hotKeys, variantNames(variants))
+	reps := envInt(b, "ZDM_BENCH_ROWLOCKS_REPS", 1)
+	b.Logf("%d rows, batches of %d, %d clients at %d tps holding each row %s, hot spot %d keys; %d repetition(s)",
+		cfg.rows, cfg.batch, cfg.clients, cfg.tps, cfg.hold, cfg.hotKeys, reps)
 
+	// The repetitions are interleaved, each in an order of its own, so that a slow
+	// stretch of a shared machine does not fall on one variant's runs only.
 	var lastBackfill time.Duration
-	for _, load := range []string{"hotspot", "uniform"} {
-		b.Run(load, func(b *testing.B) {
-			for _, v := range variants {
-				b.Run(v.name, func(b *testing.B) {
+	for rep := 0; rep < reps; rep++ {
+		order := append(slices.Clone(variants[rep%len(variants):]), variants[:rep%len(variants)]...)
+		for _, load := range []string{"hotspot", "uniform"} {
+			for _, v := range order {
+				b.Run(load+"/"+v.name, func(b *testing.B) {
 					for i := 0; i < b.N; i++ {
 						resetRowLocks(b, pool)
 						r := runRowLockVariant(b, pool, cfg, load, v, lastBackfill)
@@ -114,12 +117,9 @@ func BenchmarkRowLocks(b *testing.B) {
 					}
 				})
 			}
-		})
+		}
 	}
 }
-
-// rowLockRuns counts the benchmark's repetitions (-count), to rotate the variants' order.
-var rowLockRuns atomic.Int64
 
 type rowLockConfig struct {
 	dsn                 string
@@ -214,6 +214,7 @@ func runRowLockVariant(b *testing.B, pool *pgxpool.Pool, cfg rowLockConfig, load
 		b.ReportMetric(msOf(w.longestBatch), "batch_max_ms")
 		b.ReportMetric(float64(w.batches), "batches")
 		b.ReportMetric(float64(w.waited), "batches_waited")
+		b.ReportMetric(msOf(w.longestSelfWait), "batch_wait_max_ms")
 		b.ReportMetric(float64(did.lockTimeouts), "lock_timeouts")
 	}
 	if v.name == "c_skip" {
@@ -221,9 +222,9 @@ func runRowLockVariant(b *testing.B, pool *pgxpool.Pool, cfg rowLockConfig, load
 		b.ReportMetric(float64(did.redone), "rows_redone")
 		b.ReportMetric(float64(did.rounds), "final_rounds")
 	}
-	b.Logf("%s/%s: %s; app p50 %s p99 %s max %s, app UPDATE p99 %s max %s, app wait on a batch %s; batches %d (p50 %s, longest %s, %d seen waiting, %d lock timeouts); skipped %d, redone %d in %d rounds; %d txns, %d failed",
+	b.Logf("%s/%s: %s; app p50 %s p99 %s max %s, app UPDATE p99 %s max %s, app wait on a batch %s; batches %d (p50 %s, longest %s, %d seen waiting, longest wait %s, %d lock timeouts); skipped %d, redone %d in %d rounds; %d txns, %d failed",
 		load, v.name, wall.Round(time.Millisecond), ms(s.P50), ms(s.P99), ms(s.Max), ms(updateP99), ms(longestUpdate), ms(w.appWait),
-		w.batches, ms(benchpg.Percentile(w.durations, 50)), ms(w.longestBatch), w.waited, did.lockTimeouts, did.skipped, did.redone, did.rounds, s.Committed, s.Failed)
+		w.batches, ms(benchpg.Percentile(w.durations, 50)), ms(w.longestBatch), w.waited, ms(w.longestSelfWait), did.lockTimeouts, did.skipped, did.redone, did.rounds, s.Committed, s.Failed)
 	return rowLockResult{backfill: wall}
 }
 
@@ -329,22 +330,30 @@ type batchWatcher struct {
 	durations    []time.Duration
 	batches      int
 	waited       int
+	// longestSelfWait is the longest a batch was seen waiting for a lock.
+	longestSelfWait time.Duration
 }
 
-// selfWaitSQL says whether backend $1 waits for a lock now.
-const selfWaitSQL = `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE pid = $1 AND NOT granted)`
+// selfWaitSQL says whether backend $1 waits for a lock now, and since when (0 when
+// PostgreSQL has not set waitstart yet).
+const selfWaitSQL = `SELECT count(*) > 0, coalesce(extract(epoch FROM max(clock_timestamp() - waitstart)), 0)::float8
+FROM pg_catalog.pg_locks WHERE pid = $1 AND NOT granted`
 
 // watch is a pgexec.BatchWatch.
 func (w *batchWatcher) watch(ctx context.Context, pid uint32) (stop func()) {
 	began := time.Now()
 	stopApp := w.sampler.Watch(ctx, pid)
 	quit := make(chan struct{})
-	done := make(chan bool)
+	type selfWait struct {
+		seen    bool
+		longest time.Duration
+	}
+	done := make(chan selfWait)
 	go func() {
-		waited := false
+		var waited selfWait
 		conn, err := w.pool.Acquire(ctx)
 		if err != nil {
-			done <- false
+			done <- waited
 			return
 		}
 		defer conn.Release()
@@ -358,8 +367,10 @@ func (w *batchWatcher) watch(ctx context.Context, pid uint32) (stop func()) {
 			case <-t.C:
 			}
 			var now bool
-			if err := conn.QueryRow(ctx, selfWaitSQL, int32(pid)).Scan(&now); err == nil && now {
-				waited = true
+			var secs float64
+			if err := conn.QueryRow(ctx, selfWaitSQL, int32(pid)).Scan(&now, &secs); err == nil && now {
+				waited.seen = true
+				waited.longest = max(waited.longest, time.Duration(secs*float64(time.Second)))
 			}
 		}
 	}()
@@ -372,9 +383,10 @@ func (w *batchWatcher) watch(ctx context.Context, pid uint32) (stop func()) {
 		w.longestBatch = max(w.longestBatch, took)
 		w.durations = append(w.durations, took)
 		w.batches++
-		if waited {
+		if waited.seen {
 			w.waited++
 		}
+		w.longestSelfWait = max(w.longestSelfWait, waited.longest)
 	}
 }
 
