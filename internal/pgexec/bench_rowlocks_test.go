@@ -33,15 +33,14 @@ import (
 // bigint null, the shape of a column change) is backfilled (b = a) in batches of
 // ZDM_BENCH_ROWLOCKS_BATCH (5000) under lock_timeout 50ms (zdm's default), while
 // ZDM_BENCH_ROWLOCKS_CLIENTS (8) application clients offer ZDM_BENCH_ROWLOCKS_TPS (400)
-// transactions a second in all, Poisson arrivals, each an UPDATE of one random row held
-// ZDM_BENCH_ROWLOCKS_HOLD_MS (3) ms (pg_sleep) before its commit. Two loads: "hotspot",
-// 90% of the writes on ZDM_BENCH_ROWLOCKS_HOT_KEYS (10,000) keys in the middle of the
-// table, which the backfill crosses,
-// and "uniform". Variants, one after another on the same table with b reset to NULL and
-// the table vacuumed before each (their order rotates from one -count repetition to the
-// next):
+// transactions a second in all, Poisson arrivals, each an UPDATE of one random row's a
+// held ZDM_BENCH_ROWLOCKS_HOLD_MS (3) ms (pg_sleep) before its commit. There is no sync
+// trigger: the question is about row locks, which it does not change. Two loads:
+// "hotspot", 90% of the writes on ZDM_BENCH_ROWLOCKS_HOT_KEYS (10,000) keys in the middle
+// of the table, which the backfill crosses, and "uniform". Variants, one after another on
+// the same table with b reset to NULL and the table vacuumed before each:
 //
-//	none      the load alone, for the backfill's usual time: the baseline;
+//	none      the load alone, for as long as the last backfill took: the baseline;
 //	a_today   zdm's backfill as it is (pgexec.Backfiller, cursor in zdm.migrations);
 //	b_ordered experiment: the batch's rows locked in key order first (SELECT ... ORDER BY
 //	          id FOR NO KEY UPDATE), then the same proven UPDATE;
@@ -49,17 +48,21 @@ import (
 //	          LOCKED), the keys it skipped kept with the cursor, and done after the main
 //	          pass (rounds of the same SKIP LOCKED statement, then one that waits).
 //
-// Every variant ends with every row's b set (checked). Reported per variant: the
-// application's p50/p99/max latency (from each transaction's scheduled start to its
-// commit, over the transactions that ended while the backfill ran), the longest UPDATE
-// statement of the application (its wait on a row lock: the batch's or another
-// client's), the longest wait on a batch's lock seen in pg_locks (pgexec.WaitSampler,
-// every 5ms), the backfill's wall time and its longest batch, the batches seen waiting on
-// a lock and the longest such wait (pg_locks sampled every 2ms: lower bounds), the batches retried after a lock timeout, and
-// for c_skip the rows skipped and redone. It needs ZDM_INTEGRATION=1 (and DATABASE_URL);
-// make bench runs it with ZDM_BENCH_ROWLOCKS=1. ZDM_BENCH_ROWLOCKS_REPS=3 runs every
-// variant three times, interleaved (-count would run each variant's repetitions back to
-// back, on whatever else the machine is doing at that moment).
+// The experiments end each batch at lo + batch size, as the Backfiller does on this dense
+// key once it has learnt its span. Every variant ends with every row's b set (checked).
+// Reported per variant: the application's p50/p99/max latency (from each transaction's
+// scheduled start to its commit, over the transactions that ended while the backfill
+// ran), the p99 and longest UPDATE statement of the application (its wait on a row lock,
+// the batch's or another client's, plus the write), the longest wait on a batch's lock
+// seen in pg_locks (pgexec.WaitSampler, every 5ms), the backfill's wall time, its median
+// and longest batch, the batches seen waiting on a lock and the longest such wait
+// (pg_locks sampled every 2ms: lower bounds), the batches retried after a lock timeout,
+// and for c_skip the rows skipped and redone.
+//
+// It needs ZDM_INTEGRATION=1 (and DATABASE_URL); make bench runs it with
+// ZDM_BENCH_ROWLOCKS=1. ZDM_BENCH_ROWLOCKS_REPS=3 runs every variant three times,
+// interleaved, each repetition in another order (-count would run each variant's
+// repetitions back to back, on whatever else the machine is doing at that moment).
 func BenchmarkRowLocks(b *testing.B) {
 	if os.Getenv("ZDM_INTEGRATION") != "1" {
 		b.Skip("integration benchmark: set ZDM_INTEGRATION=1 (and DATABASE_URL)")
