@@ -37,7 +37,8 @@ import (
 // held ZDM_BENCH_ROWLOCKS_HOLD_MS (3) ms (pg_sleep) before its commit. There is no sync
 // trigger: the question is about row locks, which it does not change. Two loads:
 // "hotspot", 90% of the writes on ZDM_BENCH_ROWLOCKS_HOT_KEYS (10,000) keys in the middle
-// of the table, which the backfill crosses, and "uniform". Variants, one after another on
+// of the table, which the backfill crosses, "uniform", and "idle" (no application: what
+// each variant's batches cost by themselves). Variants, one after another on
 // the same table with b reset to NULL and the table vacuumed before each:
 //
 //	none      the load alone, for as long as the last backfill took: the baseline;
@@ -108,8 +109,11 @@ func BenchmarkRowLocks(b *testing.B) {
 	var lastBackfill time.Duration
 	for rep := 0; rep < reps; rep++ {
 		order := append(slices.Clone(variants[rep%len(variants):]), variants[:rep%len(variants)]...)
-		for _, load := range []string{"hotspot", "uniform"} {
+		for _, load := range []string{"hotspot", "uniform", "idle"} {
 			for _, v := range order {
+				if load == "idle" && v.run == nil {
+					continue
+				}
 				b.Run(load+"/"+v.name, func(b *testing.B) {
 					for i := 0; i < b.N; i++ {
 						resetRowLocks(b, pool)
@@ -266,7 +270,11 @@ func startAppLoad(b *testing.B, cfg rowLockConfig, load string) *appLoad {
 	hotFrom := 1 + cfg.rows/2 - hotKeys/2
 	perClient := float64(cfg.tps) / float64(cfg.clients)
 	hold := cfg.hold.Seconds()
-	for c := 0; c < cfg.clients; c++ {
+	clients := cfg.clients
+	if load == "idle" {
+		clients = 0
+	}
+	for c := 0; c < clients; c++ {
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
