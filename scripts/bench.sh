@@ -18,6 +18,12 @@ go test -run '^$' -bench 'BenchmarkRehearsalPrediction' -benchtime 1x -timeout 6
 if [[ "${ZDM_BENCH_DDL:-1}" != 0 ]]; then
 	go test -run '^$' -bench 'BenchmarkContractUnderLoad' -benchtime 1x -timeout 30m ./internal/pgexec/ | tee -a .stack/bench.txt
 fi
+# The application's waits on the backfill's row locks: zdm's batches beside two experiments
+# (rows locked in key order first; SKIP LOCKED plus a later pass), issue 10 §1. About four
+# minutes at its default size, so ZDM_BENCH_ROWLOCKS=1 adds it (ZDM_BENCH_ROWLOCKS_* tune it).
+if [[ "${ZDM_BENCH_ROWLOCKS:-}" == 1 ]]; then
+	ZDM_INTEGRATION=1 go test -run '^$' -bench 'BenchmarkRowLocks' -benchtime 1x -timeout 30m ./internal/pgexec/ | tee -a .stack/bench.txt
+fi
 if [[ "${ZDM_BENCH_PGBENCH:-}" == 1 ]]; then
 	scripts/bench-pgbench.sh
 fi
