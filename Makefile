@@ -17,7 +17,7 @@ PG_VERSION := 15
 GO_TEST_TIMEOUT ?= 40m
 GO_TEST_FLAGS ?=
 
-.PHONY: build up down status test test-unit demo demo-fault bench bench-pgbench ui-check lint deps-system compose-config FORCE
+.PHONY: build up down status test test-unit demo demo-fault bench bench-pgbench bench-walwait ui-check lint deps-system compose-config FORCE
 
 build: bin/zdm bin/zdm-worker bin/zdm-demoapp bin/zdm-slackbot
 
@@ -98,6 +98,11 @@ bench: deps-system
 # `make bench` runs it too when ZDM_BENCH_PGBENCH=1.
 bench-pgbench: deps-system bin/temporal
 	scripts/bench-pgbench.sh
+
+# A plain batched UPDATE of the bench-pgbench table under pgbench -R 300, at several paces:
+# what any backfill costs the application here, and what it waits on (no zdm involved).
+bench-walwait: deps-system
+	scripts/bench-walwait.sh
 
 lint:
 	@out="$$(gofmt -l $$($(GO) list -f '{{.Dir}}' ./...) | sort -u)"; \

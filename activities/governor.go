@@ -51,8 +51,6 @@ type sliceGovernor struct {
 	pgss     bool
 	totals   pgexec.StatementTotals
 	windowAt time.Time
-	// estimate is the last window's: the probes' p99 or pg_stat_statements', the larger.
-	estimate time.Duration
 }
 
 func (a *Activities) newSliceGovernor(in SliceInput) *sliceGovernor {
@@ -106,9 +104,6 @@ func (g *sliceGovernor) estimateNow(ctx context.Context, pool *pgxpool.Pool) (es
 	}
 	if l, ok := g.prom.read(ctx); ok && l > est {
 		est, source, fresh = l, promSource, true
-	}
-	if fresh {
-		g.estimate = est
 	}
 	return est, source, fresh
 }
@@ -168,10 +163,10 @@ func (g *sliceGovernor) batchWatch() pgexec.BatchWatch {
 // afterBatch feeds the governor what the last batch caused and returns the target time
 // for the next batch and the pause before it.
 //
-// The lock waits are the batch's own; the estimates (probes, pg_stat_statements) cover
-// the last second. A fresh estimate over the lock wait is what the governor sees; between
-// estimates, a last estimate over half the limit keeps it from growing on lock waits
-// alone (it neither shrinks again on a stale figure).
+// The lock waits are the batch's own, and a shorter batch shortens them: they set the
+// batch time. The estimates (probes, pg_stat_statements, latency_query) cover the last
+// second and come from the load the backfill puts on the database, which a shorter batch
+// does not lower: they set the pause between batches (internal/governor, Observation.Load).
 func (g *sliceGovernor) afterBatch(ctx context.Context, pool *pgxpool.Pool, in SliceInput) (target, pause time.Duration) {
 	if g == nil {
 		return in.TargetBatchTime, in.Pause
@@ -180,16 +175,15 @@ func (g *sliceGovernor) afterBatch(ctx context.Context, pool *pgxpool.Pool, in S
 	w := g.waits
 	g.waits = pgexec.AppWaits{}
 	g.mu.Unlock()
-	obs := governor.Observation{
-		Latency: w.Longest, Waiters: w.Waiters, Source: waitSource,
-		Valid: w.Err == nil && w.Samples > 0,
+	d := g.last
+	// Once a window: the load (probes, statements, latency_query) sets the pause.
+	if est, source, fresh := g.estimateNow(ctx, pool); fresh {
+		d = g.ctl.Observe(governor.Observation{Latency: est, Source: source, Valid: true, Load: true})
 	}
-	if est, source, fresh := g.estimateNow(ctx, pool); fresh && est > obs.Latency {
-		obs = governor.Observation{Latency: est, Source: source, Valid: true}
-	} else if !fresh && g.estimate > g.ctl.Config().Limit/2 && g.estimate > obs.Latency {
-		return g.last.BatchTime, g.last.Pause
+	// Every batch: the lock waits it caused set the batch time.
+	if w.Err == nil && w.Samples > 0 {
+		d = g.ctl.Observe(governor.Observation{Latency: w.Longest, Waiters: w.Waiters, Source: waitSource, Valid: true})
 	}
-	d := g.ctl.Observe(obs)
 	g.last = d
 	return d.BatchTime, d.Pause
 }

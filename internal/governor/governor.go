@@ -21,6 +21,12 @@ type Observation struct {
 	Source string
 	// Valid is false when nothing could be measured; the controller then holds still.
 	Valid bool
+	// Load says the latency comes from the database's load (a probe transaction, the
+	// statements' times, the application's own figure), not from the batch's row locks:
+	// the write-ahead log and dirty pages the backfill makes slow every transaction,
+	// whatever a batch's length, so the controller leaves the application time between
+	// batches (a pause) instead of shortening them. One Load observation a window.
+	Load bool
 }
 
 // Config bounds the controller.
@@ -65,8 +71,11 @@ type Decision struct {
 type State struct {
 	BatchTime time.Duration `json:"batch_time,omitempty"`
 	Pause     time.Duration `json:"pause,omitempty"`
-	// Over: the limit was breached and the batch time is not back at its ceiling.
+	// Over: the limit was breached and the batch time is not back at its ceiling, or a
+	// load pause is still on.
 	Over bool `json:"over,omitempty"`
+	// LoadPause is the pause the database's load asked for (Observation.Load).
+	LoadPause time.Duration `json:"load_pause,omitempty"`
 }
 
 // calmBatches is how many batches in a row must stay under half the limit before the
@@ -79,8 +88,10 @@ type Controller struct {
 	batchTime time.Duration
 	pause     time.Duration
 	calm      int
-	last      Observation
+	last      Observation // the last lock observation
+	lastLoad  Observation // the last load observation
 	over      bool
+	loadPause time.Duration
 }
 
 // New starts a controller at the largest batch time: lock waits never exceed it, and
@@ -101,8 +112,10 @@ func (c *Controller) Resume(s State) {
 	if s.BatchTime > 0 {
 		c.batchTime = min(max(s.BatchTime, c.cfg.MinBatchTime), c.cfg.MaxBatchTime)
 		c.pause = min(max(s.Pause, c.cfg.BasePause), c.cfg.MaxPause)
-		c.over = s.Over
+		// Over that only a load pause set ends with the pause (State).
+		c.over = s.Over && (c.batchTime < c.cfg.MaxBatchTime || c.pause > c.cfg.BasePause)
 	}
+	c.loadPause = min(max(s.LoadPause, 0), c.cfg.MaxPause)
 }
 
 // Config is the controller's configuration.
@@ -110,18 +123,26 @@ func (c *Controller) Config() Config { return c.cfg }
 
 // State is the setting to carry to the next controller.
 func (c *Controller) State() State {
-	return State{BatchTime: c.batchTime, Pause: c.pause, Over: c.over}
+	return State{BatchTime: c.batchTime, Pause: c.pause, Over: c.over || c.loadPause > c.cfg.BasePause, LoadPause: c.loadPause}
 }
 
 // Decision is the current decision without a new observation.
 func (c *Controller) Decision() Decision {
-	return Decision{BatchTime: c.batchTime, Pause: c.pause, Holding: c.holding()}
+	return Decision{BatchTime: c.batchTime, Pause: c.currentPause(), Holding: c.holding()}
 }
+
+// currentPause is the longer of the two pauses: the one lock waits added (at the
+// smallest batch) and the one the load asks for.
+func (c *Controller) currentPause() time.Duration { return max(c.pause, c.loadPause) }
 
 // Observe takes one batch's observation and returns what the next batch should do.
 func (c *Controller) Observe(o Observation) Decision {
 	if !o.Valid {
 		return c.Decision()
+	}
+	if o.Load {
+		c.lastLoad = o
+		return c.observeLoad(o)
 	}
 	c.last = o
 	limit := c.cfg.Limit
@@ -161,11 +182,32 @@ func (c *Controller) Observe(o Observation) Decision {
 	return c.Decision()
 }
 
+// observeLoad acts on the duty cycle: over the limit, the pause between batches starts at
+// one batch time (the backfill then runs half the time) and doubles, up to MaxPause; at
+// half the limit or under it halves, and ends below a millisecond over BasePause.
+func (c *Controller) observeLoad(o Observation) Decision {
+	limit := c.cfg.Limit
+	switch {
+	case o.Latency > limit:
+		c.loadPause = min(max(2*c.loadPause, c.cfg.BasePause+c.batchTime, time.Millisecond), c.cfg.MaxPause)
+	case o.Latency <= limit/2 && c.loadPause > 0:
+		c.loadPause /= 2
+		if c.loadPause-c.cfg.BasePause < time.Millisecond {
+			c.loadPause = 0
+		}
+	}
+	return c.Decision()
+}
+
 func (c *Controller) holding() string {
-	if !c.over && c.pause <= c.cfg.BasePause {
+	if !c.over && c.currentPause() <= c.cfg.BasePause {
 		return ""
 	}
+	// The reason shown is the one that binds: the load when its pause is the longer.
 	o := c.last
+	if c.loadPause > c.pause || !c.over {
+		o = c.lastLoad
+	}
 	rel := "<="
 	if o.Latency > c.cfg.Limit {
 		rel = ">"
@@ -175,8 +217,8 @@ func (c *Controller) holding() string {
 		s += fmt.Sprintf(" (%d waiting)", o.Waiters)
 	}
 	s += fmt.Sprintf("; batches of %s", round(c.batchTime))
-	if c.pause > c.cfg.BasePause {
-		s += fmt.Sprintf(", pause %s", round(c.pause))
+	if p := c.currentPause(); p > c.cfg.BasePause {
+		s += fmt.Sprintf(", pause %s", round(p))
 	}
 	return s
 }

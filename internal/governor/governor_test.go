@@ -145,3 +145,59 @@ func TestResumeContinuesWithinBounds(t *testing.T) {
 	c.Resume(State{})
 	assert.Equal(t, State{BatchTime: 20 * ms}, c.State(), "a first slice starts fresh")
 }
+
+func loaded(d time.Duration) Observation {
+	return Observation{Latency: d, Source: "probe p99", Valid: true, Load: true}
+}
+
+// Load over the limit leaves the application time between batches: the pause starts at
+// one batch time and doubles up to MaxPause; the batch time stays, since a shorter batch
+// writes the same log per second. Calm halves the pause away.
+func TestLoadSetsThePauseNotTheBatchTime(t *testing.T) {
+	c := New(Defaults(20*ms, 0, 0))
+	d := c.Observe(loaded(65 * ms))
+	assert.Equal(t, 20*ms, d.BatchTime)
+	assert.Equal(t, 20*ms, d.Pause, "half the time running")
+	assert.Equal(t, "app latency: probe p99 65ms > 20ms; batches of 20ms, pause 20ms", d.Holding)
+	assert.True(t, c.State().Over, "the limit holds it: auto parallelism runs fewer partitions")
+	for range 10 {
+		d = c.Observe(loaded(65 * ms))
+	}
+	assert.Equal(t, 500*ms, d.Pause, "at most MaxPause")
+
+	// Lock waits under the limit give back no load pause.
+	for range 10 {
+		d = c.Observe(waited(0, 0))
+	}
+	assert.Equal(t, 500*ms, d.Pause)
+	assert.Contains(t, d.Holding, "probe p99 65ms > 20ms", "the load is what binds")
+
+	d = c.Observe(loaded(15 * ms))
+	assert.Equal(t, 500*ms, d.Pause, "the dead band holds")
+	d = c.Observe(loaded(5 * ms))
+	assert.Equal(t, 250*ms, d.Pause)
+	for range 10 {
+		d = c.Observe(loaded(5 * ms))
+	}
+	assert.Zero(t, d.Pause)
+	assert.Empty(t, d.Holding)
+	assert.False(t, c.State().Over)
+}
+
+// The load pause travels to the next slice, and a state whose only cause was the load
+// pause does not come back as over once the pause is gone.
+func TestLoadPauseResumes(t *testing.T) {
+	c := New(Defaults(20*ms, 0, 0))
+	c.Observe(loaded(65 * ms))
+	c.Observe(loaded(65 * ms))
+	s := c.State()
+	require.Equal(t, 40*ms, s.LoadPause)
+	next := New(Defaults(20*ms, 0, 0))
+	next.Resume(s)
+	assert.Equal(t, 40*ms, next.Decision().Pause)
+	for range 6 {
+		next.Observe(loaded(1 * ms))
+	}
+	assert.False(t, next.State().Over)
+	assert.Empty(t, next.Decision().Holding)
+}
