@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,11 +23,23 @@ const governorStartBatch = 1000
 const (
 	waitSource  = "longest lock wait"
 	pgssSource  = "p99 estimate (pg_stat_statements, mean + 2.33 sd)"
-	probeSource = "probe p99 (a row read and a commit)"
+	probeSource = "probe p90 over 3s (a row read and a commit)"
 )
 
-// minProbes is how many probes a window needs before its p99 counts.
-const minProbes = 5
+// The probes are judged over probeSpan, by their probeQuantile, once at least minProbes
+// are in it. A single slow probe in ten is a checkpoint or the backfill's last burst
+// being flushed; one in ten or more over the limit, for three seconds, is the load the
+// backfill puts on every transaction now.
+const (
+	probeSpan     = 3 * time.Second
+	probeQuantile = 0.9
+	minProbes     = 10
+)
+
+type probeSample struct {
+	at  time.Time
+	lat time.Duration
+}
 
 // estimateEvery is how often pg_stat_statements is read: at 300 statements a second a
 // second holds enough calls for an estimate.
@@ -51,6 +64,7 @@ type sliceGovernor struct {
 	pgss     bool
 	totals   pgexec.StatementTotals
 	windowAt time.Time
+	probes   []probeSample // the last probeSpan's
 }
 
 func (a *Activities) newSliceGovernor(in SliceInput) *sliceGovernor {
@@ -96,8 +110,8 @@ func (g *sliceGovernor) estimateNow(ctx context.Context, pool *pgxpool.Pool) (es
 		return 0, "", false
 	}
 	g.windowAt = time.Now()
-	if w := g.prober.Take(); w.N >= minProbes {
-		est, source, fresh = w.P99, probeSource, true
+	if q, ok := g.probeQuantile(g.prober.Take()); ok {
+		est, source, fresh = q, probeSource, true
 	}
 	if p99, ok := g.pgssNow(ctx, pool); ok && p99 > est {
 		est, source, fresh = p99, pgssSource, true
@@ -106,6 +120,31 @@ func (g *sliceGovernor) estimateNow(ctx context.Context, pool *pgxpool.Pool) (es
 		est, source, fresh = l, promSource, true
 	}
 	return est, source, fresh
+}
+
+// probeQuantile adds a window's probes to the last probeSpan's and returns their
+// probeQuantile.
+func (g *sliceGovernor) probeQuantile(w pgexec.ProbeWindow) (time.Duration, bool) {
+	now := time.Now()
+	for _, l := range w.Samples {
+		g.probes = append(g.probes, probeSample{at: now, lat: l})
+	}
+	keep := g.probes[:0]
+	for _, p := range g.probes {
+		if now.Sub(p.at) < probeSpan {
+			keep = append(keep, p)
+		}
+	}
+	g.probes = keep
+	if len(keep) < minProbes {
+		return 0, false
+	}
+	lats := make([]time.Duration, len(keep))
+	for i, p := range keep {
+		lats[i] = p.lat
+	}
+	slices.Sort(lats)
+	return lats[int(float64(len(lats)-1)*probeQuantile)], true
 }
 
 // pgssNow returns pg_stat_statements' p99 estimate over the calls since its last reading.

@@ -96,6 +96,8 @@ type ProbeWindow struct {
 	N int
 	// P99 is the 99th percentile (the slowest below 100 probes).
 	P99 time.Duration
+	// Samples are the probes' latencies, sorted.
+	Samples []time.Duration
 	// Err is the first failed probe's error, if any.
 	Err error
 }
@@ -106,7 +108,7 @@ func (p *Prober) Take() ProbeWindow {
 	s, err := p.samples, p.err
 	p.samples, p.err = nil, nil
 	p.mu.Unlock()
-	w := ProbeWindow{N: len(s), Err: err}
+	w := ProbeWindow{N: len(s), Err: err, Samples: s}
 	if len(s) > 0 {
 		slices.Sort(s)
 		w.P99 = s[(len(s)*99)/100]
