@@ -64,7 +64,9 @@ type sliceGovernor struct {
 	pgss     bool
 	totals   pgexec.StatementTotals
 	windowAt time.Time
-	probes   []probeSample // the last probeSpan's
+	// windowRows are the rows backfilled since windowAt: the window's pace.
+	windowRows int64
+	probes     []probeSample // the last probeSpan's
 }
 
 func (a *Activities) newSliceGovernor(in SliceInput) *sliceGovernor {
@@ -105,11 +107,13 @@ func (g *sliceGovernor) start(ctx context.Context, pool *pgxpool.Pool, logger lo
 // estimateNow returns, once a window of estimateEvery has closed, the largest of the
 // window's estimates: the probes' p99, pg_stat_statements' p99 estimate and the
 // application's own figure from latency_query.
-func (g *sliceGovernor) estimateNow(ctx context.Context, pool *pgxpool.Pool) (est time.Duration, source string, fresh bool) {
-	if time.Since(g.windowAt) < estimateEvery {
-		return 0, "", false
+func (g *sliceGovernor) estimateNow(ctx context.Context, pool *pgxpool.Pool) (est time.Duration, source string, rate float64, fresh bool) {
+	took := time.Since(g.windowAt)
+	if took < estimateEvery {
+		return 0, "", 0, false
 	}
-	g.windowAt = time.Now()
+	rate = float64(g.windowRows) / took.Seconds()
+	g.windowAt, g.windowRows = time.Now(), 0
 	if q, ok := g.probeQuantile(g.prober.Take()); ok {
 		est, source, fresh = q, probeSource, true
 	}
@@ -119,7 +123,7 @@ func (g *sliceGovernor) estimateNow(ctx context.Context, pool *pgxpool.Pool) (es
 	if l, ok := g.prom.read(ctx); ok && l > est {
 		est, source, fresh = l, promSource, true
 	}
-	return est, source, fresh
+	return est, source, rate, fresh
 }
 
 // probeQuantile adds a window's probes to the last probeSpan's and returns their
@@ -205,26 +209,27 @@ func (g *sliceGovernor) batchWatch() pgexec.BatchWatch {
 // The lock waits are the batch's own, and a shorter batch shortens them: they set the
 // batch time. The estimates (probes, pg_stat_statements, latency_query) cover the last
 // second and come from the load the backfill puts on the database, which a shorter batch
-// does not lower: they set the pause between batches (internal/governor, Observation.Load).
-func (g *sliceGovernor) afterBatch(ctx context.Context, pool *pgxpool.Pool, in SliceInput) (target, pause time.Duration) {
+// does not lower: they set the pace, rows a second (internal/governor, Observation.Load).
+func (g *sliceGovernor) afterBatch(ctx context.Context, pool *pgxpool.Pool, in SliceInput, rows int64) (target, pause time.Duration, rate float64) {
 	if g == nil {
-		return in.TargetBatchTime, in.Pause
+		return in.TargetBatchTime, in.Pause, 0
 	}
+	g.windowRows += rows
 	g.mu.Lock()
 	w := g.waits
 	g.waits = pgexec.AppWaits{}
 	g.mu.Unlock()
 	d := g.last
-	// Once a window: the load (probes, statements, latency_query) sets the pause.
-	if est, source, fresh := g.estimateNow(ctx, pool); fresh {
-		d = g.ctl.Observe(governor.Observation{Latency: est, Source: source, Valid: true, Load: true})
+	// Once a window: the load (probes, statements, latency_query) sets the pace.
+	if est, source, rate, fresh := g.estimateNow(ctx, pool); fresh {
+		d = g.ctl.Observe(governor.Observation{Latency: est, Source: source, Valid: true, Load: true, Rate: rate})
 	}
 	// Every batch: the lock waits it caused set the batch time.
 	if w.Err == nil && w.Samples > 0 {
 		d = g.ctl.Observe(governor.Observation{Latency: w.Longest, Waiters: w.Waiters, Source: waitSource, Valid: true})
 	}
 	g.last = d
-	return d.BatchTime, d.Pause
+	return d.BatchTime, d.Pause, d.MaxRowsPerSecond
 }
 
 // report writes the governor's reason and state into the slice's progress.

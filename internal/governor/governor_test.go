@@ -146,58 +146,64 @@ func TestResumeContinuesWithinBounds(t *testing.T) {
 	assert.Equal(t, State{BatchTime: 20 * ms}, c.State(), "a first slice starts fresh")
 }
 
-func loaded(d time.Duration) Observation {
-	return Observation{Latency: d, Source: "probe p99", Valid: true, Load: true}
+func loaded(d time.Duration, rate float64) Observation {
+	return Observation{Latency: d, Source: "probe p90", Valid: true, Load: true, Rate: rate}
 }
 
-// Load over the limit leaves the application time between batches: the pause starts at
-// one batch time and doubles up to MaxPause; the batch time stays, since a shorter batch
-// writes the same log per second. Calm halves the pause away.
-func TestLoadSetsThePauseNotTheBatchTime(t *testing.T) {
+// Load over the limit paces the backfill: from the rows a second it did, in proportion
+// to the overshoot but at most halving, down to minLoadRate; the batch time stays, since
+// shorter batches back to back write as much log a second. Calm raises the pace a
+// quarter at a time and drops it once the batches no longer reach it.
+func TestLoadPacesTheBackfillNotTheBatchTime(t *testing.T) {
 	c := New(Defaults(20*ms, 0, 0))
-	d := c.Observe(loaded(65 * ms))
+	d := c.Observe(loaded(25*ms, 100000))
 	assert.Equal(t, 20*ms, d.BatchTime)
-	assert.Equal(t, 20*ms, d.Pause, "half the time running")
-	assert.Equal(t, "app latency: probe p99 65ms > 20ms; batches of 20ms, pause 20ms", d.Holding)
+	assert.Zero(t, d.Pause)
+	assert.InDelta(t, 80000, d.MaxRowsPerSecond, 1)
+	assert.Equal(t, "app latency: probe p90 25ms > 20ms; batches of 20ms, at most 80000 rows/s", d.Holding)
 	assert.True(t, c.State().Over, "the limit holds it: auto parallelism runs fewer partitions")
-	for range 10 {
-		d = c.Observe(loaded(65 * ms))
+	d = c.Observe(loaded(80*ms, 80000))
+	assert.InDelta(t, 40000, d.MaxRowsPerSecond, 1, "at most halving")
+	for range 20 {
+		d = c.Observe(loaded(80*ms, d.MaxRowsPerSecond))
 	}
-	assert.Equal(t, 500*ms, d.Pause, "at most MaxPause")
+	assert.InDelta(t, minLoadRate, d.MaxRowsPerSecond, 1, "never stopped")
 
-	// Lock waits under the limit give back no load pause.
+	// Lock waits under the limit change nothing of the pace.
 	for range 10 {
 		d = c.Observe(waited(0, 0))
 	}
-	assert.Equal(t, 500*ms, d.Pause)
-	assert.Contains(t, d.Holding, "probe p99 65ms > 20ms", "the load is what binds")
+	assert.InDelta(t, minLoadRate, d.MaxRowsPerSecond, 1)
+	assert.Contains(t, d.Holding, "probe p90 80ms > 20ms", "the load is what binds")
 
-	d = c.Observe(loaded(15 * ms))
-	assert.Equal(t, 500*ms, d.Pause, "the dead band holds")
-	d = c.Observe(loaded(5 * ms))
-	assert.Equal(t, 250*ms, d.Pause)
-	for range 10 {
-		d = c.Observe(loaded(5 * ms))
+	c = New(Defaults(20*ms, 0, 0))
+	c.Observe(loaded(40*ms, 100000))
+	d = c.Observe(loaded(15*ms, 50000))
+	assert.InDelta(t, 50000, d.MaxRowsPerSecond, 1, "the dead band holds")
+	d = c.Observe(loaded(5*ms, 50000))
+	assert.InDelta(t, 62500, d.MaxRowsPerSecond, 1)
+	for range 3 {
+		d = c.Observe(loaded(5*ms, d.MaxRowsPerSecond))
 	}
-	assert.Zero(t, d.Pause)
+	assert.Positive(t, d.MaxRowsPerSecond, "the batches keep up: still a pace")
+	d = c.Observe(loaded(5*ms, 40000))
+	assert.Zero(t, d.MaxRowsPerSecond, "twice what the batches reach: no pace")
 	assert.Empty(t, d.Holding)
 	assert.False(t, c.State().Over)
 }
 
-// The load pause travels to the next slice, and a state whose only cause was the load
-// pause does not come back as over once the pause is gone.
-func TestLoadPauseResumes(t *testing.T) {
+// The pace travels to the next slice, and a state whose only cause was the pace does not
+// come back as over once the pace is gone.
+func TestLoadPaceResumes(t *testing.T) {
 	c := New(Defaults(20*ms, 0, 0))
-	c.Observe(loaded(65 * ms))
-	c.Observe(loaded(65 * ms))
+	c.Observe(loaded(40*ms, 100000))
 	s := c.State()
-	require.Equal(t, 40*ms, s.LoadPause)
+	require.InDelta(t, 50000, s.LoadRate, 1)
+	require.True(t, s.Over)
 	next := New(Defaults(20*ms, 0, 0))
 	next.Resume(s)
-	assert.Equal(t, 40*ms, next.Decision().Pause)
-	for range 6 {
-		next.Observe(loaded(1 * ms))
-	}
+	assert.InDelta(t, 50000, next.Decision().MaxRowsPerSecond, 1)
+	next.Observe(loaded(1*ms, 10000))
 	assert.False(t, next.State().Over)
 	assert.Empty(t, next.Decision().Holding)
 }
