@@ -80,7 +80,7 @@ func (a *Activities) runBatches(ctx context.Context, l batchLoop, p *SliceProgre
 		}
 		took := time.Since(batchStart)
 		l.onBatch(b, took)
-		target, pause, pace := gov.afterBatch(ctx, a.DB, in, b.Rows)
+		target, pause := gov.afterBatch(ctx, a.DB, in)
 		bf.Adapt(b.Rows, took, target, gov.largest(in))
 		mu.Lock()
 		p.Cursor, p.Done = b.Cursor, b.Done
@@ -96,13 +96,9 @@ func (a *Activities) runBatches(ctx context.Context, l batchLoop, p *SliceProgre
 		if p.Done {
 			break
 		}
-		// The pace is the file's max_rows_per_second or the governor's, the slower.
-		if in.MaxRowsPerSecond > 0 && (pace == 0 || float64(in.MaxRowsPerSecond) < pace) {
-			pace = float64(in.MaxRowsPerSecond)
-		}
 		wait := pause
-		if pace > 0 {
-			if min := time.Duration(float64(b.Rows) / pace * float64(time.Second)); min > took+wait {
+		if in.MaxRowsPerSecond > 0 {
+			if min := time.Duration(float64(b.Rows) / float64(in.MaxRowsPerSecond) * float64(time.Second)); min > took+wait {
 				wait = min - took
 			}
 		}

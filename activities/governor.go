@@ -2,7 +2,6 @@ package activities
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"time"
 
@@ -23,23 +22,11 @@ const governorStartBatch = 1000
 const (
 	waitSource  = "longest lock wait"
 	pgssSource  = "p99 estimate (pg_stat_statements, mean + 2.33 sd)"
-	probeSource = "probe p90 over 3s (a row read and a commit)"
+	probeSource = "probe p99 (a row read and a commit)"
 )
 
-// The probes are judged over probeSpan, by their probeQuantile, once at least minProbes
-// are in it. A single slow probe in ten is a checkpoint or the backfill's last burst
-// being flushed; one in ten or more over the limit, for three seconds, is the load the
-// backfill puts on every transaction now.
-const (
-	probeSpan     = 3 * time.Second
-	probeQuantile = 0.9
-	minProbes     = 10
-)
-
-type probeSample struct {
-	at  time.Time
-	lat time.Duration
-}
+// minProbes is how many probes a window needs before its p99 counts.
+const minProbes = 5
 
 // estimateEvery is how often pg_stat_statements is read: at 300 statements a second a
 // second holds enough calls for an estimate.
@@ -64,9 +51,8 @@ type sliceGovernor struct {
 	pgss     bool
 	totals   pgexec.StatementTotals
 	windowAt time.Time
-	// windowRows are the rows backfilled since windowAt: the window's pace.
-	windowRows int64
-	probes     []probeSample // the last probeSpan's
+	// estimate is the last window's: the probes' p99 or pg_stat_statements', the larger.
+	estimate time.Duration
 }
 
 func (a *Activities) newSliceGovernor(in SliceInput) *sliceGovernor {
@@ -107,15 +93,13 @@ func (g *sliceGovernor) start(ctx context.Context, pool *pgxpool.Pool, logger lo
 // estimateNow returns, once a window of estimateEvery has closed, the largest of the
 // window's estimates: the probes' p99, pg_stat_statements' p99 estimate and the
 // application's own figure from latency_query.
-func (g *sliceGovernor) estimateNow(ctx context.Context, pool *pgxpool.Pool) (est time.Duration, source string, rate float64, fresh bool) {
-	took := time.Since(g.windowAt)
-	if took < estimateEvery {
-		return 0, "", 0, false
+func (g *sliceGovernor) estimateNow(ctx context.Context, pool *pgxpool.Pool) (est time.Duration, source string, fresh bool) {
+	if time.Since(g.windowAt) < estimateEvery {
+		return 0, "", false
 	}
-	rate = float64(g.windowRows) / took.Seconds()
-	g.windowAt, g.windowRows = time.Now(), 0
-	if q, ok := g.probeQuantile(g.prober.Take()); ok {
-		est, source, fresh = q, probeSource, true
+	g.windowAt = time.Now()
+	if w := g.prober.Take(); w.N >= minProbes {
+		est, source, fresh = w.P99, probeSource, true
 	}
 	if p99, ok := g.pgssNow(ctx, pool); ok && p99 > est {
 		est, source, fresh = p99, pgssSource, true
@@ -123,32 +107,10 @@ func (g *sliceGovernor) estimateNow(ctx context.Context, pool *pgxpool.Pool) (es
 	if l, ok := g.prom.read(ctx); ok && l > est {
 		est, source, fresh = l, promSource, true
 	}
-	return est, source, rate, fresh
-}
-
-// probeQuantile adds a window's probes to the last probeSpan's and returns their
-// probeQuantile.
-func (g *sliceGovernor) probeQuantile(w pgexec.ProbeWindow) (time.Duration, bool) {
-	now := time.Now()
-	for _, l := range w.Samples {
-		g.probes = append(g.probes, probeSample{at: now, lat: l})
+	if fresh {
+		g.estimate = est
 	}
-	keep := g.probes[:0]
-	for _, p := range g.probes {
-		if now.Sub(p.at) < probeSpan {
-			keep = append(keep, p)
-		}
-	}
-	g.probes = keep
-	if len(keep) < minProbes {
-		return 0, false
-	}
-	lats := make([]time.Duration, len(keep))
-	for i, p := range keep {
-		lats[i] = p.lat
-	}
-	slices.Sort(lats)
-	return lats[int(float64(len(lats)-1)*probeQuantile)], true
+	return est, source, fresh
 }
 
 // pgssNow returns pg_stat_statements' p99 estimate over the calls since its last reading.
@@ -206,30 +168,30 @@ func (g *sliceGovernor) batchWatch() pgexec.BatchWatch {
 // afterBatch feeds the governor what the last batch caused and returns the target time
 // for the next batch and the pause before it.
 //
-// The lock waits are the batch's own, and a shorter batch shortens them: they set the
-// batch time. The estimates (probes, pg_stat_statements, latency_query) cover the last
-// second and come from the load the backfill puts on the database, which a shorter batch
-// does not lower: they set the pace, rows a second (internal/governor, Observation.Load).
-func (g *sliceGovernor) afterBatch(ctx context.Context, pool *pgxpool.Pool, in SliceInput, rows int64) (target, pause time.Duration, rate float64) {
+// The lock waits are the batch's own; the estimates (probes, pg_stat_statements) cover
+// the last second. A fresh estimate over the lock wait is what the governor sees; between
+// estimates, a last estimate over half the limit keeps it from growing on lock waits
+// alone (it neither shrinks again on a stale figure).
+func (g *sliceGovernor) afterBatch(ctx context.Context, pool *pgxpool.Pool, in SliceInput) (target, pause time.Duration) {
 	if g == nil {
-		return in.TargetBatchTime, in.Pause, 0
+		return in.TargetBatchTime, in.Pause
 	}
-	g.windowRows += rows
 	g.mu.Lock()
 	w := g.waits
 	g.waits = pgexec.AppWaits{}
 	g.mu.Unlock()
-	d := g.last
-	// Once a window: the load (probes, statements, latency_query) sets the pace.
-	if est, source, rate, fresh := g.estimateNow(ctx, pool); fresh {
-		d = g.ctl.Observe(governor.Observation{Latency: est, Source: source, Valid: true, Load: true, Rate: rate})
+	obs := governor.Observation{
+		Latency: w.Longest, Waiters: w.Waiters, Source: waitSource,
+		Valid: w.Err == nil && w.Samples > 0,
 	}
-	// Every batch: the lock waits it caused set the batch time.
-	if w.Err == nil && w.Samples > 0 {
-		d = g.ctl.Observe(governor.Observation{Latency: w.Longest, Waiters: w.Waiters, Source: waitSource, Valid: true})
+	if est, source, fresh := g.estimateNow(ctx, pool); fresh && est > obs.Latency {
+		obs = governor.Observation{Latency: est, Source: source, Valid: true}
+	} else if !fresh && g.estimate > g.ctl.Config().Limit/2 && g.estimate > obs.Latency {
+		return g.last.BatchTime, g.last.Pause
 	}
+	d := g.ctl.Observe(obs)
 	g.last = d
-	return d.BatchTime, d.Pause, d.MaxRowsPerSecond
+	return d.BatchTime, d.Pause
 }
 
 // report writes the governor's reason and state into the slice's progress.

@@ -21,14 +21,6 @@ type Observation struct {
 	Source string
 	// Valid is false when nothing could be measured; the controller then holds still.
 	Valid bool
-	// Load says the latency comes from the database's load (a probe transaction, the
-	// statements' times, the application's own figure), not from the batch's row locks:
-	// the write-ahead log and dirty pages the backfill makes slow every transaction,
-	// whatever a batch's length, so the controller paces the backfill (rows a second)
-	// instead of shortening batches. One Load observation a window.
-	Load bool
-	// Rate is the rows a second the backfill did over the Load observation's window.
-	Rate float64
 }
 
 // Config bounds the controller.
@@ -64,8 +56,6 @@ func Defaults(limit, userBatchTime, userPause time.Duration) Config {
 type Decision struct {
 	BatchTime time.Duration
 	Pause     time.Duration
-	// MaxRowsPerSecond paces the backfill (0: no pace of the governor's).
-	MaxRowsPerSecond float64
 	// Holding says why the backfill goes slower than it could ("" when the latency
 	// limit is not what holds it).
 	Holding string
@@ -75,11 +65,8 @@ type Decision struct {
 type State struct {
 	BatchTime time.Duration `json:"batch_time,omitempty"`
 	Pause     time.Duration `json:"pause,omitempty"`
-	// Over: the limit was breached and the batch time is not back at its ceiling, or a
-	// load pause is still on.
+	// Over: the limit was breached and the batch time is not back at its ceiling.
 	Over bool `json:"over,omitempty"`
-	// LoadRate is the pace the database's load asked for, rows a second (0: none).
-	LoadRate float64 `json:"load_rate,omitempty"`
 }
 
 // calmBatches is how many batches in a row must stay under half the limit before the
@@ -92,10 +79,8 @@ type Controller struct {
 	batchTime time.Duration
 	pause     time.Duration
 	calm      int
-	last      Observation // the last lock observation
-	lastLoad  Observation // the last load observation
+	last      Observation
 	over      bool
-	loadRate  float64
 }
 
 // New starts a controller at the largest batch time: lock waits never exceed it, and
@@ -116,10 +101,8 @@ func (c *Controller) Resume(s State) {
 	if s.BatchTime > 0 {
 		c.batchTime = min(max(s.BatchTime, c.cfg.MinBatchTime), c.cfg.MaxBatchTime)
 		c.pause = min(max(s.Pause, c.cfg.BasePause), c.cfg.MaxPause)
-		// Over that only the load's pace set ends with the pace (State).
-		c.over = s.Over && (c.batchTime < c.cfg.MaxBatchTime || c.pause > c.cfg.BasePause)
+		c.over = s.Over
 	}
-	c.loadRate = max(s.LoadRate, 0)
 }
 
 // Config is the controller's configuration.
@@ -127,25 +110,18 @@ func (c *Controller) Config() Config { return c.cfg }
 
 // State is the setting to carry to the next controller.
 func (c *Controller) State() State {
-	return State{BatchTime: c.batchTime, Pause: c.pause, Over: c.over || c.loadRate > 0, LoadRate: c.loadRate}
+	return State{BatchTime: c.batchTime, Pause: c.pause, Over: c.over}
 }
 
 // Decision is the current decision without a new observation.
 func (c *Controller) Decision() Decision {
-	return Decision{BatchTime: c.batchTime, Pause: c.currentPause(), MaxRowsPerSecond: c.loadRate, Holding: c.holding()}
+	return Decision{BatchTime: c.batchTime, Pause: c.pause, Holding: c.holding()}
 }
-
-// currentPause is the pause lock waits added at the smallest batch.
-func (c *Controller) currentPause() time.Duration { return c.pause }
 
 // Observe takes one batch's observation and returns what the next batch should do.
 func (c *Controller) Observe(o Observation) Decision {
 	if !o.Valid {
 		return c.Decision()
-	}
-	if o.Load {
-		c.lastLoad = o
-		return c.observeLoad(o)
 	}
 	c.last = o
 	limit := c.cfg.Limit
@@ -185,45 +161,11 @@ func (c *Controller) Observe(o Observation) Decision {
 	return c.Decision()
 }
 
-// minLoadRate is the slowest pace the load may ask for, rows a second: the backfill
-// always moves, and progress says why it is slow.
-const minLoadRate = 100
-
-// observeLoad paces the backfill, smoothly rather than in bursts (a burst at full speed
-// is what the application feels): over the limit, the pace drops from what the backfill
-// did in proportion to the overshoot, at most halving; at half the limit or under it
-// rises a quarter, and ends once it is well above what the batches reach by themselves.
-func (c *Controller) observeLoad(o Observation) Decision {
-	limit := c.cfg.Limit
-	switch {
-	case o.Latency > limit:
-		base := c.loadRate
-		if base == 0 || (o.Rate > 0 && o.Rate < base) {
-			base = o.Rate
-		}
-		if base > 0 {
-			f := max(float64(limit)/float64(o.Latency), 0.5)
-			c.loadRate = max(base*f, minLoadRate)
-		}
-	case o.Latency <= limit/2 && c.loadRate > 0:
-		c.loadRate *= 1.25
-		if o.Rate > 0 && c.loadRate > 2*o.Rate {
-			c.loadRate = 0 // the batches no longer reach it: no pace
-		}
-	}
-	return c.Decision()
-}
-
 func (c *Controller) holding() string {
-	if !c.over && c.currentPause() <= c.cfg.BasePause && c.loadRate == 0 {
+	if !c.over && c.pause <= c.cfg.BasePause {
 		return ""
 	}
-	// The reason shown is the one that binds: the load when it paces the backfill and
-	// the lock waits do not hold it.
 	o := c.last
-	if c.loadRate > 0 && (!c.over || c.lastLoad.Latency > c.last.Latency) {
-		o = c.lastLoad
-	}
 	rel := "<="
 	if o.Latency > c.cfg.Limit {
 		rel = ">"
@@ -233,11 +175,8 @@ func (c *Controller) holding() string {
 		s += fmt.Sprintf(" (%d waiting)", o.Waiters)
 	}
 	s += fmt.Sprintf("; batches of %s", round(c.batchTime))
-	if p := c.currentPause(); p > c.cfg.BasePause {
-		s += fmt.Sprintf(", pause %s", round(p))
-	}
-	if c.loadRate > 0 {
-		s += fmt.Sprintf(", at most %.0f rows/s", c.loadRate)
+	if c.pause > c.cfg.BasePause {
+		s += fmt.Sprintf(", pause %s", round(c.pause))
 	}
 	return s
 }
