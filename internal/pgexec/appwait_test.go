@@ -128,7 +128,12 @@ func TestStatementTotalsCountTheTablesStatementsNotZdms(t *testing.T) {
 	}
 	after, err := pgexec.ReadStatementTotals(ctx, pool, "gov_accounts")
 	require.NoError(t, err)
-	assert.EqualValues(t, 30, after.Calls-before.Calls, "the application's 30 updates, not zdm's")
+	// The application's 30 updates, not zdm's (which would make 60). pg_stat_statements
+	// is shared by the cluster: with every test's databases filling it, an entry can be
+	// evicted and made again between two readings, losing a few calls (CI saw 29).
+	calls := after.Calls - before.Calls
+	assert.LessOrEqual(t, calls, int64(30), "zdm's updates are not counted")
+	assert.GreaterOrEqual(t, calls, int64(20), "the application's updates are counted")
 	p99, _, ok := pgexec.P99Estimate(before, after)
 	require.True(t, ok)
 	assert.Positive(t, p99)
