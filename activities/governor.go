@@ -77,8 +77,11 @@ func (g *sliceGovernor) start(ctx context.Context, pool *pgxpool.Pool, logger lo
 	t, err := pgexec.ReadStatementTotals(ctx, pool, g.table)
 	g.pgss, g.totals = err == nil && !t.Unavailable, t
 	sources := waitSource + " (pg_locks); " + probeSource
+	stop = g.prober.Stop
 	if g.prom != nil {
 		g.prom.logger = logger
+		stopProm := g.prom.start(ctx)
+		stop = func() { g.prober.Stop(); stopProm() }
 		sources += "; " + promSource
 	}
 	if g.pgss {
@@ -87,7 +90,7 @@ func (g *sliceGovernor) start(ctx context.Context, pool *pgxpool.Pool, logger lo
 		logger.Info("governor: pg_stat_statements unreadable; lock waits only", "error", err)
 	}
 	logger.Info("governor on", "max_app_p99", g.ctl.Config().Limit, "sources", sources)
-	return g.prober.Stop
+	return stop
 }
 
 // estimateNow returns, once a window of estimateEvery has closed, the largest of the
@@ -104,7 +107,7 @@ func (g *sliceGovernor) estimateNow(ctx context.Context, pool *pgxpool.Pool) (es
 	if p99, ok := g.pgssNow(ctx, pool); ok && p99 > est {
 		est, source, fresh = p99, pgssSource, true
 	}
-	if l, ok := g.prom.read(ctx); ok && l > est {
+	if l, ok := g.prom.latest(); ok && l > est {
 		est, source, fresh = l, promSource, true
 	}
 	if fresh {
